@@ -1,0 +1,1 @@
+"""Where the parsed model becomes a graph: nodes, rewrites, shape inference and folding."""

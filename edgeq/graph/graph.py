@@ -1,0 +1,147 @@
+"""Where a parsed .tflite subgraph becomes edgeq's graph: nodes, tensors, and graph rewrites.
+
+The graph is the model's own operators and tensors (same indices as the file, so tensor indices
+seen through the Interpreter match LiteRT's), plus constants that prepare adds (packed weights).
+Rewrites that only look at structure happen here (activation fusion); everything that needs
+shapes happens in edgeq.graph.prepare.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from edgeq.errors import ModelError
+from edgeq.ops import registry
+from edgeq.ops.registry import TensorInfo, op_name
+from edgeq.tflite.schema import BuiltinOp, TensorType
+
+
+@dataclass
+class Node:
+    index: int  # operator index in the model (for messages)
+    op: object  # builtin code (int) or custom op name (str)
+    inputs: list
+    outputs: list
+    options: dict = field(default_factory=dict)
+    version: int = 1
+    custom_options: Optional[bytes] = None
+
+    @property
+    def op_name(self) -> str:
+        return op_name(self.op)
+
+    def describe(self) -> str:
+        return f"op {self.index} ({self.op_name})"
+
+
+@dataclass
+class TensorDef:
+    """A tensor as the model declares it (before any resize)."""
+
+    index: int
+    name: str
+    shape: tuple
+    shape_signature: Optional[tuple]
+    dtype: Optional[np.dtype]
+    type_code: int
+    data: Optional[np.ndarray]
+    quantization: object = None
+    sparsity: object = None
+    is_variable: bool = False
+
+
+class Graph:
+    def __init__(self, model, subgraph_index: int = 0):
+        if not 0 <= subgraph_index < len(model.subgraphs):
+            raise ModelError(f"subgraph {subgraph_index} does not exist (the model has "
+                             f"{len(model.subgraphs)})")
+        sub = model.subgraphs[subgraph_index]
+        self.model = model
+        self.subgraph_index = subgraph_index
+        self.name = sub.name
+        self.tensors: list[TensorDef] = []
+        for t in sub.tensors:
+            if t.dtype is None:
+                raise ModelError(f"tensor {t.index} '{t.name}': type "
+                                 f"{_type_name(t.type)} is not supported")
+            self.tensors.append(TensorDef(t.index, t.name, tuple(t.shape),
+                                          tuple(t.shape_signature) if t.shape_signature else None,
+                                          np.dtype(t.dtype), t.type, t.data, t.quantization,
+                                          t.sparsity, t.is_variable))
+        self.inputs = list(sub.inputs)
+        self.outputs = list(sub.outputs)
+        self.nodes: list[Node] = []
+        for op in sub.operators:
+            key = op.custom_code if op.builtin_code == BuiltinOp.CUSTOM else op.builtin_code
+            self.nodes.append(Node(op.index, key, list(op.inputs), list(op.outputs),
+                                   dict(op.options), op.version, op.custom_options))
+        self._check_supported()
+
+    def _check_supported(self):
+        unsupported = [n for n in self.nodes if registry.lookup(n.op) is None]
+        if unsupported:
+            names = sorted({n.op_name for n in unsupported})
+            first = unsupported[0]
+            kind = "custom op" if isinstance(first.op, str) else "op"
+            raise ModelError(f"{kind} {', '.join(names)} is not supported by edgeq "
+                             f"(first at {first.describe()}); supported ops: see "
+                             f"`edgeq inspect` or edgeq.supported_ops()")
+
+    def add_constant(self, value: np.ndarray, name: str) -> int:
+        from edgeq.tflite.schema import TENSOR_TYPE_OF
+
+        index = len(self.tensors)
+        self.tensors.append(TensorDef(index, name, tuple(value.shape), None, value.dtype,
+                                      TENSOR_TYPE_OF[value.dtype], value))
+        return index
+
+    def consumers(self) -> dict:
+        uses: dict[int, list] = {}
+        for n in self.nodes:
+            for t in n.inputs:
+                if t >= 0:
+                    uses.setdefault(t, []).append(n)
+        return uses
+
+
+def _type_name(code: int) -> str:
+    try:
+        return TensorType(code).name
+    except ValueError:
+        return str(code)
+
+
+# Standalone activations that a producer with a fused_activation_function can absorb.
+_FUSABLE = {BuiltinOp.RELU: 1, BuiltinOp.RELU_N1_TO_1: 2, BuiltinOp.RELU6: 3}
+
+
+def fuse_activations(graph: Graph) -> int:
+    """Fold RELU/RELU6/RELU_N1_TO_1 into the op that produces their input when that op has a
+    fused activation slot left empty and nothing else reads the intermediate. Returns the count."""
+    uses = graph.consumers()
+    producer = {t: n for n in graph.nodes for t in n.outputs}
+    keep_visible = set(graph.outputs)
+    fused = 0
+    removed = set()
+    for act in graph.nodes:
+        code = _FUSABLE.get(act.op) if isinstance(act.op, int) else None
+        if code is None or len(act.inputs) != 1:
+            continue
+        src = act.inputs[0]
+        prod = producer.get(src)
+        if (prod is None or id(prod) in removed or src in keep_visible
+                or len(uses.get(src, [])) != 1
+                or prod.options.get("fused_activation_function", None) != 0
+                or len(prod.outputs) != 1):
+            continue
+        if graph.tensors[src].dtype != np.float32:
+            continue
+        prod.options["fused_activation_function"] = code
+        prod.outputs = [act.outputs[0]]
+        producer[act.outputs[0]] = prod
+        removed.add(id(act))
+        fused += 1
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return fused

@@ -1,0 +1,88 @@
+"""Shape inference and constant evaluation: the graph's ops prepared in order.
+
+For each node: its prepare function sets the output shapes/dtypes and returns a KernelCall.
+A node whose inputs are all known at prepare time (weights, shapes, Keras' SHAPE -> STRIDED_SLICE
+-> PACK -> RESHAPE chains, fp16/int8 weights behind DEQUANTIZE) is run once, right here, by its
+own C kernel, and its outputs become constants: such nodes never reach the plan.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeq.errors import ModelError
+from edgeq.ops import registry
+from edgeq.ops.registry import PrepareContext, TensorInfo
+from edgeq.runtime import run_kernel
+
+MAX_ELEMENTS = 1 << 31  # refuse absurd intermediate tensors before allocating anything
+
+
+@dataclass
+class PreparedNode:
+    node: object  # edgeq.graph.Node
+    call: registry.KernelCall
+
+
+def densify(tdef) -> np.ndarray:
+    from edgeq.graph.sparse import densify_tensor
+
+    return densify_tensor(tdef)
+
+
+def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
+    """Returns (infos, prepared): a TensorInfo per tensor and the nodes left to run.
+
+    input_shapes maps graph input tensor index -> shape in use (after resize_tensor_input).
+    """
+    infos: list = []
+    for t in graph.tensors:
+        value = None
+        if t.data is not None:
+            value = densify(t) if t.sparsity is not None else t.data
+        shape = input_shapes.get(t.index, t.shape)
+        infos.append(TensorInfo(t.index, t.name, tuple(shape), t.dtype, value, t.quantization))
+
+    prepared = []
+    for node in graph.nodes:
+        ins = [infos[i] if i >= 0 else None for i in node.inputs]
+        outs = [infos[i] for i in node.outputs]
+        for o in outs:
+            o.value = None
+        ctx = PrepareContext(graph, node, ins, outs)
+        prepare = registry.lookup(node.op)
+        call = prepare(ctx)
+        # prepare may have added constants (packed weights): make infos for them.
+        for t in graph.tensors[len(infos):]:
+            infos.append(TensorInfo(t.index, t.name, t.shape, t.dtype, t.data))
+        for o in outs:
+            if o.size > MAX_ELEMENTS:
+                raise ModelError(f"{node.describe()}: output '{o.name}' would have "
+                                 f"{o.size} elements (shape {list(o.shape)})")
+        if all(o.value is not None for o in outs):
+            continue  # prepare computed the outputs itself (SHAPE, ...)
+        if call is None:
+            raise ModelError(f"{node.describe()}: prepare produced no kernel")
+        call.inputs = list(node.inputs) if call.inputs is None else call.inputs
+        call.outputs = list(node.outputs) if call.outputs is None else call.outputs
+        kernel_inputs = [infos[i] for i in call.inputs if i >= 0]
+        if kernel_inputs and all(t.value is not None for t in kernel_inputs) \
+                and not any(graph.tensors[i].is_variable for i in call.inputs if i >= 0):
+            _evaluate(node, call, infos)
+            continue
+        prepared.append(PreparedNode(node, call))
+    return infos, prepared
+
+
+def _evaluate(node, call, infos):
+    """Run one node now, on constants, and store its outputs as constants."""
+    inputs = [infos[i].value if i >= 0 else None for i in call.inputs]
+    outputs = [np.empty(infos[i].shape, infos[i].dtype) for i in call.outputs]
+    try:
+        run_kernel(call.kernel, call.params_bytes(), inputs, outputs, call.scratch_bytes)
+    except RuntimeError as e:
+        raise ModelError(f"{node.describe()}: evaluating on constants failed: {e}") from None
+    for i, value in zip(call.outputs, outputs):
+        value.flags.writeable = False
+        infos[i].value = value

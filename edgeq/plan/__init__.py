@@ -1,0 +1,1 @@
+"""Where the prepared graph becomes a plan: arena layout and the compiled node list."""

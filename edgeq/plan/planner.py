@@ -1,0 +1,142 @@
+"""Where the prepared graph becomes a plan: one activation arena laid out by tensor lifetimes,
+constants placed, and the C-level description handed to the executor.
+
+Arena layout follows TFLite Micro's greedy planner: tensors sorted largest first, each placed at
+the lowest offset that overlaps no already-placed tensor whose lifetime intersects its own.
+Graph inputs and outputs live for the whole invoke (so they can be set before and read after).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeq.runtime import CompiledPlan
+from edgeq.tflite.schema import TENSOR_TYPE_OF
+
+ALIGN = 64
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass
+class Plan:
+    compiled: CompiledPlan
+    arena: np.ndarray  # uint8, owns all activations
+    arena_bytes: int
+    tensor_slot: dict  # model tensor index -> C tensor index
+    views: dict  # model tensor index -> numpy view (arena or constant)
+    nodes: list  # PreparedNode per compiled node, in order
+    constants: list = field(default_factory=list)  # arrays kept alive for the plan
+
+
+def _aligned_constant(value: np.ndarray) -> np.ndarray:
+    if value.flags.c_contiguous and value.ctypes.data % 16 == 0:
+        return value
+    out = np.empty(value.shape, value.dtype)  # numpy aligns fresh allocations to 16+
+    out[...] = value
+    out.flags.writeable = False
+    return out
+
+
+def plan_arena(sizes: dict, lifetimes: dict) -> tuple[dict, int]:
+    """Greedy lifetime-aware placement. sizes/lifetimes keyed alike; lifetime = (first, last)."""
+    order = sorted(sizes, key=lambda k: (-sizes[k], lifetimes[k][0]))
+    placed: list = []  # (offset, end, first, last)
+    offsets = {}
+    total = 0
+    for key in order:
+        size = _align(max(sizes[key], 1))
+        first, last = lifetimes[key]
+        clashes = sorted((o, e) for o, e, f, l in placed if not (l < first or last < f))
+        offset = 0
+        for o, e in clashes:
+            if offset + size <= o:
+                break
+            offset = max(offset, e)
+        offsets[key] = offset
+        placed.append((offset, offset + size, first, last))
+        total = max(total, offset + size)
+    return offsets, total
+
+
+def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan:
+    n = len(prepared)
+    # Lifetimes of non-constant tensors, in node steps; graph inputs/outputs span everything.
+    lifetimes: dict = {}
+
+    def touch(t, step):
+        first, last = lifetimes.get(t, (step, step))
+        lifetimes[t] = (min(first, step), max(last, step))
+
+    for t in graph.inputs:
+        touch(t, -1)
+    for step, p in enumerate(prepared):
+        for t in p.call.inputs + p.call.outputs:
+            if t >= 0 and infos[t].value is None:
+                touch(t, step)
+    for t in graph.outputs:
+        if infos[t].value is None:
+            touch(t, -1)
+            touch(t, n)
+    for t in graph.inputs:
+        touch(t, n)
+    for t, tdef in enumerate(graph.tensors):  # state carried between invokes
+        if tdef.is_variable:
+            touch(t, -1)
+            touch(t, n)
+
+    sizes = {t: infos[t].nbytes for t in lifetimes}
+    for step, p in enumerate(prepared):
+        if p.call.scratch_bytes:
+            key = ("scratch", step)
+            sizes[key] = p.call.scratch_bytes
+            lifetimes[key] = (step, step)
+    offsets, arena_bytes = plan_arena(sizes, lifetimes)
+
+    arena = np.zeros(arena_bytes + ALIGN, np.uint8)
+    base = (-arena.ctypes.data) % ALIGN  # first aligned byte
+    address0 = arena.ctypes.data + base
+
+    slot: dict = {}
+    c_tensors = []
+    views = {}
+    constants = []
+
+    def add_tensor(t):
+        if t in slot:
+            return slot[t]
+        info = infos[t]
+        if info.value is not None:
+            value = _aligned_constant(info.value)
+            constants.append(value)
+            address = value.ctypes.data
+            views[t] = value
+        else:
+            off = base + offsets[t]
+            view = arena[off:off + info.nbytes].view(info.dtype).reshape(info.shape)
+            views[t] = view
+            address = address0 + offsets[t]
+        slot[t] = len(c_tensors)
+        c_tensors.append((address, TENSOR_TYPE_OF[info.dtype], info.shape))
+        return slot[t]
+
+    for t in list(graph.inputs) + list(graph.outputs):
+        add_tensor(t)
+    for t, tdef in enumerate(graph.tensors):
+        if tdef.is_variable:
+            add_tensor(t)
+            if tdef.data is not None:
+                views[t][...] = tdef.data
+
+    c_nodes = []
+    for step, p in enumerate(prepared):
+        ins = [add_tensor(t) if t >= 0 else -1 for t in p.call.inputs]
+        outs = [add_tensor(t) for t in p.call.outputs]
+        scratch = address0 + offsets[("scratch", step)] if p.call.scratch_bytes else 0
+        c_nodes.append((p.call.kernel, p.call.params_bytes(), ins, outs, scratch,
+                        p.call.scratch_bytes, p.node.index))
+    compiled = CompiledPlan(c_tensors, c_nodes, num_threads)
+    return Plan(compiled, arena, arena_bytes, slot, views, prepared, constants)

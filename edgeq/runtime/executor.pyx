@@ -1,0 +1,161 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The GIL-free bridge: turns a plan made in Python into C structs and runs it.
+
+Python (edgeq.plan) decides everything once: which kernel each node runs, its parameter bytes,
+where every tensor lives. CompiledPlan copies that into C arrays of eq_tensor / eq_node, and
+invoke() hands the array to eq_run_plan with the GIL released: no Python per op, no allocation.
+"""
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from libc.stdint cimport int32_t, int64_t, uintptr_t
+from libc.string cimport memcpy
+
+from edgeq.runtime.kernels cimport (
+    EQ_MAX_DIMS, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node, eq_run_plan,
+    eq_tensor,
+)
+
+MAX_DIMS = EQ_MAX_DIMS
+
+
+class KernelFailure(RuntimeError):
+    """A kernel reported an error while running; .node is the index of the failing node."""
+
+    def __init__(self, node, message):
+        super().__init__(message)
+        self.node = node
+
+
+def kernel_params_size(str name):
+    """Size in bytes of the params struct kernel `name` reads, or None if there is no such kernel."""
+    cdef bytes key = name.encode()
+    cdef const eq_kernel_info *info = eq_find_kernel(key)
+    if info == NULL:
+        return None
+    return info.params_size
+
+
+def kernel_names():
+    """Names of every kernel compiled into this build."""
+    names = []
+    cdef int i = 0
+    cdef const eq_kernel_info *info = eq_kernel_at(0)
+    while info != NULL:
+        names.append(info.name.decode())
+        i += 1
+        info = eq_kernel_at(i)
+    return names
+
+
+cdef int _fill_tensor(eq_tensor *t, uintptr_t address, int dtype, shape) except -1:
+    if len(shape) > EQ_MAX_DIMS:
+        raise ValueError(f"rank {len(shape)} is above the supported {EQ_MAX_DIMS}")
+    t.data = <void *>address
+    t.dtype = dtype
+    t.ndim = len(shape)
+    cdef int64_t count = 1
+    for i, d in enumerate(shape):
+        t.dims[i] = d
+        count *= d
+    t.count = count
+    return 0
+
+
+cdef class CompiledPlan:
+    """C arrays for one plan. Built from plain Python descriptions:
+
+    tensors: list of (address, dtype_code, shape) — address of the first element (arena or
+             constant memory; the caller keeps that memory alive as long as the plan).
+    nodes:   list of (kernel_name, params_bytes or None, input_ids (-1 = absent),
+             output_ids, scratch_address, scratch_bytes, op_index).
+    """
+    cdef eq_tensor *tensors
+    cdef int32_t n_tensors
+    cdef eq_node *nodes
+    cdef int32_t n_nodes
+    cdef const eq_tensor **tensor_ptrs
+    cdef char *params
+    cdef eq_ctx ctx
+    cdef readonly list kernel_of_node
+
+    def __cinit__(self, tensors, nodes, int num_threads=1):
+        self.n_tensors = len(tensors)
+        self.n_nodes = len(nodes)
+        self.tensors = <eq_tensor *>PyMem_Calloc(max(self.n_tensors, 1), sizeof(eq_tensor))
+        self.nodes = <eq_node *>PyMem_Calloc(max(self.n_nodes, 1), sizeof(eq_node))
+        n_ptrs = sum(len(n[2]) + len(n[3]) for n in nodes)
+        self.tensor_ptrs = <const eq_tensor **>PyMem_Calloc(max(n_ptrs, 1), sizeof(eq_tensor *))
+        # Params of all nodes in one block, each at a 16-byte aligned offset.
+        params_total = sum((len(n[1]) + 15) & ~15 for n in nodes if n[1])
+        self.params = <char *>PyMem_Calloc(max(params_total, 16) + 16, 1)
+        if not (self.tensors and self.nodes and self.tensor_ptrs and self.params):
+            raise MemoryError()
+        self.ctx.num_threads = num_threads
+        self.kernel_of_node = []
+
+        for i, (address, dtype, shape) in enumerate(tensors):
+            _fill_tensor(&self.tensors[i], address, dtype, shape)
+
+        cdef char *params_base = <char *>((<uintptr_t>self.params + 15) & ~(<uintptr_t>15))
+        cdef size_t params_at = 0
+        cdef size_t ptr_at = 0
+        cdef eq_node *node
+        cdef const eq_kernel_info *info
+        cdef bytes pbytes
+        cdef bytes key
+        for i, (name, pbytes, ins, outs, scratch, scratch_bytes, op_index) in enumerate(nodes):
+            key = name.encode()
+            info = eq_find_kernel(key)
+            if info == NULL:
+                raise KeyError(f"no kernel named {name!r}")
+            size = len(pbytes) if pbytes else 0
+            if size != info.params_size:
+                raise ValueError(f"kernel {name!r} reads {info.params_size} bytes of params, "
+                                 f"the planner gave {size}")
+            node = &self.nodes[i]
+            node.run = info.fn
+            if size:
+                memcpy(params_base + params_at, <const char *>pbytes, size)
+                node.params = params_base + params_at
+                params_at += (size + 15) & ~15
+            node.inputs = &self.tensor_ptrs[ptr_at]
+            node.n_inputs = len(ins)
+            for tid in ins:
+                self.tensor_ptrs[ptr_at] = &self.tensors[tid] if tid >= 0 else NULL
+                ptr_at += 1
+            node.outputs = <eq_tensor *const *>&self.tensor_ptrs[ptr_at]
+            node.n_outputs = len(outs)
+            for tid in outs:
+                self.tensor_ptrs[ptr_at] = &self.tensors[tid]
+                ptr_at += 1
+            node.scratch = <void *><uintptr_t>scratch
+            node.scratch_bytes = scratch_bytes
+            node.op_index = op_index
+            self.kernel_of_node.append(name)
+
+    def __dealloc__(self):
+        PyMem_Free(self.tensors)
+        PyMem_Free(self.nodes)
+        PyMem_Free(self.tensor_ptrs)
+        PyMem_Free(self.params)
+
+    def invoke(self):
+        """Run every node; the GIL is released for the whole walk."""
+        cdef int rc
+        with nogil:
+            rc = eq_run_plan(self.nodes, self.n_nodes, &self.ctx)
+        if rc != 0:
+            raise KernelFailure(self.ctx.failed_node, self.ctx.message.decode(errors="replace"))
+
+    def invoke_node(self, int index):
+        """Run a single node (used by the per-op profiler and tests)."""
+        cdef int rc
+        if not 0 <= index < self.n_nodes:
+            raise IndexError(index)
+        with nogil:
+            rc = eq_run_plan(&self.nodes[index], 1, &self.ctx)
+        if rc != 0:
+            raise KernelFailure(index, self.ctx.message.decode(errors="replace"))
+
+    @property
+    def num_nodes(self):
+        return self.n_nodes

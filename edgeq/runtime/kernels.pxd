@@ -1,0 +1,43 @@
+# C declarations of the kernel contract (kernels/include/edgeq/*.h), for the Cython bridge.
+from libc.stdint cimport int32_t, int64_t, uint32_t
+
+cdef extern from "edgeq/kernel.h" nogil:
+    enum: EQ_MAX_DIMS
+
+    ctypedef struct eq_tensor:
+        void *data
+        int32_t dtype
+        int32_t ndim
+        int32_t dims[EQ_MAX_DIMS]
+        int64_t count
+
+    ctypedef struct eq_ctx:
+        uint32_t isa
+        int32_t num_threads
+        int32_t failed_node
+        char message[256]
+
+    ctypedef int (*eq_kernel_fn)(const eq_node *node, eq_ctx *ctx)
+
+    ctypedef struct eq_node:
+        eq_kernel_fn run
+        const void *params
+        const eq_tensor *const *inputs
+        eq_tensor *const *outputs
+        int32_t n_inputs
+        int32_t n_outputs
+        void *scratch
+        int64_t scratch_bytes
+        int32_t op_index
+        int32_t reserved
+
+    int eq_run_plan(const eq_node *nodes, int32_t n, eq_ctx *ctx)
+
+cdef extern from "edgeq/dispatch.h" nogil:
+    ctypedef struct eq_kernel_info:
+        const char *name
+        eq_kernel_fn fn
+        size_t params_size
+
+    const eq_kernel_info *eq_find_kernel(const char *name)
+    const eq_kernel_info *eq_kernel_at(int index)

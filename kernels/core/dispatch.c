@@ -1,0 +1,38 @@
+/* Kernel lookup. Each kernel family file ends with a table of the kernels it defines; this file
+ * lists the tables. Optimized ISA variants will be consulted here, before the reference tables,
+ * according to the CPU features found at start-up. */
+#include <string.h>
+
+#include "edgeq/dispatch.h"
+
+/* One table per reference family, each terminated by an entry whose name is NULL. */
+extern const eq_kernel_info eq_ref_elementwise_kernels[];
+extern const eq_kernel_info eq_ref_conv_kernels[];
+extern const eq_kernel_info eq_ref_pool_kernels[];
+extern const eq_kernel_info eq_ref_reduce_kernels[];
+extern const eq_kernel_info eq_ref_movement_kernels[];
+extern const eq_kernel_info eq_ref_slicing_kernels[];
+
+static const eq_kernel_info *const kTables[] = {
+    eq_ref_elementwise_kernels, eq_ref_conv_kernels, eq_ref_pool_kernels,
+    eq_ref_reduce_kernels,      eq_ref_movement_kernels, eq_ref_slicing_kernels,
+};
+
+const eq_kernel_info *eq_kernel_at(int index) {
+  if (index < 0) return NULL;
+  for (size_t t = 0; t < sizeof kTables / sizeof kTables[0]; ++t) {
+    for (const eq_kernel_info *k = kTables[t]; k->name != NULL; ++k) {
+      if (index-- == 0) return k;
+    }
+  }
+  return NULL;
+}
+
+const eq_kernel_info *eq_find_kernel(const char *name) {
+  for (size_t t = 0; t < sizeof kTables / sizeof kTables[0]; ++t) {
+    for (const eq_kernel_info *k = kTables[t]; k->name != NULL; ++k) {
+      if (strcmp(k->name, name) == 0) return k;
+    }
+  }
+  return NULL;
+}
