@@ -9,7 +9,6 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -79,7 +78,7 @@ extensions = [
     Extension(
         "edgeq.runtime.executor",
         sources=["edgeq/runtime/executor.pyx"] + portable,
-        include_dirs=["kernels/include", numpy.get_include()],
+        include_dirs=["kernels/include"],
         depends=[p.relative_to(ROOT).as_posix() for p in KERNELS.rglob("*.h")],
         extra_compile_args=COMMON_FLAGS,
         libraries=["m"] if sys.platform != "win32" else [],

@@ -1,0 +1,80 @@
+"""Every model in ../shared/models, run by edgeq and by LiteRT on the same inputs.
+
+fp32 paths must agree within 1e-4 of each output's range. The shared folder ships with CI but
+not with a user's clone: without it these tests skip, saying so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgeq
+from harness import SHARED_MODELS, assert_close_to_range, litert_interpreter, shared_model
+
+FLOAT_MODELS = [
+    "ds_cnn_kws.fp32.tflite", "ds_cnn_kws.fp16.tflite",
+    "mobilenet_v2.fp32.tflite", "mobilenet_v2.fp16.tflite",
+    "mobilenet_v3_small.fp32.tflite", "mobilenet_v3_small.fp16.tflite",
+    "tiny_bert.fp32.tflite", "tiny_bert.fp16.tflite",
+    "face_detection_short_range.tflite", "face_landmark.tflite", "hand_landmark_lite.tflite",
+    "hand_recrop.tflite", "iris_landmark.tflite", "palm_detection_lite.tflite",
+]
+
+# Inputs with unknown dims are resized to these before allocation (both runtimes alike).
+RESIZE = {"mobilenet_v3_small": (1, 224, 224, 3)}
+
+
+def make_inputs(details, seed=0):
+    rng = np.random.default_rng(seed)
+    feeds = []
+    for d in details:
+        shape = tuple(int(s) for s in d["shape"])
+        if np.issubdtype(d["dtype"], np.integer):
+            feeds.append(rng.integers(0, 1000, shape).astype(d["dtype"]))
+        else:
+            feeds.append(rng.uniform(-1, 1, shape).astype(d["dtype"]))
+    return feeds
+
+
+def run(interp, model_name, seed):
+    new_shape = RESIZE.get(model_name.split(".")[0])
+    if new_shape:
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"], new_shape)
+    interp.allocate_tensors()
+    feeds = make_inputs(interp.get_input_details(), seed)
+    for d, x in zip(interp.get_input_details(), feeds):
+        interp.set_tensor(d["index"], x)
+    interp.invoke()
+    return [interp.get_tensor(d["index"]) for d in interp.get_output_details()]
+
+
+@pytest.mark.parametrize("name", FLOAT_MODELS)
+def test_model_matches_litert(name):
+    path = shared_model(name)
+    expected = run(litert_interpreter(model_path=str(path)), name, seed=1)
+    actual = run(edgeq.Interpreter(model_path=str(path), num_threads=1), name, seed=1)
+    assert len(actual) == len(expected)
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        assert_close_to_range(a, e, 1e-4, what=f"{name} output {k}")
+
+
+def test_custom_op_model_is_refused_by_name():
+    path = shared_model("selfie_segmentation.tflite")
+    with pytest.raises(edgeq.ModelError, match="Convolution2DTransposeBias"):
+        edgeq.Interpreter(model_path=str(path))
+
+
+def test_details_match_litert():
+    path = shared_model("tiny_bert.fp32.tflite")
+    ours = edgeq.Interpreter(model_path=str(path))
+    ref = litert_interpreter(model_path=str(path))
+    for mine, theirs in [(ours.get_input_details(), ref.get_input_details()),
+                         (ours.get_output_details(), ref.get_output_details())]:
+        assert len(mine) == len(theirs)
+        for m, t in zip(mine, theirs):
+            assert set(m) == set(t)
+            for key in ("name", "index", "dtype", "quantization"):
+                assert m[key] == t[key], key
+            np.testing.assert_array_equal(m["shape"], t["shape"])
+            np.testing.assert_array_equal(m["shape_signature"], t["shape_signature"])
+    assert ours.get_signature_list() == ref.get_signature_list()
