@@ -419,6 +419,65 @@ def test_batch_matmul_sweep(seed):
           options={"adj_x": adj_x, "adj_y": adj_y})
 
 
+# --- every layer of real models -------------------------------------------------------------
+# Each conv/matmul layer of the shared models is cut out into a one-op model (same weights, with
+# fp16 weights dequantized as a folded DEQUANTIZE would; same options) and run on random input.
+# Layers whose input has unknown dims in the file are left out: their stored shape is a
+# placeholder. Layers with int8 weights (the qd8 models) must be refused.
+
+MY_OPS = {BuiltinOp.CONV_2D, BuiltinOp.DEPTHWISE_CONV_2D, BuiltinOp.TRANSPOSE_CONV,
+          BuiltinOp.FULLY_CONNECTED, BuiltinOp.BATCH_MATMUL}
+
+
+def _cut_layers(path):
+    """(op, inputs, feeds, options, version, has_int8_weights) for each layer of my family."""
+    from edgeq.tflite.reader import read_model
+
+    sub = read_model(path).subgraphs[0]
+    producer = {o: op for op in sub.operators for o in op.outputs}
+    rng = np.random.default_rng(7)
+    for op in sub.operators:
+        if op.builtin_code not in MY_OPS:
+            continue
+        inputs, feeds, int8, dynamic = [], [], False, False
+        for ti in op.inputs:
+            if ti < 0:
+                inputs.append(None)
+                continue
+            t = sub.tensors[ti]
+            data = t.data
+            src = producer.get(ti)
+            if data is None and src is not None and src.builtin_code == BuiltinOp.DEQUANTIZE:
+                w = sub.tensors[src.inputs[0]]
+                if w.data is not None and w.dtype == np.float16:
+                    data = w.data.astype(F32)
+            if data is not None:
+                int8 |= data.dtype in (np.int8, np.uint8)
+                inputs.append(np.array(data))
+            else:
+                dynamic |= t.shape_signature is not None and -1 in t.shape_signature[1:]
+                inputs.append((tuple(t.shape), t.dtype))
+                feeds.append(RNG.standard_normal(t.shape).astype(t.dtype))
+        if not dynamic:
+            yield BuiltinOp(op.builtin_code), inputs, feeds, op.options, op.version, int8
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2.fp32", "mobilenet_v2.qd8",
+                                  "mobilenet_v3_small.fp16", "tiny_bert.fp32", "ds_cnn_kws.qd8",
+                                  "face_detection_short_range"])
+def test_real_model_layers(name):
+    from harness import shared_model
+
+    layers = list(_cut_layers(shared_model(f"{name}.tflite")))
+    assert layers
+    for op, inputs, feeds, options, version, int8 in layers:
+        if int8:
+            with pytest.raises(edgeq.ModelError, match=r"\(QD8\) are not supported yet"):
+                prepare_error(op, inputs, options=options, version=version)
+        else:
+            check(op, inputs, feeds, options=options, version=version)
+
+
 # --- empty tensors (LiteRT refuses most of these, so numpy is the reference) -----------------
 
 def test_batch_matmul_empty_inner_dim_gives_zeros():
