@@ -1,6 +1,263 @@
-/* Reference conv kernels. */
+/* Reference convolution and matrix kernels, float32. Scalar and readable: the spec that the
+ * optimized kernels are tested against.
+ *
+ * Every output element accumulates its products in float32, starting from 0, in the same order
+ * as TFLite's reference kernels (filter row, filter column, input channel; k for the matrix
+ * ops), and adds the bias only after the sum, so results agree with TFLite's reference to the
+ * last bit wherever the compiler does not contract into FMAs. The loops are ordered so that the
+ * innermost one walks contiguous memory of both operands. */
 #include "edgeq/dispatch.h"
+#include "edgeq/params/conv.h"
+
+static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* An optional input: absent either as a NULL slot or beyond n_inputs. */
+static inline const float *optional_f32(const eq_node *node, int i) {
+  if (i >= node->n_inputs || node->inputs[i] == NULL) return NULL;
+  return (const float *)node->inputs[i]->data;
+}
+
+/* Inputs: input [N, H, W, C], filter [OC, KH, KW, C / groups], optional bias [OC]. The filter is
+ * read from its tensor on every call, so it may be a runtime tensor. */
+static int conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const float *filter = (const float *)node->inputs[1]->data;
+  const float *bias = optional_f32(node, 2);
+  float *out = (float *)node->outputs[0]->data;
+
+  const int32_t group_in = p->in_c / p->groups;    /* filter's input channels */
+  const int32_t group_out = p->out_c / p->groups;  /* output channels per group */
+  const int64_t filter_stride = (int64_t)p->k_h * p->k_w * group_in;  /* one output channel */
+
+  for (int32_t b = 0; b < p->batch; ++b) {
+    const float *in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_top;
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+        for (int32_t g = 0; g < p->groups; ++g) {
+          const float *in_g = in_b + (int64_t)g * group_in;
+          for (int32_t j = 0; j < group_out; ++j) {
+            const int32_t oc = g * group_out + j;
+            const float *f_oc = filter + oc * filter_stride;
+            float acc = 0.0f;
+            for (int32_t ky = 0; ky < p->k_h; ++ky) {
+              const int32_t iy = iy0 + ky * p->dilation_h;
+              if (iy < 0 || iy >= p->in_h) continue;  /* zero padding */
+              for (int32_t kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + kx * p->dilation_w;
+                if (ix < 0 || ix >= p->in_w) continue;
+                const float *x = in_g + ((int64_t)iy * p->in_w + ix) * p->in_c;
+                const float *f = f_oc + ((int64_t)ky * p->k_w + kx) * group_in;
+                for (int32_t c = 0; c < group_in; ++c) acc += x[c] * f[c];
+              }
+            }
+            if (bias) acc += bias[oc];
+            o[oc] = clampf(acc, p->act_min, p->act_max);
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* Inputs: input [N, H, W, C], filter [1, KH, KW, C * M], optional bias [C * M]. The output pixel
+ * itself is the accumulator, so the innermost loop runs over contiguous output channels. */
+static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const float *filter = (const float *)node->inputs[1]->data;
+  const float *bias = optional_f32(node, 2);
+  float *out = (float *)node->outputs[0]->data;
+  const int32_t mult = p->depth_multiplier;
+
+  for (int32_t b = 0; b < p->batch; ++b) {
+    const float *in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_top;
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_left;
+        float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+        for (int32_t oc = 0; oc < p->out_c; ++oc) o[oc] = 0.0f;
+        for (int32_t ky = 0; ky < p->k_h; ++ky) {
+          const int32_t iy = iy0 + ky * p->dilation_h;
+          if (iy < 0 || iy >= p->in_h) continue;
+          for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dilation_w;
+            if (ix < 0 || ix >= p->in_w) continue;
+            const float *x = in_b + ((int64_t)iy * p->in_w + ix) * p->in_c;
+            const float *f = filter + ((int64_t)ky * p->k_w + kx) * p->out_c;
+            if (mult == 1) {
+              for (int32_t c = 0; c < p->in_c; ++c) o[c] += x[c] * f[c];
+            } else {
+              for (int32_t c = 0; c < p->in_c; ++c) {
+                const float xc = x[c];
+                float *oc = o + (int64_t)c * mult;
+                const float *fc = f + (int64_t)c * mult;
+                for (int32_t m = 0; m < mult; ++m) oc[m] += xc * fc[m];
+              }
+            }
+          }
+        }
+        for (int32_t oc = 0; oc < p->out_c; ++oc) {
+          const float v = bias ? o[oc] + bias[oc] : o[oc];
+          o[oc] = clampf(v, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* [lo, hi] (inclusive) of input positions i with 0 <= i < in_size whose window, placed at
+ * i * stride - pad, covers output position t - pad, i.e. 0 <= t - i * stride < k. Empty when
+ * lo > hi. t >= 0 always (pad >= 0), so the divisions below round the right way. */
+static inline void transpose_window(int32_t t, int32_t k, int32_t stride, int32_t in_size,
+                                    int32_t *lo, int32_t *hi) {
+  const int64_t first = (int64_t)t - k + 1;  /* i * stride must reach at least this */
+  *lo = first <= 0 ? 0 : (int32_t)((first + stride - 1) / stride);
+  *hi = t / stride;
+  if (*hi > in_size - 1) *hi = in_size - 1;
+}
+
+/* Inputs (edgeq order, see conv.py): input [N, H, W, C], filter [OC, KH, KW, C], optional bias
+ * [OC]. TFLite defines the op as a scatter: every input pixel adds input * filter into the
+ * window of output pixels it maps to. Computed here as a gather per output pixel, visiting the
+ * contributing input pixels in increasing (y, x, channel) order: the order in which the scatter
+ * adds into any one output, so the sums are the same. */
+static int transpose_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const float *filter = (const float *)node->inputs[1]->data;
+  const float *bias = optional_f32(node, 2);
+  float *out = (float *)node->outputs[0]->data;
+  const int64_t filter_stride = (int64_t)p->k_h * p->k_w * p->in_c;
+
+  for (int32_t b = 0; b < p->batch; ++b) {
+    const float *in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t ty = oy + p->pad_top;
+      int32_t iy_lo, iy_hi;
+      transpose_window(ty, p->k_h, p->stride_h, p->in_h, &iy_lo, &iy_hi);
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t tx = ox + p->pad_left;
+        int32_t ix_lo, ix_hi;
+        transpose_window(tx, p->k_w, p->stride_w, p->in_w, &ix_lo, &ix_hi);
+        float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+        for (int32_t oc = 0; oc < p->out_c; ++oc) {
+          const float *f_oc = filter + oc * filter_stride;
+          float acc = 0.0f;
+          for (int32_t iy = iy_lo; iy <= iy_hi; ++iy) {
+            const int32_t ky = ty - iy * p->stride_h;
+            for (int32_t ix = ix_lo; ix <= ix_hi; ++ix) {
+              const int32_t kx = tx - ix * p->stride_w;
+              const float *x = in_b + ((int64_t)iy * p->in_w + ix) * p->in_c;
+              const float *f = f_oc + ((int64_t)ky * p->k_w + kx) * p->in_c;
+              for (int32_t c = 0; c < p->in_c; ++c) acc += x[c] * f[c];
+            }
+          }
+          if (bias) acc += bias[oc];
+          o[oc] = clampf(acc, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* Inputs: input (any shape, seen as [rows, depth]), weights [units, depth], optional bias
+ * [units]. */
+static int fully_connected_f32(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_fc_params *p = (const eq_fc_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const float *weights = (const float *)node->inputs[1]->data;
+  const float *bias = optional_f32(node, 2);
+  float *out = (float *)node->outputs[0]->data;
+
+  for (int32_t r = 0; r < p->rows; ++r) {
+    const float *x = in + (int64_t)r * p->depth;
+    float *o = out + (int64_t)r * p->units;
+    for (int32_t u = 0; u < p->units; ++u) {
+      const float *w = weights + (int64_t)u * p->depth;
+      float acc = 0.0f;
+      for (int32_t k = 0; k < p->depth; ++k) acc += x[k] * w[k];
+      if (bias) acc += bias[u];
+      o[u] = clampf(acc, p->act_min, p->act_max);
+    }
+  }
+  return 0;
+}
+
+/* One [m, k] x [k, n] product. When rhs rows are contiguous the output row is the accumulator
+ * (innermost loop over n); otherwise rhs columns are contiguous and each output is a dot
+ * product over k. Both add the products of one output in increasing k from 0. */
+static void matmul_one(const eq_matmul_params *p, const float *lhs, const float *rhs,
+                       float *out) {
+  if (p->rhs_n_stride == 1) {
+    for (int32_t i = 0; i < p->m; ++i) {
+      float *o = out + (int64_t)i * p->n;
+      for (int32_t j = 0; j < p->n; ++j) o[j] = 0.0f;
+      for (int32_t k = 0; k < p->k; ++k) {
+        const float a = lhs[(int64_t)i * p->lhs_m_stride + (int64_t)k * p->lhs_k_stride];
+        const float *r = rhs + (int64_t)k * p->rhs_k_stride;
+        for (int32_t j = 0; j < p->n; ++j) o[j] += a * r[j];
+      }
+    }
+  } else {
+    for (int32_t i = 0; i < p->m; ++i) {
+      const float *a = lhs + (int64_t)i * p->lhs_m_stride;
+      float *o = out + (int64_t)i * p->n;
+      for (int32_t j = 0; j < p->n; ++j) {
+        const float *r = rhs + (int64_t)j * p->rhs_n_stride;
+        float acc = 0.0f;
+        for (int32_t k = 0; k < p->k; ++k) {
+          acc += a[(int64_t)k * p->lhs_k_stride] * r[(int64_t)k * p->rhs_k_stride];
+        }
+        o[j] = acc;
+      }
+    }
+  }
+}
+
+/* Inputs: lhs, rhs (batch dims broadcast against each other). */
+static int batch_matmul_f32(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_matmul_params *p = (const eq_matmul_params *)node->params;
+  const float *lhs = (const float *)node->inputs[0]->data;
+  const float *rhs = (const float *)node->inputs[1]->data;
+  float *out = (float *)node->outputs[0]->data;
+  const int64_t lhs_size = (int64_t)p->m * p->k, rhs_size = (int64_t)p->k * p->n;
+  const int64_t out_size = (int64_t)p->m * p->n;
+  const int32_t *d = p->batch_dims, *sl = p->lhs_batch, *sr = p->rhs_batch;
+
+  for (int32_t i0 = 0; i0 < d[0]; ++i0)
+  for (int32_t i1 = 0; i1 < d[1]; ++i1)
+  for (int32_t i2 = 0; i2 < d[2]; ++i2)
+  for (int32_t i3 = 0; i3 < d[3]; ++i3)
+  for (int32_t i4 = 0; i4 < d[4]; ++i4)
+  for (int32_t i5 = 0; i5 < d[5]; ++i5) {
+    const int64_t l = (int64_t)i0 * sl[0] + (int64_t)i1 * sl[1] + (int64_t)i2 * sl[2] +
+                      (int64_t)i3 * sl[3] + (int64_t)i4 * sl[4] + (int64_t)i5 * sl[5];
+    const int64_t r = (int64_t)i0 * sr[0] + (int64_t)i1 * sr[1] + (int64_t)i2 * sr[2] +
+                      (int64_t)i3 * sr[3] + (int64_t)i4 * sr[4] + (int64_t)i5 * sr[5];
+    matmul_one(p, lhs + l * lhs_size, rhs + r * rhs_size, out);
+    out += out_size;
+  }
+  return 0;
+}
 
 const eq_kernel_info eq_ref_conv_kernels[] = {
+    {"conv2d_f32", conv2d_f32, sizeof(eq_conv_params)},
+    {"depthwise_conv2d_f32", depthwise_conv2d_f32, sizeof(eq_conv_params)},
+    {"transpose_conv2d_f32", transpose_conv2d_f32, sizeof(eq_conv_params)},
+    {"fully_connected_f32", fully_connected_f32, sizeof(eq_fc_params)},
+    {"batch_matmul_f32", batch_matmul_f32, sizeof(eq_matmul_params)},
     {NULL, NULL, 0},
 };

@@ -1,0 +1,57 @@
+/* Parameters of the convolution and matrix kernels (mirrored by ctypes structs in
+ * edgeq/ops/conv.py). Prepare fills every field and has checked that they agree with the
+ * tensors' shapes, so kernels index with them directly. */
+#ifndef EDGEQ_PARAMS_CONV_H
+#define EDGEQ_PARAMS_CONV_H
+#include <stdint.h>
+
+/* CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV share one geometry. Activations are NHWC.
+ *
+ * conv2d:         filter [out_c, k_h, k_w, in_c / groups]; output channel oc reads input
+ *                 channels of group oc / (out_c / groups).
+ * depthwise:      filter [1, k_h, k_w, out_c], out_c = in_c * depth_multiplier; output channel
+ *                 ic * depth_multiplier + m reads input channel ic.
+ * transpose conv: filter [out_c, k_h, k_w, in_c]; input pixel (y, x) adds into output pixel
+ *                 (y * stride - pad + ky * dilation, ...); dilation is always 1 there.
+ *
+ * pad_top / pad_left are the padding before the first row / column (TFLite puts the odd extra
+ * padding after). act_min / act_max is the fused clamp (+-inf when none). */
+typedef struct eq_conv_params {
+  int32_t batch;
+  int32_t in_h, in_w, in_c;
+  int32_t out_h, out_w, out_c;
+  int32_t k_h, k_w;
+  int32_t stride_h, stride_w;
+  int32_t dilation_h, dilation_w;
+  int32_t pad_top, pad_left;
+  int32_t groups;            /* conv2d only; 1 elsewhere */
+  int32_t depth_multiplier;  /* depthwise only; 1 elsewhere */
+  float act_min, act_max;
+} eq_conv_params;
+
+/* FULLY_CONNECTED: out[r, u] = sum_k in[r, k] * weights[u, k] (+ bias[u]), for rows r of the
+ * input seen as [rows, depth]. */
+typedef struct eq_fc_params {
+  int32_t rows;
+  int32_t depth;
+  int32_t units;
+  float act_min, act_max;
+} eq_fc_params;
+
+#define EQ_MATMUL_BATCH_DIMS 6
+
+/* BATCH_MATMUL: out[b][m, n] = sum_k lhs[b][m, k] * rhs[b][k, n]. The batch index space is
+ * batch_dims (collapsed, padded with leading 1s); lhs_batch / rhs_batch are each operand's
+ * stride along those dims in whole matrices (0 where the operand is broadcast). Inside one
+ * matrix, element (m, k) of lhs is at m * lhs_m_stride + k * lhs_k_stride and element (k, n) of
+ * rhs at k * rhs_k_stride + n * rhs_n_stride, which covers adj_x / adj_y. */
+typedef struct eq_matmul_params {
+  int32_t batch_dims[EQ_MATMUL_BATCH_DIMS];
+  int32_t lhs_batch[EQ_MATMUL_BATCH_DIMS];
+  int32_t rhs_batch[EQ_MATMUL_BATCH_DIMS];
+  int32_t m, k, n;
+  int32_t lhs_m_stride, lhs_k_stride;
+  int32_t rhs_k_stride, rhs_n_stride;
+} eq_matmul_params;
+
+#endif
