@@ -5,6 +5,7 @@ Tolerance: fp32 paths must agree within 1e-4 of the reference output's range (th
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ import pytest
 
 from edgeq.tflite.writer import ModelBuilder
 
-SHARED_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
+SHARED_MODELS = Path(os.environ.get(
+    "EDGEQ_SHARED_MODELS", Path(__file__).resolve().parents[1].parent / "shared" / "models"))
 
 
 def shared_model(name: str) -> Path:
@@ -73,8 +75,14 @@ def run_edgeq(model: bytes, feeds: list):
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
-def run_litert(model: bytes, feeds: list):
-    it = litert_interpreter(model_content=model)
+def run_litert(model: bytes, feeds: list, reference_kernels: bool = False):
+    """LiteRT's default path (XNNPack), or its BUILTIN_REF kernels (bit-exact references)."""
+    kwargs = {}
+    if reference_kernels:
+        from ai_edge_litert.interpreter import OpResolverType
+
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF
+    it = litert_interpreter(model_content=model, **kwargs)
     for d, x in zip(it.get_input_details(), feeds):
         if tuple(d["shape"]) != x.shape:
             it.resize_tensor_input(d["index"], x.shape)

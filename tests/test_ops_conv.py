@@ -33,17 +33,7 @@ BIT_EXACT = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def run_litert_reference(model: bytes, feeds: list):
-    """LiteRT with its reference kernels and no delegate (the harness runs the default path,
-    XNNPack)."""
-    from ai_edge_litert import interpreter as litert
-
-    it = litert.Interpreter(model_content=model, num_threads=1,
-                            experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    return run_litert(model, feeds, reference_kernels=True)
 
 
 def check(op, inputs, feeds, **kwargs):
