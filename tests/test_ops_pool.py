@@ -1,5 +1,7 @@
-"""Pooling and resize ops against LiteRT's builtin (XNNPack-free) kernels, plus bad inputs."""
+"""Pooling and resize ops against LiteRT's reference (XNNPack-free) kernels, plus bad inputs."""
 from __future__ import annotations
+
+import platform
 
 import numpy as np
 import pytest
@@ -13,13 +15,15 @@ SAME, VALID = 0, 1
 NONE, RELU, RELU_N1_TO_1, RELU6, TANH = 0, 1, 2, 3, 4
 
 
-def run_reference(model: bytes, feeds: list):
-    """LiteRT with its builtin kernels only: the reference (the default XNNPack delegate would
-    replace several of these ops with its own arithmetic)."""
+def run_reference(model: bytes, feeds: list, optimized: bool = False):
+    """LiteRT without the XNNPack delegate: its reference kernels (BUILTIN_REF, which edgeq's
+    reference kernels match bit for bit on x86-64), or with optimized=True its default builtin
+    kernels (what LiteRT users get where the two differ)."""
     from ai_edge_litert.interpreter import OpResolverType
 
-    it = litert_interpreter(model_content=model, experimental_op_resolver_type=(
-        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if optimized
+                else OpResolverType.BUILTIN_REF)
+    it = litert_interpreter(model_content=model, experimental_op_resolver_type=resolver)
     for d, x in zip(it.get_input_details(), feeds):
         if tuple(d["shape"]) != x.shape:
             it.resize_tensor_input(d["index"], x.shape)
@@ -166,6 +170,22 @@ def test_zero_size_dims(shape):
         for op in (BuiltinOp.RESIZE_BILINEAR, BuiltinOp.RESIZE_NEAREST_NEIGHBOR):
             out = resize_check(op, x, (3, 5), False, False)[0]
             assert out.shape == (shape[0], 3, 5, shape[3])
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="elsewhere compilers may contract multiply-adds into FMAs")
+def test_bit_exact_with_litert_reference_kernels():
+    x = np.abs(rand((1, 17, 13, 8)))
+    for op in (BuiltinOp.AVERAGE_POOL_2D, BuiltinOp.MAX_POOL_2D, BuiltinOp.L2_POOL_2D):
+        model = single_op_model(op, [(x.shape, np.float32)],
+                                options=pool_options((3, 3), (2, 2), SAME))
+        np.testing.assert_array_equal(run_edgeq(model, [x])[0], run_reference(model, [x])[0])
+    for op in (BuiltinOp.RESIZE_BILINEAR, BuiltinOp.RESIZE_NEAREST_NEIGHBOR):
+        for align, half in RESIZE_FLAGS:
+            model = single_op_model(op, [(x.shape, np.float32), np.array([29, 7], np.int32)],
+                                    options={"align_corners": align, "half_pixel_centers": half})
+            np.testing.assert_array_equal(run_edgeq(model, [x])[0],
+                                          run_reference(model, [x])[0])
 
 
 def test_pool_bad_inputs():

@@ -1,8 +1,9 @@
-"""Reductions, softmax and arg-min/max against LiteRT's builtin (XNNPack-free) kernels, plus
+"""Reductions, softmax and arg-min/max against LiteRT's reference (XNNPack-free) kernels, plus
 kernel-level sweeps of the reduction walk against numpy and bad-input cases."""
 from __future__ import annotations
 
 import itertools
+import platform
 
 import numpy as np
 import pytest
@@ -14,13 +15,15 @@ from tests.harness import assert_close_to_range, litert_interpreter, run_edgeq, 
 RNG = np.random.default_rng(1234)
 
 
-def run_reference(model: bytes, feeds: list):
-    """LiteRT with its builtin kernels only: the reference (the default XNNPack delegate would
-    replace several of these ops with its own arithmetic)."""
+def run_reference(model: bytes, feeds: list, optimized: bool = False):
+    """LiteRT without the XNNPack delegate: its reference kernels (BUILTIN_REF, which edgeq's
+    reference kernels match bit for bit on x86-64), or with optimized=True its default builtin
+    kernels (what LiteRT users get where the two differ)."""
     from ai_edge_litert.interpreter import OpResolverType
 
-    it = litert_interpreter(model_content=model, experimental_op_resolver_type=(
-        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+    resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if optimized
+                else OpResolverType.BUILTIN_REF)
+    it = litert_interpreter(model_content=model, experimental_op_resolver_type=resolver)
     for d, x in zip(it.get_input_details(), feeds):
         if tuple(d["shape"]) != x.shape:
             it.resize_tensor_input(d["index"], x.shape)
@@ -164,8 +167,10 @@ def test_reduce_all():
 
 
 def test_reduce_max_min_non_finite_like_litert():
-    # Each output starts from its first element; a NaN replaces the running value and the next
-    # number replaces the NaN; an empty input leaves the lowest/highest finite float.
+    # As LiteRT's default kernels do: each output starts from its first element (so -inf stays
+    # -inf; LiteRT's BUILTIN_REF kernels start from the lowest finite float instead), a NaN
+    # replaces the running value and the next number replaces the NaN, and an empty input leaves
+    # the lowest/highest finite float.
     n, inf = np.nan, np.inf
     x = np.array([[[-inf, -inf, -inf], [n, 1, 2], [1, n, 2]],
                   [[inf, inf, -inf], [1, 2, n], [n, n, n]]], np.float32)
@@ -173,11 +178,13 @@ def test_reduce_max_min_non_finite_like_litert():
         for axes in ([0], [1], [2], [0, 2], [0, 1, 2]):
             model = single_op_model(op, [(x.shape, x.dtype), np.array(axes, np.int32)],
                                     options={"keep_dims": False})
-            np.testing.assert_array_equal(run_edgeq(model, [x])[0], run_reference(model, [x])[0])
+            np.testing.assert_array_equal(run_edgeq(model, [x])[0],
+                                          run_reference(model, [x], optimized=True)[0])
         empty = np.zeros((0, 2), np.float32)
         model = single_op_model(op, [(empty.shape, empty.dtype), np.array([0], np.int32)],
                                 options={"keep_dims": False})
         out = run_edgeq(model, [empty])[0]
+        np.testing.assert_array_equal(out, run_reference(model, [empty], optimized=True)[0])
         np.testing.assert_array_equal(out, run_reference(model, [empty])[0])
         assert np.isfinite(out).all()
 
@@ -199,6 +206,21 @@ def test_reduce_int64_axes():
                             options={"keep_dims": False})
     out = run_edgeq(model, [x])[0]
     np.testing.assert_allclose(out, x.sum(axis=(0, 2)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="elsewhere compilers may contract multiply-adds into FMAs")
+def test_bit_exact_with_litert_reference_kernels():
+    x = rand((2, 17, 13, 8))
+    for axes in ([1, 2], [3], [0, 3], [0, 1, 2, 3]):
+        for op in (BuiltinOp.MEAN, BuiltinOp.SUM):
+            model = single_op_model(op, [(x.shape, x.dtype), np.array(axes, np.int32)],
+                                    options={"keep_dims": True})
+            np.testing.assert_array_equal(run_edgeq(model, [x])[0], run_reference(model, [x])[0])
+    s = rand((4, 1000), low=-20, high=20)
+    for op, options in ((BuiltinOp.SOFTMAX, {"beta": 0.7}), (BuiltinOp.LOG_SOFTMAX, None)):
+        model = single_op_model(op, [(s.shape, s.dtype)], options=options)
+        np.testing.assert_array_equal(run_edgeq(model, [s])[0], run_reference(model, [s])[0])
 
 
 def test_reduce_bad_inputs():
