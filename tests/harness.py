@@ -75,13 +75,16 @@ def run_edgeq(model: bytes, feeds: list):
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
-def run_litert(model: bytes, feeds: list, reference_kernels: bool = False):
-    """LiteRT's default path (XNNPack), or its BUILTIN_REF kernels (bit-exact references)."""
+def run_litert(model: bytes, feeds: list, kernels: str = "xnnpack"):
+    """Run LiteRT: kernels="xnnpack" (its default path), "reference" (BUILTIN_REF, the bit-exact
+    reference kernels) or "builtin" (its optimized builtin kernels, no XNNPack)."""
     kwargs = {}
-    if reference_kernels:
+    if kernels != "xnnpack":
         from ai_edge_litert.interpreter import OpResolverType
 
-        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_REF
+        kwargs["experimental_op_resolver_type"] = {
+            "reference": OpResolverType.BUILTIN_REF,
+            "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
     it = litert_interpreter(model_content=model, **kwargs)
     for d, x in zip(it.get_input_details(), feeds):
         if tuple(d["shape"]) != x.shape:
@@ -111,10 +114,10 @@ def assert_close_to_range(actual, expected, rel=1e-4, what="output"):
     assert err <= tol, f"{what}: max error {err:.3g} exceeds {tol:.3g} (range {span:.3g})"
 
 
-def check_against_litert(op, inputs, feeds, rel=1e-4, **kwargs):
+def check_against_litert(op, inputs, feeds, rel=1e-4, kernels="xnnpack", **kwargs):
     """Build a one-op model, run both runtimes on `feeds`, compare every output."""
     model = single_op_model(op, inputs, **kwargs)
-    expected = run_litert(model, feeds)
+    expected = run_litert(model, feeds, kernels)
     actual = run_edgeq(model, feeds)
     assert len(actual) == len(expected)
     for k, (a, e) in enumerate(zip(actual, expected)):

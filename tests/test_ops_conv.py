@@ -33,7 +33,7 @@ BIT_EXACT = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def run_litert_reference(model: bytes, feeds: list):
-    return run_litert(model, feeds, reference_kernels=True)
+    return run_litert(model, feeds, kernels="reference")
 
 
 def check(op, inputs, feeds, **kwargs):

@@ -8,7 +8,7 @@ import pytest
 
 import edgeq
 from edgeq.tflite.schema import BuiltinOp
-from tests.harness import assert_close_to_range, litert_interpreter, run_edgeq, single_op_model
+from harness import assert_close_to_range, litert_interpreter, run_edgeq, single_op_model, run_litert
 
 RNG = np.random.default_rng(4321)
 SAME, VALID = 0, 1
@@ -16,22 +16,9 @@ NONE, RELU, RELU_N1_TO_1, RELU6, TANH = 0, 1, 2, 3, 4
 
 
 def run_reference(model: bytes, feeds: list, optimized: bool = False):
-    """LiteRT without the XNNPack delegate: its reference kernels (BUILTIN_REF, which edgeq's
-    reference kernels match bit for bit on x86-64), or with optimized=True its default builtin
-    kernels (what LiteRT users get where the two differ)."""
-    from ai_edge_litert.interpreter import OpResolverType
-
-    resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if optimized
-                else OpResolverType.BUILTIN_REF)
-    it = litert_interpreter(model_content=model, experimental_op_resolver_type=resolver)
-    for d, x in zip(it.get_input_details(), feeds):
-        if tuple(d["shape"]) != x.shape:
-            it.resize_tensor_input(d["index"], x.shape)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    """LiteRT without XNNPack: its reference kernels (which edgeq's match bit for bit on
+    x86-64), or with optimized=True its default builtin kernels."""
+    return run_litert(model, feeds, "builtin" if optimized else "reference")
 
 
 def check(op, inputs, feeds, rel=1e-4, **kwargs):

@@ -36,11 +36,15 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
 
     input_shapes maps graph input tensor index -> shape in use (after resize_tensor_input).
     """
+    produced = {t for node in graph.nodes for t in node.outputs}
     infos: list = []
     for t in graph.tensors:
         value = None
         if t.data is not None:
             value = densify(t) if t.sparsity is not None else t.data
+        elif (0 in t.shape and t.index not in produced and t.index not in graph.inputs
+              and not t.is_variable):
+            value = np.zeros(t.shape, t.dtype)  # an empty constant has no buffer to point at
         shape = input_shapes.get(t.index, t.shape)
         infos.append(TensorInfo(t.index, t.name, tuple(shape), t.dtype, value, t.quantization))
 

@@ -18,12 +18,16 @@ def dtype_code(dtype) -> int:
     return TENSOR_TYPE_OF[np.dtype(dtype)]
 
 
+# TFLite clamps even "no activation" to the finite float range (inf + 0 gives FLT_MAX).
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
 def activation_range(ctx, act: int):
     """(min, max) clamp for a fused activation that is a clamp; TANH/SIGN_BIT are refused."""
     if act == ACT_NONE:
-        return -np.inf, np.inf
+        return -FLT_MAX, FLT_MAX
     if act == ACT_RELU:
-        return 0.0, np.inf
+        return 0.0, FLT_MAX
     if act == ACT_RELU_N1_TO_1:
         return -1.0, 1.0
     if act == ACT_RELU6:
