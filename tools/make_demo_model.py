@@ -79,7 +79,8 @@ def _mask(kind: int, rng) -> np.ndarray:
 
 
 def make_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """n images (float32 [n, 32, 32, 3] in [0, 1]) and their labels (int64), classes balanced."""
+    """n images (float32 [n, 32, 32, 3] in [0, 1], multiples of 1/255) and their labels (int64),
+    classes balanced."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % len(LABELS)
     rng.shuffle(labels)
@@ -89,6 +90,8 @@ def make_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         m = _mask(int(kind), rng)[..., None]
         img = bg * (1 - m) + fg * m + rng.normal(0, 0.04, (SIZE, SIZE, 3))
         images[i] = np.clip(img, 0, 1)
+    # 8-bit levels, as a camera or an image file would give (and the samples compress 2x).
+    images = np.round(images * 255) / np.float32(255)
     return images, labels.astype(np.int64)
 
 
