@@ -530,14 +530,20 @@ def cmd_inspect(args, out) -> int:
           (f" (only the first is run; {extra} more for control flow or signatures)"
            if extra else ""), file=out)
 
+    rows = []
     for title, indices in (("inputs", sub.inputs), ("outputs", sub.outputs)):
-        print(f"{title}:", file=out)
         for i in indices:
             t = sub.tensors[i]
             sig = t.shape_signature if t.shape_signature else t.shape
             dtype = _dtype_name(t.dtype) if t.dtype is not None else f"type {t.type}"
-            print(f"  {i:4d} {t.name!r:32s} shape {_shape_text(t.shape):16s} signature "
-                  f"{_shape_text(sig):16s} {dtype}", file=out)
+            rows.append((title, f"{i:4d}", repr(t.name), _shape_text(t.shape), _shape_text(sig),
+                         dtype))
+    widths = [max([len(r[k]) for r in rows] + [0]) for k in range(6)]
+    for title in ("inputs", "outputs"):
+        print(f"{title}:", file=out)
+        for _, index, name, shape, sig, dtype in (r for r in rows if r[0] == title):
+            print(f"  {index} {name:{widths[2]}s}  shape {shape:{widths[3]}s}  signature "
+                  f"{sig:{widths[4]}s}  {dtype}", file=out)
 
     counts: dict = {}
     for s in model.subgraphs:
@@ -688,6 +694,12 @@ def main(argv=None) -> int:
         return args.func(args, out)
     except (CliError, ModelError, InvokeError) as e:
         message = _one_line(e)
+    except BrokenPipeError:  # `edgeq inspect m.tflite | head`: the reader left, stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
     except OSError as e:  # unreadable files, named by the OS error itself
         message = f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")
     except ValueError as e:  # the Interpreter's own checks on shapes and values
