@@ -10,9 +10,10 @@ noise. The network is the shape of a MobileNet block, small enough to train on a
     -> MEAN over H,W -> FULLY_CONNECTED -> SOFTMAX
 
 Forward and backward passes are written out below (NHWC, the layout TFLite uses, so the weights
-go into the file with a transpose at most). Everything is seeded: the same numpy gives the same
-file. The model is written with edgeq's own writer and, when LiteRT is installed, run by LiteRT
-to check that the file computes what the numpy model computes.
+go into the file with a transpose at most). Everything is seeded: on one machine every run
+writes the same bytes (another BLAS may round differently in the last bits). The model is
+written with edgeq's own writer and, when LiteRT is installed, run by LiteRT to check that the
+file computes what the numpy model computes.
 """
 from __future__ import annotations
 
