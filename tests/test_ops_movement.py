@@ -465,8 +465,8 @@ def test_tile_dtypes(dtype):
     np.testing.assert_array_equal(out, np.tile(x, (3, 2)))
 
 
-@pytest.mark.parametrize("shape,multiples", [((5,), [3]), ((), []), ((2, 3), [1, 1]), ((2, 3), [0, 2]),
-                                             ((0, 3), [2, 2]), ((1, 3, 1), [4, 1, 5]),
+@pytest.mark.parametrize("shape,multiples", [((5,), [3]), ((), []), ((2, 3), [1, 1]),
+                                             ((2, 3), [0, 2]), ((0, 3), [2, 2]), ((1, 3, 1), [4, 1, 5]),
                                              ((2, 1, 2, 1, 2, 1), [1, 2, 1, 2, 1, 2])])
 def test_tile_shapes(shape, multiples):
     x = data(shape, np.float32)
