@@ -30,6 +30,22 @@ def densify_tensor(tdef) -> np.ndarray:
                          f"levels do not describe {rank} dims and {len(block_map)} block dims")
     if any(not 0 <= b < rank for b in block_map):
         raise ModelError(f"{where}: block_map {block_map} names a dim outside rank {rank}")
+    # A block's size is only recorded by a DENSE level (dense_size); a sparse block level would
+    # leave it unknown (LiteRT crashes on such tensors).
+    for k in range(len(block_map)):
+        meta = levels[order.index(rank + k)]
+        if meta.format != DENSE or int(meta.dense_size) <= 0:
+            raise ModelError(f"{where}: block dim {k} (of dim {block_map[k]}) must be a DENSE "
+                             f"level with a positive dense_size")
+    # A dense level covering an original dim must span it exactly (blocked dims: dim / block).
+    for depth, dim in enumerate(order):
+        meta = levels[depth]
+        if dim < rank and meta.format == DENSE:
+            block = next((int(levels[order.index(rank + k)].dense_size)
+                          for k, b in enumerate(block_map) if b == dim), 1)
+            if int(meta.dense_size) * block != shape[dim]:
+                raise ModelError(f"{where}: level {depth} dense_size {meta.dense_size} does not "
+                                 f"cover dim {dim} of size {shape[dim]}")
 
     # Walk the levels breadth first: `pos` = position within the current level's storage,
     # `coords` = coordinate of each live entry at every level visited so far.
