@@ -1,0 +1,899 @@
+"""Read a .tflite file into plain dataclasses, verifying every byte it relies on.
+
+The generated flatbuffers accessors trust the file: a corrupt offset makes them read out of
+bounds, loop or allocate without limit. This module instead walks the flatbuffer through a small
+accessor of its own (struct.unpack_from over a memoryview) that checks every offset, vtable,
+vector length, string and table against the buffer size before use, then checks the model's
+meaning (indices, shapes, buffer sizes, quantization, option values, graph order).
+
+Every problem raises edgeq.errors.ModelError naming the subgraph / tensor / operator / field.
+No input can crash the process, recurse, hang, or make the reader allocate memory in proportion to
+a corrupt length: lengths are checked against the bytes that are actually there first, and the
+total work is bounded by a budget proportional to the file size (see _Buf.charge).
+
+Weights are not copied: Tensor.data is a read-only numpy view into the file (mmap'd when read
+from a path, or the caller's bytes).
+"""
+from __future__ import annotations
+
+import functools
+import math
+import mmap
+import os
+import struct
+import sys
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+
+from edgeq.errors import ModelError
+from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP,
+                                 PACKED_NBYTES, SCHEMA_VERSION, BuiltinOp, BuiltinOptions2Type,
+                                 BuiltinOptionsType, DimensionType, QuantizationDetailsType,
+                                 Slot, SparseIndexVectorType, TensorType, op_name)
+
+# Python 3.9 (still supported by the package) has no dataclass(slots=True).
+_dataclass = dataclass(slots=True) if sys.version_info >= (3, 10) else dataclass
+
+# A tensor may hold at most this many elements. Far beyond any edge model, and it keeps every
+# later size computation (bytes, strides) well inside int64.
+MAX_ELEMENTS = 1 << 31
+
+
+# --- the data model ----------------------------------------------------------------------------
+
+@_dataclass
+class Quantization:
+    """Affine quantization: real = scale * (q - zero_point), per tensor (one scale) or per
+    channel along quantized_dimension. scale/zero_point are empty when only min/max are known."""
+
+    scale: np.ndarray  # float32
+    zero_point: np.ndarray  # int64
+    quantized_dimension: int
+    min: Optional[np.ndarray] = None
+    max: Optional[np.ndarray] = None
+
+
+@_dataclass
+class DimMetadata:
+    """One traversal level of a sparse tensor: DENSE (dense_size positions) or SPARSE_CSR
+    (array_segments / array_indices, int32, uint16 or uint8 arrays as stored)."""
+
+    format: int
+    dense_size: int
+    array_segments: Optional[np.ndarray]
+    array_indices: Optional[np.ndarray]
+
+
+@_dataclass
+class Sparsity:
+    traversal_order: tuple
+    block_map: tuple
+    dim_metadata: list
+
+
+@_dataclass
+class Tensor:
+    """A tensor as the file declares it.
+
+    `data` is the constant value, or None when the tensor's buffer is empty (activations,
+    graph inputs). It is a read-only numpy view straight into the model file, shaped to `shape`,
+    in the file's little-endian byte order. It is not copied, so its address is wherever the
+    converter put it: usually 16-byte aligned, but nothing guarantees it, and code that needs
+    alignment must copy. For a sparse tensor `data` is the raw 1-D array of stored values (the
+    runtime densifies it); for types numpy cannot hold (STRING, INT4 and other packed types,
+    BFLOAT16, FLOAT8) it is the raw 1-D uint8 bytes.
+    """
+
+    index: int
+    name: str
+    shape: tuple
+    shape_signature: Optional[tuple]
+    type: int
+    dtype: Optional[np.dtype]
+    buffer: int
+    data: Optional[np.ndarray]
+    quantization: Optional[Quantization]
+    is_variable: bool
+    sparsity: Optional[Sparsity]
+
+
+@_dataclass
+class Operator:
+    """One operator. `options` holds every field of its builtin options table with the schema's
+    defaults filled in ({} for ops without options); `options_type` is the BuiltinOptions tag —
+    the table the op takes, also when the file left the options out."""
+
+    index: int
+    opcode_index: int
+    builtin_code: int
+    custom_code: Optional[str]
+    version: int
+    inputs: tuple
+    outputs: tuple
+    options_type: int
+    options: dict
+    custom_options: Optional[bytes]
+    intermediates: tuple = ()
+
+
+@_dataclass
+class OperatorCode:
+    builtin_code: int  # max(builtin_code, deprecated_builtin_code); may be a code edgeq lacks
+    custom_code: Optional[str]
+    version: int
+
+
+@_dataclass
+class Subgraph:
+    index: int
+    name: str
+    tensors: list
+    inputs: tuple
+    outputs: tuple
+    operators: list
+
+
+@_dataclass
+class SignatureDef:
+    signature_key: str
+    subgraph_index: int
+    inputs: dict  # signature name -> tensor index in subgraph `subgraph_index`
+    outputs: dict
+
+
+@_dataclass
+class Model:
+    version: int
+    description: str
+    operator_codes: list
+    subgraphs: list
+    buffers: list  # memoryview into the file, or None for an empty buffer
+    metadata: dict  # name -> bytes
+    signature_defs: list
+    source: object = field(repr=False)  # the mmap / bytes the views point into, kept alive
+
+
+# --- bounds-checked flatbuffer access ------------------------------------------------------------
+
+_U8 = struct.Struct("<B")
+_I8 = struct.Struct("<b")
+_U16 = struct.Struct("<H")
+_I16 = struct.Struct("<h")
+_U32 = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
+_F32 = struct.Struct("<f")
+_VTABLE_HEAD = struct.Struct("<HH")
+
+
+class _Buf:
+    """The file as a read-only memoryview plus the work budget."""
+
+    __slots__ = ("mv", "size", "budget")
+
+    def __init__(self, mv: memoryview):
+        self.mv = mv
+        self.size = len(mv)
+        # Flatbuffer tables may be shared (the format is a DAG), so a few hundred crafted bytes
+        # can make a naive reader walk, or copy, the same big vector millions of times. An honest
+        # file's structure is read once and is a fraction of its bytes; every table and every
+        # element read or copied is charged against an allowance of twice the file size, which
+        # bounds both time and memory linearly in the file size. Views (buffer data) are free.
+        self.budget = 2 * self.size + (1 << 16)
+
+    def charge(self, n: int, where: str):
+        self.budget -= n
+        if self.budget < 0:
+            raise ModelError(f"{where}: the model's tables refer to the same data far more often "
+                             f"than a {self.size}-byte file can honestly hold (shared or "
+                             f"overlapping tables); refusing to walk it")
+
+    def u32(self, pos: int, where: str) -> int:
+        if pos < 0 or pos + 4 > self.size:
+            raise ModelError(f"{where}: offset {pos} lies outside the {self.size}-byte file")
+        return _U32.unpack_from(self.mv, pos)[0]
+
+    def table(self, pos: int, where: str) -> "_Table":
+        """The table starting at `pos`, with its vtable and extent verified."""
+        size = self.size
+        if pos < 0 or pos + 4 > size:
+            raise ModelError(f"{where}: table at offset {pos} lies outside the {size}-byte file")
+        vt = pos - _I32.unpack_from(self.mv, pos)[0]
+        if vt < 0 or vt + 4 > size:
+            raise ModelError(f"{where}: vtable at offset {vt} lies outside the {size}-byte file")
+        vtsize, tsize = _VTABLE_HEAD.unpack_from(self.mv, vt)
+        if vtsize < 4 or vtsize & 1 or vt + vtsize > size:
+            raise ModelError(f"{where}: vtable at offset {vt} has a bad size {vtsize}")
+        if tsize < 4 or pos + tsize > size:
+            raise ModelError(f"{where}: table at offset {pos} of {tsize} bytes runs past the end "
+                             f"of the {size}-byte file")
+        self.charge(8 + (vtsize >> 1), where)
+        return _Table(self, pos, vt, vtsize, tsize, where)
+
+
+class _Table:
+    """Field access into one verified table. Every accessor checks before it reads."""
+
+    __slots__ = ("buf", "pos", "vt", "vtsize", "tsize", "where")
+
+    def __init__(self, buf: _Buf, pos: int, vt: int, vtsize: int, tsize: int, where: str):
+        self.buf, self.pos, self.vt, self.vtsize, self.tsize = buf, pos, vt, vtsize, tsize
+        self.where = where
+
+    def _field(self, slot: int, width: int, name: str) -> int:
+        """Absolute position of a field's inline value, or 0 when the field is absent."""
+        k = 4 + 2 * slot
+        if k >= self.vtsize:  # written by an older schema: the field takes its default
+            return 0
+        off = _U16.unpack_from(self.buf.mv, self.vt + k)[0]
+        if off == 0:
+            return 0
+        # The first 4 bytes of a table are its vtable offset, so no field can start there.
+        if off < 4 or off + width > self.tsize:
+            raise ModelError(f"{self.where}: field '{name}' at offset {off} lies outside its "
+                             f"{self.tsize}-byte table")
+        return self.pos + off
+
+    def scalar(self, slot: int, st: struct.Struct, default, name: str):
+        p = self._field(slot, st.size, name)
+        return st.unpack_from(self.buf.mv, p)[0] if p else default
+
+    def boolean(self, slot: int, default: bool, name: str) -> bool:
+        p = self._field(slot, 1, name)
+        return self.buf.mv[p] != 0 if p else default
+
+    def _target(self, slot: int, name: str) -> int:
+        """Where a field's uoffset points, or 0 when the field is absent."""
+        p = self._field(slot, 4, name)
+        if not p:
+            return 0
+        t = p + _U32.unpack_from(self.buf.mv, p)[0]
+        if t + 4 > self.buf.size:  # t > p > 0, so only the upper bound can fail
+            raise ModelError(f"{self.where}: field '{name}' points to offset {t}, outside the "
+                             f"{self.buf.size}-byte file")
+        return t
+
+    def subtable(self, slot: int, name: str, where: str) -> Optional["_Table"]:
+        t = self._target(slot, name)
+        return self.buf.table(t, where) if t else None
+
+    def vector(self, slot: int, elem_size: int, name: str, charge: bool = True) -> Optional[tuple]:
+        """(start, count) of a vector field after checking it fits in the file, or None.
+        charge=False for vectors only viewed, never walked or copied."""
+        t = self._target(slot, name)
+        if not t:
+            return None
+        buf = self.buf
+        n = _U32.unpack_from(buf.mv, t)[0]
+        start = t + 4
+        if n * elem_size > buf.size - start:
+            raise ModelError(f"{self.where}: vector '{name}' of {n} elements at offset {t} runs "
+                             f"past the end of the {buf.size}-byte file")
+        buf.charge(n if charge else 1, self.where)
+        return start, n
+
+    def int32s(self, slot: int, name: str) -> Optional[tuple]:
+        v = self.vector(slot, 4, name)
+        if v is None:
+            return None
+        start, n = v
+        return struct.unpack_from(f"<{n}i", self.buf.mv, start) if n else ()
+
+    def array(self, slot: int, dtype: str, name: str) -> Optional[np.ndarray]:
+        """A numeric vector as a read-only numpy view (dtype given little-endian, e.g. '<f4')."""
+        dt = np.dtype(dtype)
+        v = self.vector(slot, dt.itemsize, name)
+        if v is None:
+            return None
+        start, n = v
+        return np.frombuffer(self.buf.mv, dt, n, start)
+
+    def raw(self, slot: int, name: str, copied: bool = True) -> Optional[memoryview]:
+        """A ubyte vector as a view; copied=False when the caller keeps only the view."""
+        v = self.vector(slot, 1, name, charge=copied)
+        if v is None:
+            return None
+        start, n = v
+        return self.buf.mv[start:start + n]
+
+    def string(self, slot: int, name: str) -> Optional[str]:
+        v = self.vector(slot, 1, name)
+        if v is None:
+            return None
+        start, n = v
+        buf = self.buf
+        # Flatbuffer strings carry a NUL after their bytes; its absence means a bad length.
+        if start + n >= buf.size or buf.mv[start + n] != 0:
+            raise ModelError(f"{self.where}: string '{name}' at offset {start - 4} is not "
+                             f"NUL-terminated")
+        try:
+            return str(buf.mv[start:start + n], "utf-8")
+        except UnicodeDecodeError:
+            raise ModelError(f"{self.where}: string '{name}' is not valid UTF-8") from None
+
+    def tables(self, slot: int, name: str, label: str) -> list:
+        """A vector of tables; element i is called f"{label} {i}" in messages."""
+        v = self.vector(slot, 4, name)
+        if v is None:
+            return []
+        start, n = v
+        buf = self.buf
+        mv = buf.mv
+        out = []
+        for i in range(n):
+            p = start + 4 * i
+            out.append(buf.table(p + _U32.unpack_from(mv, p)[0], f"{label} {i}"))
+        return out
+
+
+# --- parsing -----------------------------------------------------------------------------------
+
+def read_model(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -> Model:
+    """Parse and verify a .tflite model.
+
+    source: a path (the file is mmap'd read-only and kept open by the returned Model) or any
+    bytes-like object (used in place, not copied). Raises ModelError for anything wrong with the
+    model, TypeError for a source of the wrong kind.
+    """
+    mv, keep = _open(source)
+    try:
+        return _parse_model(_Buf(mv), keep)
+    except ModelError:
+        raise
+    except Exception as e:  # last line of defence: every check above should come first
+        raise ModelError(f"malformed model: {type(e).__name__}: {e}") from e
+
+
+def _open(source):
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    raise ModelError(f"{path}: the file is empty, not a TFLite model")
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as e:
+            raise ModelError(f"cannot read model file {path}: {e}") from e
+        return memoryview(mm), mm
+    try:
+        mv = memoryview(source)
+    except TypeError:
+        raise TypeError(f"read_model() needs a path or a bytes-like object, not "
+                        f"{type(source).__name__}") from None
+    if mv.ndim != 1 or mv.itemsize != 1:
+        if not mv.c_contiguous:
+            raise TypeError("read_model() needs a contiguous bytes-like object")
+        mv = mv.cast("B")
+    # Read-only, so the numpy views handed out can never write into the caller's buffer.
+    return mv.toreadonly(), source
+
+
+def _parse_model(buf: _Buf, keep) -> Model:
+    mv, size = buf.mv, buf.size
+    if size < 8:
+        raise ModelError(f"the model is {size} bytes: too small to be a TFLite flatbuffer")
+    ident = bytes(mv[4:8])
+    if ident != FILE_IDENTIFIER:
+        raise ModelError(f"file identifier is {ident!r}, not {FILE_IDENTIFIER!r}: not a TFLite "
+                         f"model")
+    root = buf.table(buf.u32(0, "model root"), "model")
+    version = root.scalar(Slot.MODEL_VERSION, _U32, 0, "version")
+    if version != SCHEMA_VERSION:
+        raise ModelError(f"model: schema version {version}, but TFLite models are version "
+                         f"{SCHEMA_VERSION}")
+    description = root.string(Slot.MODEL_DESCRIPTION, "description") or ""
+    buffers = _parse_buffers(buf, root)
+    opcodes = _parse_opcodes(root)
+    sub_tables = root.tables(Slot.MODEL_SUBGRAPHS, "subgraphs", "subgraph")
+    if not sub_tables:
+        raise ModelError("model: it has no subgraphs")
+    subgraphs = [_parse_subgraph(buf, t, i, buffers, opcodes, len(sub_tables))
+                 for i, t in enumerate(sub_tables)]
+    metadata = _parse_metadata(root, buffers)
+    signatures = _parse_signatures(root, subgraphs)
+    return Model(version=version, description=description, operator_codes=opcodes,
+                 subgraphs=subgraphs, buffers=buffers, metadata=metadata,
+                 signature_defs=signatures, source=keep)
+
+
+def _parse_buffers(buf: _Buf, root: _Table) -> list:
+    out = []
+    for i, t in enumerate(root.tables(Slot.MODEL_BUFFERS, "buffers", "buffer")):
+        data = t.raw(Slot.BUFFER_DATA, "data", copied=False)
+        # Models over 2 GB keep buffer data after the flatbuffer: offset (from the file start)
+        # and size; offset 0 or 1 means "not used" (1 is the converter's placeholder).
+        offset = t.scalar(Slot.BUFFER_OFFSET, _U64, 0, "offset")
+        if offset > 1:
+            if data is not None and len(data):
+                raise ModelError(f"buffer {i}: has both inline data and an outside offset")
+            nbytes = t.scalar(Slot.BUFFER_SIZE, _U64, 0, "size")
+            # Written as a subtraction so the check itself cannot overflow in a C port.
+            if offset > buf.size or nbytes > buf.size - offset:
+                raise ModelError(f"buffer {i}: data stored outside the flatbuffer at offset "
+                                 f"{offset} with size {nbytes} runs past the end of the "
+                                 f"{buf.size}-byte file")
+            data = buf.mv[offset:offset + nbytes]
+        out.append(data if data is not None and len(data) else None)
+    return out
+
+
+def _parse_opcodes(root: _Table) -> list:
+    out = []
+    for i, t in enumerate(root.tables(Slot.MODEL_OPERATOR_CODES, "operator_codes",
+                                      "operator code")):
+        deprecated = t.scalar(Slot.OPCODE_DEPRECATED_BUILTIN_CODE, _I8, 0,
+                              "deprecated_builtin_code")
+        code = t.scalar(Slot.OPCODE_BUILTIN_CODE, _I32, 0, "builtin_code")
+        custom = t.string(Slot.OPCODE_CUSTOM_CODE, "custom_code")
+        version = t.scalar(Slot.OPCODE_VERSION, _I32, 1, "version")
+        # Old writers fill only the int8 field, new ones both (the int8 capped at 127): the
+        # real code is the larger (FACTS.md; schema.fbs OperatorCode comments).
+        real = max(code, deprecated)
+        if real < 0:
+            raise ModelError(f"operator code {i}: builtin_code {real} is negative")
+        if real == BuiltinOp.CUSTOM and not custom:
+            raise ModelError(f"operator code {i}: a CUSTOM operator without a custom_code name")
+        if version < 1:
+            raise ModelError(f"operator code {i} ({op_name(real, custom)}): version {version} "
+                             f"(versions start at 1)")
+        out.append(OperatorCode(builtin_code=real, custom_code=custom, version=version))
+    return out
+
+
+def _fmt_shape(shape) -> str:
+    """[3,3,8,16]; a corrupt rank-100000 shape is cut short rather than printed whole."""
+    if len(shape) > 12:
+        return "[" + ",".join(str(d) for d in shape[:12]) + f",...] (rank {len(shape)})"
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _type_name(code: int) -> str:
+    try:
+        return TensorType(code).name.lower()
+    except ValueError:
+        return f"type {code}"
+
+
+# Little-endian views of each dtype: the file is little-endian whatever the host is.
+_LE_DTYPE = {code: dt.newbyteorder("<") for code, dt in NUMPY_DTYPE.items() if dt is not None}
+_KNOWN_TYPES = frozenset(int(t) for t in TensorType)
+# Zero point ranges of the integer storage types.
+_ZP_RANGE = {TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255),
+             TensorType.INT16: (-32768, 32767), TensorType.INT4: (-8, 7),
+             TensorType.UINT4: (0, 15)}
+
+
+def _parse_tensor(t: _Table, index: int, sg: int, buffers: list) -> Tensor:
+    where = f"subgraph {sg} tensor {index}"
+    t.where = where
+    name = t.string(Slot.TENSOR_NAME, "name") or ""
+    where = t.where = f"{where} '{name}'"
+
+    shape = t.int32s(Slot.TENSOR_SHAPE, "shape") or ()
+    count = 1
+    bound = 1  # product of max(d, 1): large dims next to a 0 are absurd too
+    for d in shape:
+        if d < 0:
+            raise ModelError(f"{where}: shape {_fmt_shape(shape)} has a negative dimension")
+        count *= d
+        bound *= d or 1
+        if bound > MAX_ELEMENTS:  # stop before the product grows without limit
+            raise ModelError(f"{where}: shape {_fmt_shape(shape)} has more than 2**31 "
+                             f"elements")
+
+    signature = t.int32s(Slot.TENSOR_SHAPE_SIGNATURE, "shape_signature")
+    if signature is not None:
+        if len(signature) != len(shape):
+            raise ModelError(f"{where}: shape_signature {_fmt_shape(signature)} and shape "
+                             f"{_fmt_shape(shape)} differ in rank")
+        for s, d in zip(signature, shape):
+            if s != -1 and s != d:
+                raise ModelError(f"{where}: shape_signature {_fmt_shape(signature)} does not "
+                                 f"match shape {_fmt_shape(shape)} (only -1 may differ)")
+
+    type_code = t.scalar(Slot.TENSOR_TYPE, _I8, 0, "type")
+    if type_code not in _KNOWN_TYPES:
+        raise ModelError(f"{where}: unknown tensor type {type_code}")
+    dtype = NUMPY_DTYPE.get(type_code)
+
+    buffer = t.scalar(Slot.TENSOR_BUFFER, _U32, 0, "buffer")
+    if buffer >= len(buffers) and buffer != 0:  # a model without buffers may still use 0
+        raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
+                         f"{len(buffers)} buffers)")
+    view = buffers[buffer] if buffer < len(buffers) else None
+    external = t.scalar(Slot.TENSOR_EXTERNAL_BUFFER, _U32, 0, "external_buffer")
+    if external:
+        raise ModelError(f"{where}: its data lives in an external file (external_buffer "
+                         f"{external}), which edgeq does not load")
+
+    qt = t.subtable(Slot.TENSOR_QUANTIZATION, "quantization", f"{where} quantization")
+    quant = _parse_quantization(qt, shape, type_code, where) if qt is not None else None
+    st = t.subtable(Slot.TENSOR_SPARSITY, "sparsity", f"{where} sparsity")
+    sparsity = _parse_sparsity(st, len(shape), where) if st is not None else None
+    is_variable = t.boolean(Slot.TENSOR_IS_VARIABLE, False, "is_variable")
+
+    data = None
+    if view is not None:
+        nbytes = len(view)
+        if sparsity is not None:
+            if dtype is None:
+                raise ModelError(f"{where}: a sparse tensor of type {_type_name(type_code)}")
+            if nbytes % dtype.itemsize or nbytes // dtype.itemsize > count:
+                raise ModelError(f"{where}: buffer {buffer} holds {nbytes} bytes, not a whole "
+                                 f"number of at most {count} {dtype.name} values")
+            data = np.frombuffer(view, _LE_DTYPE[type_code], nbytes // dtype.itemsize)
+        elif dtype is None:
+            packed = PACKED_NBYTES.get(type_code)
+            if packed is not None and nbytes != packed(count):
+                raise ModelError(f"{where}: buffer {buffer} holds {nbytes} bytes, shape "
+                                 f"{_fmt_shape(shape)} {_type_name(type_code)} needs "
+                                 f"{packed(count)}")
+            data = np.frombuffer(view, np.uint8)
+        else:
+            expected = count * dtype.itemsize
+            if nbytes != expected:
+                raise ModelError(f"{where}: buffer {buffer} holds {nbytes} bytes, shape "
+                                 f"{_fmt_shape(shape)} {_type_name(type_code)} needs "
+                                 f"{expected}")
+            data = np.frombuffer(view, _LE_DTYPE[type_code], count).reshape(shape)
+
+    return Tensor(index=index, name=name, shape=tuple(shape),
+                  shape_signature=tuple(signature) if signature is not None else None,
+                  type=type_code, dtype=dtype, buffer=buffer, data=data, quantization=quant,
+                  is_variable=is_variable, sparsity=sparsity)
+
+
+def _parse_quantization(q: _Table, shape: tuple, type_code: int, where: str):
+    details_type = q.scalar(Slot.QUANT_DETAILS_TYPE, _U8, 0, "details_type")
+    if details_type not in (QuantizationDetailsType.NONE,
+                            QuantizationDetailsType.CustomQuantization):
+        # Blockwise / multi-axis schemes change what scale means; reading them as plain affine
+        # quantization would compute wrong numbers, and edgeq has no kernels for them.
+        try:
+            kind = QuantizationDetailsType(details_type).name
+        except ValueError:
+            kind = f"type {details_type}"
+        raise ModelError(f"{where}: quantization details {kind} are not supported")
+    if details_type:  # opaque custom details: ignored, but must lie inside the file
+        q.subtable(Slot.QUANT_DETAILS, "details", f"{where} quantization details")
+
+    scale = q.array(Slot.QUANT_SCALE, "<f4", "scale")
+    zero_point = q.array(Slot.QUANT_ZERO_POINT, "<i8", "zero_point")
+    qmin = q.array(Slot.QUANT_MIN, "<f4", "min")
+    qmax = q.array(Slot.QUANT_MAX, "<f4", "max")
+    qdim = q.scalar(Slot.QUANT_QUANTIZED_DIMENSION, _I32, 0, "quantized_dimension")
+    n = 0 if scale is None else len(scale)
+    nzp = 0 if zero_point is None else len(zero_point)
+    has_range = (qmin is not None and len(qmin)) or (qmax is not None and len(qmax))
+    if n == 0 and nzp == 0 and not has_range:
+        return None
+    if nzp != n:
+        raise ModelError(f"{where}: quantization has {n} scales but {nzp} zero points")
+    rank = len(shape)
+    if rank == 0 and qdim != 0 or rank and not 0 <= qdim < rank:
+        raise ModelError(f"{where}: quantized_dimension {qdim} is out of range for shape "
+                         f"{_fmt_shape(shape)}")
+    if n > 1 and (rank == 0 or shape[qdim] != n):
+        channels = shape[qdim] if rank else "no"
+        raise ModelError(f"{where}: {n} per-channel scales, but quantized_dimension {qdim} of "
+                         f"shape {_fmt_shape(shape)} has {channels} channels")
+    if n:
+        if not np.all(np.isfinite(scale)) or np.any(scale < 0):
+            bad = scale[~(np.isfinite(scale) & (scale >= 0))][0]
+            raise ModelError(f"{where}: quantization scale {bad} is not a finite value >= 0")
+        zp_range = _ZP_RANGE.get(type_code)
+        if zp_range is not None and (zero_point.min() < zp_range[0]
+                                     or zero_point.max() > zp_range[1]):
+            raise ModelError(f"{where}: zero point outside {_type_name(type_code)} range "
+                             f"{list(zp_range)}")
+    if qmin is not None and qmax is not None and len(qmin) != len(qmax):
+        raise ModelError(f"{where}: quantization has {len(qmin)} min but {len(qmax)} max values")
+    return Quantization(
+        scale=np.array(scale if n else (), np.float32),
+        zero_point=np.array(zero_point if n else (), np.int64),
+        quantized_dimension=qdim,
+        min=None if qmin is None else np.array(qmin, np.float32),
+        max=None if qmax is None else np.array(qmax, np.float32))
+
+
+_INDEX_VECTOR_DTYPE = {SparseIndexVectorType.Int32Vector: "<i4",
+                       SparseIndexVectorType.Uint16Vector: "<u2",
+                       SparseIndexVectorType.Uint8Vector: "u1"}
+
+
+def _parse_sparsity(st: _Table, rank: int, where: str) -> Sparsity:
+    order = st.int32s(Slot.SPARSITY_TRAVERSAL_ORDER, "traversal_order") or ()
+    block_map = st.int32s(Slot.SPARSITY_BLOCK_MAP, "block_map") or ()
+    levels = st.tables(Slot.SPARSITY_DIM_METADATA, "dim_metadata",
+                       where + " sparsity dim_metadata")
+    if sorted(order) != list(range(len(order))) or len(order) != rank + len(block_map):
+        raise ModelError(f"{where}: sparsity traversal_order {_fmt_shape(order)} is not a "
+                         f"permutation of the {rank} dims and {len(block_map)} block dims")
+    if any(not 0 <= b < rank for b in block_map):
+        raise ModelError(f"{where}: sparsity block_map {_fmt_shape(block_map)} names a dim outside "
+                         f"rank {rank}")
+    if len(levels) != len(order):
+        raise ModelError(f"{where}: sparsity has {len(levels)} dim_metadata levels for "
+                         f"{len(order)} traversal dims")
+    dims = []
+    for k, d in enumerate(levels):
+        fmt = d.scalar(Slot.DIM_FORMAT, _I8, 0, "format")
+        if fmt not in (DimensionType.DENSE, DimensionType.SPARSE_CSR):
+            raise ModelError(f"{where}: sparsity level {k} has unknown format {fmt}")
+        dense_size = d.scalar(Slot.DIM_DENSE_SIZE, _I32, 0, "dense_size")
+        if dense_size < 0:
+            raise ModelError(f"{where}: sparsity level {k} has dense_size {dense_size}")
+        arrays = []
+        for type_slot, slot, label in ((Slot.DIM_ARRAY_SEGMENTS_TYPE, Slot.DIM_ARRAY_SEGMENTS,
+                                        "array_segments"),
+                                       (Slot.DIM_ARRAY_INDICES_TYPE, Slot.DIM_ARRAY_INDICES,
+                                        "array_indices")):
+            vtype = d.scalar(type_slot, _U8, 0, label + "_type")
+            if vtype == SparseIndexVectorType.NONE:
+                arrays.append(None)
+                continue
+            if vtype not in _INDEX_VECTOR_DTYPE:
+                raise ModelError(f"{where}: sparsity level {k} {label} has unknown vector "
+                                 f"type {vtype}")
+            vt = d.subtable(slot, label, f"{where} sparsity level {k} {label}")
+            arrays.append(None if vt is None else
+                          vt.array(Slot.INDEX_VECTOR_VALUES, _INDEX_VECTOR_DTYPE[vtype], "values"))
+        if fmt == DimensionType.SPARSE_CSR and (arrays[0] is None or arrays[1] is None):
+            raise ModelError(f"{where}: sparsity level {k} is SPARSE_CSR without "
+                             f"array_segments and array_indices")
+        dims.append(DimMetadata(format=fmt, dense_size=dense_size, array_segments=arrays[0],
+                                array_indices=arrays[1]))
+    return Sparsity(traversal_order=tuple(order), block_map=tuple(block_map), dim_metadata=dims)
+
+
+def _parse_subgraph(buf: _Buf, st: _Table, sg: int, buffers: list, opcodes: list,
+                    n_subgraphs: int) -> Subgraph:
+    where = f"subgraph {sg}"
+    name = st.string(Slot.SUBGRAPH_NAME, "name") or ""
+    tensors = [_parse_tensor(t, i, sg, buffers)
+               for i, t in enumerate(st.tables(Slot.SUBGRAPH_TENSORS, "tensors",
+                                               where + " tensor"))]
+    nt = len(tensors)
+
+    def check_indices(indices, what):
+        for i in indices:
+            if not 0 <= i < nt:
+                raise ModelError(f"{where}: {what} tensor index {i} is out of range (the "
+                                 f"subgraph has {nt} tensors)")
+        return tuple(indices)
+
+    inputs = check_indices(st.int32s(Slot.SUBGRAPH_INPUTS, "inputs") or (), "input")
+    outputs = check_indices(st.int32s(Slot.SUBGRAPH_OUTPUTS, "outputs") or (), "output")
+    operators = [_parse_operator(o, j, sg, tensors, opcodes, n_subgraphs)
+                 for j, o in enumerate(st.tables(Slot.SUBGRAPH_OPERATORS, "operators",
+                                                 where + " operator"))]
+    _check_graph_order(sg, tensors, inputs, outputs, operators)
+    return Subgraph(index=sg, name=name, tensors=tensors, inputs=inputs, outputs=outputs,
+                    operators=operators)
+
+
+_MAX_OPTIONS_TYPE = max(BuiltinOptionsType)
+_MAX_OPTIONS2_TYPE = max(BuiltinOptions2Type)
+
+
+def _parse_operator(o: _Table, j: int, sg: int, tensors: list, opcodes: list,
+                    n_subgraphs: int) -> Operator:
+    where = o.where = f"subgraph {sg} operator {j}"
+    opcode_index = o.scalar(Slot.OP_OPCODE_INDEX, _U32, 0, "opcode_index")
+    if opcode_index >= len(opcodes):
+        raise ModelError(f"{where}: opcode_index {opcode_index} is out of range (the model has "
+                         f"{len(opcodes)} operator codes)")
+    oc = opcodes[opcode_index]
+    code = oc.builtin_code
+    where = o.where = f"{where} ({op_name(code, oc.custom_code)})"
+
+    nt = len(tensors)
+    inputs = o.int32s(Slot.OP_INPUTS, "inputs") or ()
+    for i in inputs:
+        if not -1 <= i < nt:  # -1: an optional input left out
+            raise ModelError(f"{where}: input tensor index {i} is out of range (the subgraph "
+                             f"has {nt} tensors)")
+    outputs = o.int32s(Slot.OP_OUTPUTS, "outputs") or ()
+    for i in outputs:
+        if not 0 <= i < nt:
+            raise ModelError(f"{where}: output tensor index {i} is out of range (the subgraph "
+                             f"has {nt} tensors)")
+    intermediates = o.int32s(Slot.OP_INTERMEDIATES, "intermediates") or ()
+    for i in intermediates:
+        if not -1 <= i < nt:
+            raise ModelError(f"{where}: intermediate tensor index {i} is out of range")
+
+    # builtin options: the tag must name the table TFLite pairs with this op.
+    options_type = o.scalar(Slot.OP_OPTIONS_TYPE, _U8, 0, "builtin_options_type")
+    expected = OPTIONS_FOR_OP.get(code) if code != BuiltinOp.CUSTOM else None
+    if options_type > _MAX_OPTIONS_TYPE:
+        raise ModelError(f"{where}: field builtin_options_type has unknown value {options_type}")
+    if options_type and expected is not None and options_type != expected:
+        raise ModelError(f"{where}: field builtin_options_type is "
+                         f"{BuiltinOptionsType(options_type).name}, but this operator takes "
+                         f"{BuiltinOptionsType(expected).name}")
+    # A union value is meaningful only under a non-NONE tag; verify its bounds either way.
+    table = o.subtable(Slot.OP_OPTIONS, "builtin_options", f"{where} builtin_options")
+    if not options_type:
+        table = None
+        if expected is not None:
+            options_type = int(expected)  # options left out: the table's defaults apply
+    spec = OPTIONS.get(options_type)
+    options = _read_options(table, spec.fields, where, n_subgraphs) if spec else {}
+
+    # builtin_options_2 (StableHLO ops): not decoded, but it must lie inside the file.
+    options2_type = o.scalar(Slot.OP_OPTIONS2_TYPE, _U8, 0, "builtin_options_2_type")
+    if options2_type > _MAX_OPTIONS2_TYPE:
+        raise ModelError(f"{where}: field builtin_options_2_type has unknown value "
+                         f"{options2_type}")
+    o.subtable(Slot.OP_OPTIONS2, "builtin_options_2", f"{where} builtin_options_2")
+
+    custom = o.raw(Slot.OP_CUSTOM_OPTIONS, "custom_options")
+    custom_options = bytes(custom) if custom is not None else None
+    large_offset = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_OFFSET, _U64, 0,
+                            "large_custom_options_offset")
+    if large_offset > 1:  # as for buffers: custom options stored after the flatbuffer
+        large_size = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_SIZE, _U64, 0,
+                              "large_custom_options_size")
+        size = o.buf.size
+        if large_offset > size or large_size > size - large_offset:
+            raise ModelError(f"{where}: custom options at offset {large_offset} with size "
+                             f"{large_size} run past the end of the {size}-byte file")
+        o.buf.charge(large_size, where)  # copied, like inline custom options
+        custom_options = bytes(o.buf.mv[large_offset:large_offset + large_size])
+
+    return Operator(index=j, opcode_index=opcode_index, builtin_code=code,
+                    custom_code=oc.custom_code, version=oc.version, inputs=tuple(inputs),
+                    outputs=tuple(outputs), options_type=options_type, options=options,
+                    custom_options=custom_options, intermediates=tuple(intermediates))
+
+
+_SCALAR_STRUCT = {"int8": _I8, "uint8": _U8, "int16": _I16, "int32": _I32, "uint32": _U32,
+                  "int64": _I64, "float32": _F32}
+
+
+def _read_options(table: Optional[_Table], fields: tuple, where: str, n_subgraphs: int) -> dict:
+    out = {}
+    for f in fields:
+        kind = f.kind
+        if table is None:
+            value = f.default
+        elif kind == "bool":
+            value = table.boolean(f.slot, f.default, f.name)
+        elif kind in _SCALAR_STRUCT:
+            value = table.scalar(f.slot, _SCALAR_STRUCT[kind], f.default, f.name)
+        elif kind == "int32[]":
+            v = table.int32s(f.slot, f.name)
+            value = f.default if v is None else tuple(v)
+        elif kind == "float32[]":
+            v = table.array(f.slot, "<f4", f.name)
+            value = f.default if v is None else tuple(float(x) for x in v)
+        elif kind == "string":
+            v = table.string(f.slot, f.name)
+            value = f.default if v is None else v
+        else:  # pragma: no cover - the schema table only uses the kinds above
+            raise AssertionError(kind)
+        if f.check is not None:
+            _check_option(f, value, where, n_subgraphs)
+        out[f.name] = value
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _enum_values(enum_class) -> frozenset:
+    return frozenset(int(m) for m in enum_class)
+
+
+def _check_option(f, value, where: str, n_subgraphs: int):
+    check = f.check
+    if check == "positive":
+        ok, want = value > 0, "must be > 0"
+    elif check == "nonneg":
+        ok, want = value >= 0, "must be >= 0"
+    elif check == "finite":
+        ok, want = math.isfinite(value), "must be finite"
+    elif check == "dims":
+        ok, want = all(d >= -1 for d in value), "entries must be >= -1"
+    elif check == "subgraph":
+        ok = 0 <= value < n_subgraphs
+        want = f"must name one of the model's {n_subgraphs} subgraphs"
+    else:  # an IntEnum class
+        ok = value in _enum_values(check)
+        want = ""
+        if not ok:
+            want = f"is not a {check.__name__} value ({', '.join(m.name for m in check)})"
+    if not ok:
+        raise ModelError(f"{where}: option {f.name}={value} {want}")
+
+
+def _check_graph_order(sg: int, tensors: list, inputs: tuple, outputs: tuple, operators: list):
+    """Operators run in file order: each may read only tensors that exist by then (graph inputs,
+    constants, variables, or an earlier operator's outputs), and each tensor gets at most one
+    writer, which must not be a constant or a graph input. This also refuses cycles."""
+    where = f"subgraph {sg}"
+    n = len(tensors)
+    writer = [-1] * n
+    for op in operators:  # first pass only to name the late writer in messages
+        for t in op.outputs:
+            if writer[t] == -1:
+                writer[t] = op.index
+    readable = bytearray(n)
+    for t in tensors:
+        # Zero-element tensors hold nothing to read (the converter writes e.g. an empty shape
+        # operand with no buffer data), so they are readable without a writer.
+        if t.data is not None or t.is_variable or 0 in t.shape:
+            readable[t.index] = 1
+    is_input = bytearray(n)
+    for i in inputs:
+        readable[i] = is_input[i] = 1
+    written = bytearray(n)
+
+    def label(i):
+        return f"tensor {i} '{tensors[i].name}'"
+
+    for op in operators:
+        desc = f"{where} operator {op.index} ({op_name(op.builtin_code, op.custom_code)})"
+        for i in op.inputs:
+            if i >= 0 and not readable[i]:
+                later = writer[i]
+                why = (f"operator {later} writes it later (a cycle, or operators out of order)"
+                       if later >= 0 else
+                       "no operator writes it and it is not a graph input, constant or variable")
+                raise ModelError(f"{desc}: reads {label(i)} before it is written: {why}")
+        for i in op.outputs:
+            if tensors[i].data is not None:
+                raise ModelError(f"{desc}: writes {label(i)}, which is a constant")
+            if is_input[i]:
+                raise ModelError(f"{desc}: writes {label(i)}, which is a graph input")
+            if written[i]:
+                raise ModelError(f"{desc}: writes {label(i)}, which an earlier operator already "
+                                 f"wrote (a tensor is written once)")
+            written[i] = readable[i] = 1
+    for i in outputs:
+        if not readable[i]:
+            raise ModelError(f"{where}: output {label(i)} is never written")
+
+
+def _parse_metadata(root: _Table, buffers: list) -> dict:
+    out = {}
+    for k, t in enumerate(root.tables(Slot.MODEL_METADATA, "metadata", "metadata")):
+        name = t.string(Slot.METADATA_NAME, "name") or ""
+        b = t.scalar(Slot.METADATA_BUFFER, _U32, 0, "buffer")
+        if b >= len(buffers):
+            raise ModelError(f"metadata {k} '{name}': buffer index {b} is out of range (the "
+                             f"model has {len(buffers)} buffers)")
+        data = buffers[b]
+        if data is not None:
+            root.buf.charge(len(data), f"metadata {k} '{name}'")  # copied out
+        out[name] = bytes(data) if data is not None else b""
+    return out
+
+
+def _parse_signatures(root: _Table, subgraphs: list) -> list:
+    out = []
+    for k, t in enumerate(root.tables(Slot.MODEL_SIGNATURE_DEFS, "signature_defs",
+                                      "signature")):
+        key = t.string(Slot.SIGNATURE_KEY, "signature_key") or ""
+        where = t.where = f"signature {k} '{key}'"
+        sg = t.scalar(Slot.SIGNATURE_SUBGRAPH_INDEX, _U32, 0, "subgraph_index")
+        if sg >= len(subgraphs):
+            raise ModelError(f"{where}: subgraph_index {sg} is out of range (the model has "
+                             f"{len(subgraphs)} subgraphs)")
+        nt = len(subgraphs[sg].tensors)
+        maps = []
+        for slot, what in ((Slot.SIGNATURE_INPUTS, "inputs"), (Slot.SIGNATURE_OUTPUTS, "outputs")):
+            m = {}
+            for i, tm in enumerate(t.tables(slot, what, f"{where} {what}")):
+                name = tm.string(Slot.TENSORMAP_NAME, "name") or ""
+                index = tm.scalar(Slot.TENSORMAP_TENSOR_INDEX, _U32, 0, "tensor_index")
+                if index >= nt:
+                    raise ModelError(f"{where}: {what[:-1]} '{name}' names tensor {index}, out "
+                                     f"of range (subgraph {sg} has {nt} tensors)")
+                m[name] = index
+            maps.append(m)
+        out.append(SignatureDef(signature_key=key, subgraph_index=sg, inputs=maps[0],
+                                outputs=maps[1]))
+    return out
