@@ -2,6 +2,8 @@
 from edgeq.errors import InvokeError, ModelError
 from edgeq.interpreter import Interpreter, SignatureRunner
 from edgeq.ops import supported_ops
+from edgeq.runtime.cpu import cpu_info
 
 __version__ = "0.1.0"
-__all__ = ["Interpreter", "SignatureRunner", "ModelError", "InvokeError", "supported_ops"]
+__all__ = ["Interpreter", "SignatureRunner", "ModelError", "InvokeError", "supported_ops",
+           "cpu_info"]

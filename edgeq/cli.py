@@ -632,6 +632,14 @@ def cmd_info(args, out) -> int:
     except ImportError as e:
         print(f"kernels compiled: none (the C extension is not built: {_one_line(e)})", file=out)
     print(f"ops supported: {len(edgeq.supported_ops())}", file=out)
+    try:
+        info = edgeq.cpu_info()
+        print(f"cpu features: {', '.join(info['features']) or 'none beyond the baseline'}",
+              file=out)
+        print(f"kernels may use: {', '.join(info['allowed']) or 'portable C only'}"
+              + (f" (EDGEQ_ISA={info['EDGEQ_ISA']})" if info["EDGEQ_ISA"] else ""), file=out)
+    except ValueError as e:  # a bad EDGEQ_ISA value
+        print(f"cpu: {_one_line(e)}", file=out)
     return 0
 
 

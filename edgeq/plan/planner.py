@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeq.runtime import CompiledPlan
+from edgeq.runtime import CompiledPlan, cpu
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
 ALIGN = 64
@@ -138,5 +138,5 @@ def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan
         scratch = address0 + offsets[("scratch", step)] if p.call.scratch_bytes else 0
         c_nodes.append((p.call.kernel, p.call.params_bytes(), ins, outs, scratch,
                         p.call.scratch_bytes, p.node.index))
-    compiled = CompiledPlan(c_tensors, c_nodes, num_threads)
+    compiled = CompiledPlan(c_tensors, c_nodes, cpu.allowed(), num_threads)
     return Plan(compiled, arena, arena_bytes, slot, views, prepared, constants)

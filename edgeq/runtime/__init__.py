@@ -1,19 +1,33 @@
-"""Where the plan runs: the Cython executor and helpers to run single kernels."""
+"""Where the plan runs: the Cython executor, CPU dispatch, and a helper to run one kernel."""
 from __future__ import annotations
 
 import numpy as np
 
-from edgeq.runtime.executor import CompiledPlan, KernelFailure, kernel_names, kernel_params_size
+from edgeq.runtime import cpu
+from edgeq.runtime.executor import CompiledPlan, KernelFailure, find_kernel, kernel_table
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
-__all__ = ["CompiledPlan", "KernelFailure", "kernel_names", "kernel_params_size", "run_kernel"]
+__all__ = ["CompiledPlan", "KernelFailure", "cpu", "find_kernel", "kernel_available",
+           "kernel_names", "run_kernel"]
 
 
-def run_kernel(kernel: str, params: bytes | None, inputs, outputs, scratch_bytes: int = 0):
+def kernel_names() -> list:
+    """Names of every kernel compiled into this build (an ISA variant shares its op's name)."""
+    return sorted({name for name, _ in kernel_table()})
+
+
+def kernel_available(name: str, allowed: int | None = None) -> bool:
+    """Whether a kernel called `name` exists that this CPU (and EDGEQ_ISA) lets us run."""
+    return find_kernel(name, cpu.allowed() if allowed is None else allowed) is not None
+
+
+def run_kernel(kernel: str, params: bytes | None, inputs, outputs, scratch_bytes: int = 0,
+               allowed: int | None = None):
     """Run one kernel on numpy arrays (inputs may contain None for absent optional inputs).
 
-    Used to evaluate constant subgraphs at prepare time and by the kernel tests. Writes into the
-    given output arrays, which must be C-contiguous and writable.
+    Used to evaluate constant subgraphs at prepare time and by the kernel tests (which pass
+    `allowed` to pick a variant: 0 = the portable reference). Writes into the given output
+    arrays, which must be C-contiguous and writable.
     """
     keep = []
     tensors = []
@@ -35,7 +49,8 @@ def run_kernel(kernel: str, params: bytes | None, inputs, outputs, scratch_bytes
     scratch = np.zeros(max(scratch_bytes, 1) + 64, np.uint8)
     scratch_at = (scratch.ctypes.data + 63) & ~63
     plan = CompiledPlan(tensors, [(kernel, params, in_ids, out_ids, scratch_at if scratch_bytes
-                                   else 0, scratch_bytes, -1)])
+                                   else 0, scratch_bytes, -1)],
+                        cpu.allowed() if allowed is None else allowed)
     try:
         plan.invoke()
     except KernelFailure as e:

@@ -6,12 +6,12 @@ where every tensor lives. CompiledPlan copies that into C arrays of eq_tensor / 
 invoke() hands the array to eq_run_plan with the GIL released: no Python per op, no allocation.
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
-from libc.stdint cimport int32_t, int64_t, uintptr_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uintptr_t
 from libc.string cimport memcpy
 
 from edgeq.runtime.kernels cimport (
-    EQ_MAX_DIMS, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node, eq_run_plan,
-    eq_tensor,
+    EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node,
+    eq_run_plan, eq_tensor,
 )
 
 MAX_DIMS = EQ_MAX_DIMS
@@ -25,25 +25,30 @@ class KernelFailure(RuntimeError):
         self.node = node
 
 
-def kernel_params_size(str name):
-    """Size in bytes of the params struct kernel `name` reads, or None if there is no such kernel."""
+def cpu_features():
+    """eq_isa_feature bits of this CPU (kernels/include/edgeq/cpu.h)."""
+    return eq_cpu_features()
+
+
+def find_kernel(str name, uint32_t allowed):
+    """(params_size, isa) of the kernel `name` that runs with the `allowed` features, or None."""
     cdef bytes key = name.encode()
-    cdef const eq_kernel_info *info = eq_find_kernel(key)
+    cdef const eq_kernel_info *info = eq_find_kernel(key, allowed)
     if info == NULL:
         return None
-    return info.params_size
+    return info.params_size, info.isa
 
 
-def kernel_names():
-    """Names of every kernel compiled into this build."""
-    names = []
+def kernel_table():
+    """(name, isa) of every kernel compiled into this build, in lookup order."""
+    rows = []
     cdef int i = 0
     cdef const eq_kernel_info *info = eq_kernel_at(0)
     while info != NULL:
-        names.append(info.name.decode())
+        rows.append((info.name.decode(), info.isa))
         i += 1
         info = eq_kernel_at(i)
-    return names
+    return rows
 
 
 cdef int _fill_tensor(eq_tensor *t, uintptr_t address, int dtype, shape) except -1:
@@ -77,7 +82,7 @@ cdef class CompiledPlan:
     cdef eq_ctx ctx
     cdef readonly list kernel_of_node
 
-    def __cinit__(self, tensors, nodes, int num_threads=1):
+    def __cinit__(self, tensors, nodes, uint32_t allowed_isa, int num_threads=1):
         self.n_tensors = len(tensors)
         self.n_nodes = len(nodes)
         self.tensors = <eq_tensor *>PyMem_Calloc(max(self.n_tensors, 1), sizeof(eq_tensor))
@@ -90,6 +95,7 @@ cdef class CompiledPlan:
         if not (self.tensors and self.nodes and self.tensor_ptrs and self.params):
             raise MemoryError()
         self.ctx.num_threads = num_threads
+        self.ctx.isa = allowed_isa
         self.kernel_of_node = []
 
         for i, (address, dtype, shape) in enumerate(tensors):
@@ -104,9 +110,9 @@ cdef class CompiledPlan:
         cdef bytes key
         for i, (name, pbytes, ins, outs, scratch, scratch_bytes, op_index) in enumerate(nodes):
             key = name.encode()
-            info = eq_find_kernel(key)
+            info = eq_find_kernel(key, allowed_isa)
             if info == NULL:
-                raise KeyError(f"no kernel named {name!r}")
+                raise KeyError(f"no kernel named {name!r} for the allowed ISA features")
             size = len(pbytes) if pbytes else 0
             if size != info.params_size:
                 raise ValueError(f"kernel {name!r} reads {info.params_size} bytes of params, "

@@ -38,6 +38,10 @@ cdef extern from "edgeq/dispatch.h" nogil:
         const char *name
         eq_kernel_fn fn
         size_t params_size
+        uint32_t isa
 
-    const eq_kernel_info *eq_find_kernel(const char *name)
+    const eq_kernel_info *eq_find_kernel(const char *name, uint32_t allowed)
     const eq_kernel_info *eq_kernel_at(int index)
+
+cdef extern from "edgeq/cpu.h" nogil:
+    uint32_t eq_cpu_features()

@@ -1,6 +1,6 @@
 /* Kernel lookup. Each kernel family file ends with a table of the kernels it defines; this file
- * lists the tables. Optimized ISA variants will be consulted here, before the reference tables,
- * according to the CPU features found at start-up. */
+ * lists the tables, optimized ISA tables first, so that eq_find_kernel picks the best variant the
+ * allowed features (CPU features found at start-up, lowered by EDGEQ_ISA) can run. */
 #include <string.h>
 
 #include "edgeq/dispatch.h"
@@ -28,10 +28,10 @@ const eq_kernel_info *eq_kernel_at(int index) {
   return NULL;
 }
 
-const eq_kernel_info *eq_find_kernel(const char *name) {
+const eq_kernel_info *eq_find_kernel(const char *name, uint32_t allowed) {
   for (size_t t = 0; t < sizeof kTables / sizeof kTables[0]; ++t) {
     for (const eq_kernel_info *k = kTables[t]; k->name != NULL; ++k) {
-      if (strcmp(k->name, name) == 0) return k;
+      if ((k->isa & ~allowed) == 0 && strcmp(k->name, name) == 0) return k;
     }
   }
   return NULL;

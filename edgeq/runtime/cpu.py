@@ -1,0 +1,76 @@
+"""CPU features and the ISA level kernels may use: found once, lowered by EDGEQ_ISA.
+
+EDGEQ_ISA names a level (below); kernels needing anything above it are never chosen. It can only
+lower what the CPU has — for tests of the fallbacks, and for users whose CPU reports features
+it does not really have.
+"""
+from __future__ import annotations
+
+import os
+import platform
+
+from edgeq.runtime.executor import cpu_features
+
+# Feature bits, as kernels/include/edgeq/cpu.h defines them.
+FEATURES = {
+    "avx2": 1 << 0, "avxvnni": 1 << 1, "avx512": 1 << 2, "avx512vnni": 1 << 3,
+    "neon": 1 << 8, "neondot": 1 << 9, "neonfp16": 1 << 10, "i8mm": 1 << 11,
+}
+
+# Levels from lowest to highest: each allows the features listed and those of every level below.
+LEVELS = {
+    "scalar": [],
+    "avx2": ["avx2"],
+    "avxvnni": ["avxvnni"],
+    "avx512": ["avx512"],
+    "avx512vnni": ["avx512vnni"],
+    "neon": ["neon"],
+    "neondot": ["neondot", "neonfp16"],
+    "i8mm": ["i8mm"],
+}
+_ORDER = {"x86": ["scalar", "avx2", "avxvnni", "avx512", "avx512vnni"],
+          "arm": ["scalar", "neon", "neondot", "i8mm"]}
+
+
+def _family() -> str:
+    machine = platform.machine().lower()
+    return "arm" if machine.startswith(("aarch64", "arm")) else "x86"
+
+
+def detected() -> int:
+    return cpu_features()
+
+
+def level_mask(level: str) -> int:
+    """Feature bits a level allows (itself and every lower level of its family)."""
+    order = _ORDER[_family()]
+    if level not in order:
+        raise ValueError(f"EDGEQ_ISA={level!r} is not one of {', '.join(order)}")
+    mask = 0
+    for name in order[:order.index(level) + 1]:
+        for feature in LEVELS[name]:
+            mask |= FEATURES[feature]
+    return mask
+
+
+def allowed() -> int:
+    """Features kernels may use in this process: the CPU's, capped by EDGEQ_ISA if set."""
+    mask = detected()
+    level = os.environ.get("EDGEQ_ISA", "").strip().lower()
+    if level:
+        mask &= level_mask(level)
+    return mask
+
+
+def names(mask: int) -> list:
+    return [n for n, bit in FEATURES.items() if mask & bit]
+
+
+def cpu_info() -> dict:
+    """What edgeq found and what it will use (also printed by `edgeq info`)."""
+    return {
+        "machine": platform.machine(),
+        "features": names(detected()),
+        "allowed": names(allowed()),
+        "EDGEQ_ISA": os.environ.get("EDGEQ_ISA") or None,
+    }
