@@ -81,7 +81,7 @@ extensions = [
         include_dirs=["kernels/include"],
         depends=[p.relative_to(ROOT).as_posix() for p in KERNELS.rglob("*.h")],
         extra_compile_args=COMMON_FLAGS,
-        libraries=["m"] if sys.platform != "win32" else [],
+        libraries=["m", "pthread"] if sys.platform != "win32" else [],
     )
 ]
 

@@ -11,7 +11,7 @@ from libc.string cimport memcpy
 
 from edgeq.runtime.kernels cimport (
     EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node,
-    eq_run_plan, eq_tensor,
+    eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan, eq_tensor,
 )
 
 MAX_DIMS = EQ_MAX_DIMS
@@ -96,6 +96,9 @@ cdef class CompiledPlan:
             raise MemoryError()
         self.ctx.num_threads = num_threads
         self.ctx.isa = allowed_isa
+        if num_threads > 1:
+            # Without a pool (threads could not start) kernels simply run on the caller.
+            self.ctx.pool = eq_pool_create(num_threads - 1)
         self.kernel_of_node = []
 
         for i, (address, dtype, shape) in enumerate(tensors):
@@ -139,6 +142,8 @@ cdef class CompiledPlan:
             self.kernel_of_node.append(name)
 
     def __dealloc__(self):
+        if self.ctx.pool != NULL:
+            eq_pool_destroy(<eq_pool *>self.ctx.pool)
         PyMem_Free(self.tensors)
         PyMem_Free(self.nodes)
         PyMem_Free(self.tensor_ptrs)

@@ -14,6 +14,7 @@ cdef extern from "edgeq/kernel.h" nogil:
     ctypedef struct eq_ctx:
         uint32_t isa
         int32_t num_threads
+        void *pool
         int32_t failed_node
         char message[256]
 
@@ -45,3 +46,9 @@ cdef extern from "edgeq/dispatch.h" nogil:
 
 cdef extern from "edgeq/cpu.h" nogil:
     uint32_t eq_cpu_features()
+
+cdef extern from "edgeq/threadpool.h" nogil:
+    ctypedef struct eq_pool:
+        pass
+    eq_pool *eq_pool_create(int32_t workers)
+    void eq_pool_destroy(eq_pool *pool)

@@ -8,6 +8,7 @@
  * innermost one walks contiguous memory of both operands. */
 #include "edgeq/dispatch.h"
 #include "edgeq/params/conv.h"
+#include "edgeq/threadpool.h"
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
@@ -19,8 +20,8 @@ static inline const float *optional_f32(const eq_node *node, int i) {
 
 /* Inputs: input [N, H, W, C], filter [OC, KH, KW, C / groups], optional bias [OC]. The filter is
  * read from its tensor on every call, so it may be a runtime tensor. */
-static int conv2d_f32(const eq_node *node, eq_ctx *ctx) {
-  (void)ctx;
+static void conv2d_f32_rows(void *arg, int64_t row_begin, int64_t row_end) {
+  const eq_node *node = (const eq_node *)arg;
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   const float *in = (const float *)node->inputs[0]->data;
   const float *filter = (const float *)node->inputs[1]->data;
@@ -31,9 +32,10 @@ static int conv2d_f32(const eq_node *node, eq_ctx *ctx) {
   const int32_t group_out = p->out_c / p->groups;  /* output channels per group */
   const int64_t filter_stride = (int64_t)p->k_h * p->k_w * group_in;  /* one output channel */
 
-  for (int32_t b = 0; b < p->batch; ++b) {
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
     const float *in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    {
       const int32_t iy0 = oy * p->stride_h - p->pad_top;
       for (int32_t ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_left;
@@ -62,13 +64,20 @@ static int conv2d_f32(const eq_node *node, eq_ctx *ctx) {
       }
     }
   }
+}
+
+/* Output rows are independent, so threads split them; each output is computed exactly as in a
+ * single-threaded run, so the thread count never changes a result. */
+static int conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, conv2d_f32_rows, (void *)node);
   return 0;
 }
 
 /* Inputs: input [N, H, W, C], filter [1, KH, KW, C * M], optional bias [C * M]. The output pixel
  * itself is the accumulator, so the innermost loop runs over contiguous output channels. */
-static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
-  (void)ctx;
+static void depthwise_conv2d_f32_rows(void *arg, int64_t row_begin, int64_t row_end) {
+  const eq_node *node = (const eq_node *)arg;
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   const float *in = (const float *)node->inputs[0]->data;
   const float *filter = (const float *)node->inputs[1]->data;
@@ -76,9 +85,10 @@ static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
   float *out = (float *)node->outputs[0]->data;
   const int32_t mult = p->depth_multiplier;
 
-  for (int32_t b = 0; b < p->batch; ++b) {
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
     const float *in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    {
       const int32_t iy0 = oy * p->stride_h - p->pad_top;
       for (int32_t ox = 0; ox < p->out_w; ++ox) {
         const int32_t ix0 = ox * p->stride_w - p->pad_left;
@@ -111,6 +121,11 @@ static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
       }
     }
   }
+}
+
+static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, depthwise_conv2d_f32_rows, (void *)node);
   return 0;
 }
 

@@ -63,8 +63,9 @@ typedef struct eq_node {
 
 /* Per-invoke state shared by the nodes of one plan. */
 typedef struct eq_ctx {
-  uint32_t isa;           /* feature bits the plan was built for (dispatch.h) */
+  uint32_t isa;           /* feature bits the plan was built for (cpu.h) */
   int32_t num_threads;
+  void *pool;             /* eq_pool (threadpool.h), NULL when single-threaded */
   int32_t failed_node;    /* set by the runner when a kernel fails */
   char message[256];      /* filled by eq_fail */
 } eq_ctx;

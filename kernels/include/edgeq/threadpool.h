@@ -1,0 +1,28 @@
+/* A small pthread pool (no OpenMP: Termux has no libgomp). Kernels split their own work with
+ * eq_parallel_for; the calling thread takes part, so num_threads = workers + 1. */
+#ifndef EDGEQ_THREADPOOL_H
+#define EDGEQ_THREADPOOL_H
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct eq_ctx;
+typedef struct eq_pool eq_pool;
+
+/* Runs fn(arg, begin, end) over [0, n) in chunks of at least `grain` items. */
+typedef void (*eq_task_fn)(void *arg, int64_t begin, int64_t end);
+
+/* NULL when threads cannot be started (the caller then runs single-threaded). */
+eq_pool *eq_pool_create(int32_t workers);
+void eq_pool_destroy(eq_pool *pool);
+
+/* Splits [0, n) among the context's threads; runs inline when there is one thread or little
+ * work. Returns when every chunk is done. Safe to call from a kernel only (not nested). */
+void eq_parallel_for(struct eq_ctx *ctx, int64_t n, int64_t grain, eq_task_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
