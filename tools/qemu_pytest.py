@@ -127,15 +127,20 @@ def run_pytest(cpu: str, root: Path, site: Path, project: Path, pytest_args: lis
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        usage="%(prog)s --cpu CPU [--board B] [--wheel W] [...] [pytest args]")
+        usage="%(prog)s --cpu CPU [--board B] [--wheel W] [...] [pytest args]",
+        allow_abbrev=False)  # never swallow an abbreviated pytest option
     p.add_argument("--cpu", required=True, choices=CPUS, help="the core qemu emulates")
     p.add_argument("--board", help="board config to build for (default: the CPU's board)")
     p.add_argument("--wheel", help="use this wheel instead of building one")
     p.add_argument("--sysroot", help="arm64 root (default: tools/sysroot.py's cache)")
     p.add_argument("--models", help="shared model folder (default: nearest shared/models above)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds before giving up")
+    p.add_argument("--run-timeout", type=float, default=None,
+                   help="seconds before the emulated run is stopped")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args, pytest_args = p.parse_known_args(argv)
+    # Paths into this checkout name the same files in the scratch copy.
+    pytest_args = [os.path.relpath(a, ROOT) if os.path.isabs(a) and Path(a).resolve()
+                   .is_relative_to(ROOT) else a for a in pytest_args]
     board = args.board or BOARD_FOR_CPU.get(args.cpu, "generic-aarch64")
     root = sysroot_tool.ensure_sysroot(args.sysroot)
     py = sysroot_tool.python_info(root)
@@ -151,7 +156,7 @@ def main(argv=None) -> int:
         project = stage_project(scratch, models)
         prepared = time.monotonic() - start
         code, seconds = run_pytest(args.cpu, root, site, project, pytest_args or ["-q"],
-                                   args.timeout)
+                                   args.run_timeout)
         print(f"qemu {args.cpu} (board {board}): pytest exit {code}, build+install "
               f"{prepared:.1f} s, tests {seconds:.1f} s", file=sys.stderr)
         return code

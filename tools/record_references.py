@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     models = Path(args.models) if args.models else find_models(ROOT.parent)
     if models is None or not models.is_dir():
         raise SystemExit("no shared/models folder found; pass --models")
+    if not any(models.glob("*.tflite")):
+        raise SystemExit(f"no .tflite files in {models}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
