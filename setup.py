@@ -12,6 +12,7 @@ from pathlib import Path
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 KERNELS = ROOT / "kernels"
@@ -73,6 +74,18 @@ class BuildExt(build_ext):
         super().build_extension(ext)
 
 
+class BuildPy(build_py):
+    """Ships board_configs/*.json (the source of truth) inside the package as edgeq/data/boards/,
+    where edgeq.board finds them in an installed copy."""
+
+    def run(self):
+        super().run()
+        target = Path(self.build_lib) / "edgeq" / "data" / "boards"
+        self.mkpath(str(target))
+        for config in sorted((ROOT / "board_configs").glob("*.json")):
+            self.copy_file(str(config), str(target / config.name))
+
+
 portable, _ = kernel_sources()
 extensions = [
     Extension(
@@ -87,5 +100,5 @@ extensions = [
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}),
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
 )
