@@ -632,6 +632,11 @@ def cmd_info(args, out) -> int:
     except ImportError as e:
         print(f"kernels compiled: none (the C extension is not built: {_one_line(e)})", file=out)
     print(f"ops supported: {len(edgeq.supported_ops())}", file=out)
+    from edgeq.board import detect_board
+
+    board = detect_board()
+    print(f"board: {board.name} ({board.description}); default threads {board.default_threads}",
+          file=out)
     try:
         info = edgeq.cpu_info()
         print(f"cpu features: {', '.join(info['features']) or 'none beyond the baseline'}",

@@ -20,8 +20,17 @@ from edgeq.runtime import KernelFailure
 from edgeq.tflite.reader import read_model
 
 
+_default_threads = None
+
+
 def default_num_threads() -> int:
-    return max(1, os.cpu_count() or 1)
+    """The board's default (its big cores; edgeq.board), found once per process."""
+    global _default_threads
+    if _default_threads is None:
+        from edgeq.board import detect_board
+
+        _default_threads = max(1, int(detect_board().default_threads))
+    return _default_threads
 
 
 class _Session:

@@ -56,8 +56,10 @@ def test_pools_come_and_go():
     assert threading.active_count() == before
 
 
-def test_default_thread_count_is_not_one_on_multicore():
-    import os
+def test_default_thread_count_is_the_boards():
+    from edgeq.board import detect_board
 
     it = edgeq.Interpreter(model_content=conv_model(5, 5, 2, 2))
-    assert it.num_threads == max(1, os.cpu_count() or 1)
+    assert it.num_threads == detect_board().default_threads
+    assert edgeq.Interpreter(model_content=conv_model(5, 5, 2, 2), num_threads=-1).num_threads \
+        == it.num_threads
