@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgeq.errors import InvokeError, ModelError
+from edgeq.errors import InvokeError
 from edgeq.graph.graph import Graph, fuse_activations
 from edgeq.graph.prepare import prepare_graph
 from edgeq.plan.planner import build_plan

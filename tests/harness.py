@@ -61,10 +61,8 @@ def single_op_model(op, inputs, output_dtype=np.float32, options=None, constants
     return b.build()
 
 
-def run_edgeq(model: bytes, feeds: list):
-    from edgeq import Interpreter
-
-    it = Interpreter(model_content=model, num_threads=1)
+def _feed_and_run(it, feeds: list):
+    """Resize inputs to the feeds, allocate, set, invoke; the outputs (either runtime)."""
     for d, x in zip(it.get_input_details(), feeds):
         if tuple(d["shape"]) != x.shape:
             it.resize_tensor_input(d["index"], x.shape)
@@ -73,6 +71,22 @@ def run_edgeq(model: bytes, feeds: list):
         it.set_tensor(d["index"], x)
     it.invoke()
     return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+def run_edgeq(model: bytes, feeds: list):
+    from edgeq import Interpreter
+
+    return _feed_and_run(Interpreter(model_content=model, num_threads=1), feeds)
+
+
+def expect_model_error(op, inputs, feeds=(), **kwargs) -> str:
+    """Build a one-op model that edgeq must refuse with ModelError; returns the message."""
+    import edgeq
+
+    model = single_op_model(op, inputs, **kwargs)
+    with pytest.raises(edgeq.ModelError) as info:
+        run_edgeq(model, list(feeds))
+    return str(info.value)
 
 
 def run_litert(model: bytes, feeds: list, kernels: str = "xnnpack"):
@@ -85,15 +99,7 @@ def run_litert(model: bytes, feeds: list, kernels: str = "xnnpack"):
         kwargs["experimental_op_resolver_type"] = {
             "reference": OpResolverType.BUILTIN_REF,
             "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
-    it = litert_interpreter(model_content=model, **kwargs)
-    for d, x in zip(it.get_input_details(), feeds):
-        if tuple(d["shape"]) != x.shape:
-            it.resize_tensor_input(d["index"], x.shape)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    return _feed_and_run(litert_interpreter(model_content=model, **kwargs), feeds)
 
 
 def assert_close_to_range(actual, expected, rel=1e-4, what="output"):

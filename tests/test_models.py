@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import edgeq
-from harness import SHARED_MODELS, assert_close_to_range, litert_interpreter, shared_model
+from harness import assert_close_to_range, litert_interpreter, shared_model
 
 FLOAT_MODELS = [
     "ds_cnn_kws.fp32.tflite", "ds_cnn_kws.fp16.tflite",

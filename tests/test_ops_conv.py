@@ -425,7 +425,6 @@ def _cut_layers(path):
 
     sub = read_model(path).subgraphs[0]
     producer = {o: op for op in sub.operators for o in op.outputs}
-    rng = np.random.default_rng(7)
     for op in sub.operators:
         if op.builtin_code not in MY_OPS:
             continue

@@ -8,9 +8,9 @@ import platform
 import numpy as np
 import pytest
 
-import edgeq
 from edgeq.tflite.schema import BuiltinOp
-from harness import assert_close_to_range, litert_interpreter, run_edgeq, single_op_model, run_litert
+from harness import (check_against_litert, expect_model_error,
+                     run_edgeq, run_litert, single_op_model)
 
 RNG = np.random.default_rng(1234)
 
@@ -22,21 +22,11 @@ def run_reference(model: bytes, feeds: list, optimized: bool = False):
 
 
 def check(op, inputs, feeds, rel=1e-4, **kwargs):
-    model = single_op_model(op, inputs, **kwargs)
-    expected = run_reference(model, feeds)
-    actual = run_edgeq(model, feeds)
-    assert len(actual) == len(expected)
-    for k, (a, e) in enumerate(zip(actual, expected)):
-        assert_close_to_range(a, e, rel, what=f"output {k}")
-    return actual
+    """Against LiteRT's reference kernels, which edgeq's match bit for bit on x86-64."""
+    return check_against_litert(op, inputs, feeds, rel, kernels="reference", **kwargs)
 
 
-def edgeq_error(op, inputs, feeds=(), **kwargs):
-    """Run a one-op model in edgeq, expecting a ModelError; returns its message."""
-    model = single_op_model(op, inputs, **kwargs)
-    with pytest.raises(edgeq.ModelError) as info:
-        run_edgeq(model, list(feeds))
-    return str(info.value)
+edgeq_error = expect_model_error
 
 
 def rand(shape, dtype=np.float32, low=-5, high=5):

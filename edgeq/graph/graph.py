@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeq.errors import ModelError
 from edgeq.ops import registry
-from edgeq.ops.registry import TensorInfo, op_name
+from edgeq.ops.registry import op_name
 from edgeq.tflite.schema import BuiltinOp, TensorType
 
 

@@ -1,7 +1,6 @@
 """Helpers shared by op prepare functions: activations, broadcasting, padding, axes."""
 from __future__ import annotations
 
-import ctypes
 
 import numpy as np
 

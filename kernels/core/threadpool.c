@@ -41,7 +41,9 @@ static void run_chunks(eq_pool *p) {
 
 static void *worker_main(void *opaque) {
   eq_pool *p = (eq_pool *)opaque;
-  unsigned seen = atomic_load(&p->generation);
+  /* Generation 0 is the pool's state at creation, before any job: a worker that starts after
+   * the first job was published must still see that job as new. */
+  unsigned seen = 0;
   for (;;) {
     unsigned gen = atomic_load_explicit(&p->generation, memory_order_acquire);
     for (int spin = 0; gen == seen && spin < SPIN_ITERATIONS; ++spin)
