@@ -97,7 +97,8 @@ BINARY = {
     B.SUB: ((F32, I32, I64), None, lambda a, b: a - b),
     B.MUL: ((F32, I32, I64), None, lambda a, b: a * b),
     B.DIV: ((F32, I32), "nonzero_b",
-            lambda a, b: (a / b) if a.dtype == F32 else np.fix(a / b.astype(np.float64)).astype(a.dtype)),
+            lambda a, b: (a / b) if a.dtype == F32 else np.fix(a / b.astype(np.float64))
+            .astype(a.dtype)),
     B.SQUARED_DIFFERENCE: ((F32, I32), None, lambda a, b: (a - b) * (a - b)),
     B.MAXIMUM: ((F32, I32, I64), None, lambda a, b: np.where(a > b, a, b)),
     B.MINIMUM: ((F32, I32, I64), None, lambda a, b: np.where(a < b, a, b)),

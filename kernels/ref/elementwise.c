@@ -128,7 +128,9 @@ static inline int32_t floor_div_op_i32(int32_t x, int32_t y) {
 }
 
 /* TFLite computes float FLOOR_DIV in double, then rounds to float. */
-static inline float floor_div_op_f32(float x, float y) { return (float)floor((double)x / (double)y); }
+static inline float floor_div_op_f32(float x, float y) {
+  return (float)floor((double)x / (double)y);
+}
 
 #define DEFINE_FLOOR_MOD_INT(NAME, T)                                                        \
   static inline T NAME(T x, T y) {                                                           \
@@ -180,8 +182,10 @@ DEFINE_BINARY(minimum_i64, int64_t, x < y ? x : y, NOCLAMP)
 DEFINE_BINARY(pow_f32, float, powf(x, y), NOCLAMP)
 DEFINE_BINARY_EX(pow_i32, int32_t, int32_t, NONNEG_EXPONENT, pow_op_i32(x, y), NOCLAMP)
 /* TFLite rejects a zero divisor for FLOOR_DIV of every type, floats included. */
-DEFINE_BINARY_EX(floor_div_f32, float, float, if (y == 0) return eq_fail(ctx, "FLOOR_DIV: division by zero"),
-                 floor_div_op_f32(x, y), NOCLAMP)
+#define NONZERO_FLOAT_DIVISOR                                                                \
+  if (y == 0) return eq_fail(ctx, "FLOOR_DIV: division by zero")
+DEFINE_BINARY_EX(floor_div_f32, float, float, NONZERO_FLOAT_DIVISOR, floor_div_op_f32(x, y),
+                 NOCLAMP)
 DEFINE_BINARY_EX(floor_div_i32, int32_t, int32_t, NONZERO_DIVISOR, floor_div_op_i32(x, y), NOCLAMP)
 DEFINE_BINARY(floor_mod_f32, float, floor_mod_op_f32(x, y), NOCLAMP)
 DEFINE_BINARY_EX(floor_mod_i32, int32_t, int32_t, NONZERO_DIVISOR, floor_mod_op_i32(x, y), NOCLAMP)
