@@ -40,16 +40,7 @@ def assert_identical(actual, expected, what="output"):
 
 def run_litert_reference_kernels(model: bytes, feeds: list):
     """LiteRT with its reference kernels and no XNNPACK delegate (TFLite's own definition)."""
-    from ai_edge_litert.interpreter import OpResolverType
-    from harness import litert_interpreter
-
-    it = litert_interpreter(model_content=model,
-                            experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    for d, x in zip(it.get_input_details(), feeds):
-        it.set_tensor(d["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    return run_litert(model, feeds, kernels="reference")
 
 
 def edgeq_single(op, inputs, feeds, **kwargs):
