@@ -85,7 +85,9 @@ class Graph:
             names = sorted({n.op_name for n in unsupported})
             first = unsupported[0]
             kind = "custom op" if isinstance(first.op, str) else "op"
-            raise ModelError(f"{kind} {', '.join(names)} is not supported by edgeq "
+            kind += "s" if len(names) > 1 else ""
+            verb = "are" if len(names) > 1 else "is"
+            raise ModelError(f"{kind} {', '.join(names)} {verb} not supported by edgeq "
                              f"(first at {first.describe()}); supported ops: see "
                              f"`edgeq inspect` or edgeq.supported_ops()")
 
