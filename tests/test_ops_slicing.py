@@ -294,6 +294,8 @@ def test_gather_cases(params_shape, indices, axis):
 @pytest.mark.parametrize("params_shape,indices_shape,axis,batch_dims", [
     ((2, 5), (2, 3), 1, 1),
     ((2, 5), (2, 3), 1, -1),
+    ((2, 5), (2,), 1, 1),  # one index per batch row
+    ((2, 3, 5), (2, 2), 2, 1),
     ((2, 3, 5, 4), (2, 3, 2), 2, 2),
     ((2, 3, 5, 4), (2, 6), 2, 1),
     ((2, 3, 5, 4), (2, 6), -2, 1),

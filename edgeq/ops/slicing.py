@@ -124,9 +124,11 @@ def prepare_slice(ctx):
         if not 0 <= b <= d:
             raise ctx.fail(f"begin {b} of dim {k} is out of range [0, {d}] (input shape "
                            f"{list(x.shape)})")
+        if s < -1:
+            raise ctx.fail(f"size {s} of dim {k} is negative (only -1, up to the end, is allowed)")
         if s == -1:
             s = d - b
-        if s < 0 or b + s > d:
+        if b + s > d:
             raise ctx.fail(f"size {size[k]} of dim {k} from begin {b} runs past the dim's size "
                            f"{d} (input shape {list(x.shape)})")
         counts.append(s)
@@ -134,8 +136,8 @@ def prepare_slice(ctx):
 
 
 def _strided_slice_spec(ctx, shape, begin, end, strides):
-    """TFLite's reading of STRIDED_SLICE: one (start, count, step) per dim of the input with the
-    new axes inserted, and which of those dims the output drops (shrink_axis_mask).
+    """TFLite's reading of STRIDED_SLICE: the input's shape with the new axes inserted, one
+    (start, count, step) per dim of it, and the output shape (without the shrunk dims).
 
     The spec (begin/end/strides, n entries) maps onto the input dims in order; an ellipsis entry
     stands for as many full dims as the spec leaves uncovered, a new-axis entry inserts a size-1
@@ -183,17 +185,19 @@ def _strided_slice_spec(ctx, shape, begin, end, strides):
             in_dim += 1
     entries += [(None, d) for d in range(in_dim, rank)]
 
-    starts, counts, steps, out_shape, eff_shape = [], [], [], [], []
+    walk, out_shape, eff_shape = [], [], []  # walk: (start, count, step) per effective dim
     offset_mode = bool(opts.get("offset", False))
     for k, d in entries:
         if d is None:  # a new axis: the output gets a size-1 dim
             eff_shape.append(1)
-            starts.append(0), counts.append(1), steps.append(1), out_shape.append(1)
+            walk.append((0, 1, 1))
+            out_shape.append(1)
             continue
         size = shape[d]
         eff_shape.append(size)
         if k is None:
-            starts.append(0), counts.append(size), steps.append(1), out_shape.append(size)
+            walk.append((0, size, 1))
+            out_shape.append(size)
             continue
         step = strides[k]
         if step == 0:
@@ -210,7 +214,7 @@ def _strided_slice_spec(ctx, shape, begin, end, strides):
                                f"is out of range for its size {size}")
             if not bit("begin_mask", k):
                 start = b + size if b < 0 else b
-            starts.append(start), counts.append(1), steps.append(1)
+            walk.append((start, 1, 1))
             continue
         if offset_mode:
             stop = _offset_stop(ctx, k, start, end[k], step, size, bit("end_mask", k))
@@ -220,8 +224,9 @@ def _strided_slice_spec(ctx, shape, begin, end, strides):
             e = end[k]
             stop = min(max(e + size if e < 0 else e, lo), hi)
         count = max(0, -((start - stop) // step)) if size else 0
-        starts.append(start if count else 0), counts.append(count), steps.append(step)
+        walk.append((start if count else 0, count, step))
         out_shape.append(count)
+    starts, counts, steps = (list(column) for column in zip(*walk)) if walk else ([], [], [])
     return eff_shape, starts, counts, steps, out_shape
 
 
