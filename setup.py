@@ -21,6 +21,7 @@ KERNELS = ROOT / "kernels"
 ISA_FLAGS = {
     "x86_64": {
         "avx2": ["-mavx2", "-mfma", "-mf16c"],
+        "avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma", "-mf16c"],
         "avxvnni": ["-mavx2", "-mfma", "-mf16c", "-mavxvnni"],
         "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512vnni",
                        "-mfma", "-mf16c"],

@@ -13,8 +13,10 @@ import ctypes
 
 import numpy as np
 
-from edgeq.ops.common import BROADCAST_DIMS, broadcast_shape, broadcast_strides, fused_activation
+from edgeq.ops.common import (BROADCAST_DIMS, broadcast_shape, broadcast_strides,
+                              fused_activation, pack_f32_gemm_weights)
 from edgeq.ops.registry import KernelCall, register
+from edgeq.runtime import cpu
 from edgeq.tflite.schema import BuiltinOp
 
 F32 = np.dtype(np.float32)
@@ -204,7 +206,40 @@ def prepare_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, groups, 1, lo, hi)
+    fast = _conv2d_f32_gemm_call(ctx, params, x, w, bias)
+    if fast is not None:
+        return fast
     return KernelCall("conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
+
+
+# im2col rows of one pass are capped near this size (the node's scratch).
+IM2COL_SCRATCH_BYTES = 2 << 20
+
+
+def _constant_or_absent(t):
+    return t is None or t.value is not None
+
+
+def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
+    """The packed-weight GEMM kernels for a one-group convolution with constant weights (and
+    bias): 1x1 stride-1 convolutions multiply the input pixels directly, any other size goes
+    through im2col rows in scratch. None when the reference kernel must run."""
+    if cpu.reference_only() or p.groups != 1 or w.value is None or \
+            not _constant_or_absent(bias):
+        return None
+    depth = p.k_h * p.k_w * p.in_c
+    m = p.batch * p.out_h * p.out_w
+    if depth == 0 or m == 0 or p.out_c == 0:
+        return None
+    packed = ctx.add_constant(pack_f32_gemm_weights(
+        w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
+    pointwise = (p.k_h, p.k_w, p.stride_h, p.stride_w) == (1, 1, 1, 1) and \
+        (p.out_h, p.out_w) == (p.in_h, p.in_w)
+    if pointwise:
+        return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
+    rows = min(m, max(64, IM2COL_SCRATCH_BYTES // (depth * 4)))
+    return KernelCall("conv2d_f32_im2col", p, inputs=[x.index, packed],
+                      scratch_bytes=rows * depth * 4)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------
@@ -242,6 +277,10 @@ def prepare_depthwise_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
+    if multiplier == 1 and in_c > 0 and not cpu.reference_only():
+        # Tap-pointer kernel: a zero row of in_c floats in scratch stands in for the padding.
+        return KernelCall("depthwise_conv2d_f32_dw", params,
+                          inputs=[x.index, w.index, _index(bias)], scratch_bytes=in_c * 4)
     return KernelCall("depthwise_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 
@@ -337,8 +376,13 @@ def prepare_fully_connected(ctx):
         out_shape = (rows, units)
     lo, hi = _activation(ctx)
     ctx.set_output(0, out_shape, F32)
-    return KernelCall("fully_connected_f32", FcParams(rows, depth, units, lo, hi),
-                      inputs=[x.index, w.index, _index(bias)])
+    params = FcParams(rows, depth, units, lo, hi)
+    if not cpu.reference_only() and w.value is not None and _constant_or_absent(bias) and \
+            rows > 0 and units > 0:
+        packed = ctx.add_constant(pack_f32_gemm_weights(
+            w.value, None if bias is None else bias.value), "packed_weights")
+        return KernelCall("fully_connected_f32_gemm", params, inputs=[x.index, packed])
+    return KernelCall("fully_connected_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 
 # --- BATCH_MATMUL ----------------------------------------------------------------------------

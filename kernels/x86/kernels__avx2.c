@@ -2,7 +2,12 @@
  * the reference kernel it replaces (same params, same data layout) unless prepare asks for it by
  * its own name. */
 #include "edgeq/dispatch.h"
+#include "edgeq/f32_gemm.h"
+#include "edgeq/params/conv.h"
+
+EQ_F32_GEMM_KERNELS(avx2, eq_f32_gemm_6x16__avx2, 6, eq_f32_dwconv__avx2)
 
 const eq_kernel_info eq_x86_avx2_kernels[] = {
+    EQ_F32_GEMM_ENTRIES(avx2, EQ_ISA_AVX2),
     {NULL, NULL, 0, 0},
 };

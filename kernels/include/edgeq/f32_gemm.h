@@ -1,0 +1,89 @@
+/* Float32 GEMM and depthwise microkernels, and the portable drivers that tile, thread and feed
+ * them (kernels/core/f32_gemm.c).
+ *
+ * Packed GEMM weights (made once at prepare, edgeq/ops/common.py pack_f32_gemm_weights): the N
+ * output channels in blocks of EQ_F32_GEMM_NR, each block laid out as NR bias values followed
+ * by K rows of NR weights, zero-padded past N. Every ISA reads this one layout, so prepare never
+ * needs to know which variant will run.
+ *
+ * Every output is computed the same way whatever the tile or thread split: it starts from its
+ * bias and adds its K products in increasing k, so the thread count never changes a result. */
+#ifndef EDGEQ_F32_GEMM_H
+#define EDGEQ_F32_GEMM_H
+#include <stdint.h>
+
+#include "edgeq/kernel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EQ_F32_GEMM_NR 16
+
+/* c[i][0..nc) = clamp(bias + sum_k a[i][k] * w[k][..]) for i < mr (mr <= the tile's MR), one
+ * packed NR block w; a rows are a_stride floats apart, c rows c_stride floats apart. */
+typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t kc, const float *a,
+                               int64_t a_stride, const float *w, float *c, int64_t c_stride,
+                               float lo, float hi);
+
+typedef struct eq_f32_gemm_ukernel {
+  eq_f32_gemm_fn fn;
+  int32_t mr;
+} eq_f32_gemm_ukernel;
+
+/* Depthwise microkernel: `pixels` output pixels of `channels` channels, pixel p reading its taps
+ * from ptrs[p * taps + t] (a zero row stands in for padding); weights [taps][channels], bias
+ * [channels] (never NULL: zeros when the model has none). */
+typedef void (*eq_f32_dwconv_fn)(int32_t pixels, int32_t channels, int32_t taps,
+                                 const float *const *ptrs, const float *weights,
+                                 const float *bias, float *out, float lo, float hi);
+
+/* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_conv2d_im2col(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, eq_f32_dwconv_fn dw);
+
+/* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
+#define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn)                                  \
+  static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr};                        \
+  static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
+    return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
+  }                                                                                        \
+  static int conv2d_f32_im2col_##isa(const eq_node *n, eq_ctx *c) {                        \
+    return eq_f32_conv2d_im2col(n, c, &isa##_gemm);                                        \
+  }                                                                                        \
+  static int fully_connected_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                 \
+    return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
+  }                                                                                        \
+  static int depthwise_conv2d_f32_dw_##isa(const eq_node *n, eq_ctx *c) {                  \
+    return eq_f32_depthwise(n, c, dw_fn);                                                  \
+  }
+
+/* Table entries for the kernels above, needing ISA bits `bits`. */
+#define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
+  {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
+  {"conv2d_f32_im2col", conv2d_f32_im2col_##isa, sizeof(eq_conv_params), bits},            \
+  {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
+  {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
+
+/* Microkernels, one per ISA file (kernels/ref, kernels/x86, kernels/arm). */
+void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
+                              float *, int64_t, float, float);
+void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
+                           const float *, float *, float, float);
+#if defined(__x86_64__) || defined(_M_X64)
+void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
+                            float *, int64_t, float, float);
+void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
+                         const float *, float *, float, float);
+void eq_f32_gemm_8x16__avx512(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
+                              float *, int64_t, float, float);
+void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
+                           const float *, float *, float, float);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

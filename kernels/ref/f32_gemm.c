@@ -1,0 +1,42 @@
+/* Portable microkernels behind the packed-weight GEMM and depthwise kernels (conv2d_f32_gemm,
+ * conv2d_f32_im2col, fully_connected_f32_gemm, depthwise_conv2d_f32_dw): what runs where no ISA
+ * variant exists or EDGEQ_ISA=scalar, written as plainly as the reference kernels. */
+#include "edgeq/dispatch.h"
+#include "edgeq/f32_gemm.h"
+#include "edgeq/params/conv.h"
+
+static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t kc, const float *a,
+                              int64_t a_stride, const float *w, float *c, int64_t c_stride,
+                              float lo, float hi) {
+  for (int32_t i = 0; i < mr; ++i) {
+    float acc[EQ_F32_GEMM_NR];
+    for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] = w[j];
+    const float *x = a + i * a_stride;
+    const float *wk = w + EQ_F32_GEMM_NR;
+    for (int32_t k = 0; k < kc; ++k, wk += EQ_F32_GEMM_NR) {
+      for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] += x[k] * wk[j];
+    }
+    for (int32_t j = 0; j < nc; ++j) c[i * c_stride + j] = clampf(acc[j], lo, hi);
+  }
+}
+
+void eq_f32_dwconv__scalar(int32_t pixels, int32_t channels, int32_t taps,
+                           const float *const *ptrs, const float *weights, const float *bias,
+                           float *out, float lo, float hi) {
+  for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
+    for (int32_t ch = 0; ch < channels; ++ch) {
+      float acc = 0.0f;
+      for (int32_t t = 0; t < taps; ++t) acc += ptrs[t][ch] * weights[t * channels + ch];
+      out[ch] = clampf(acc + bias[ch], lo, hi);
+    }
+  }
+}
+
+EQ_F32_GEMM_KERNELS(scalar, eq_f32_gemm_4x16__scalar, 4, eq_f32_dwconv__scalar)
+
+const eq_kernel_info eq_ref_f32_gemm_kernels[] = {
+    EQ_F32_GEMM_ENTRIES(scalar, 0),
+    {NULL, NULL, 0, 0},
+};

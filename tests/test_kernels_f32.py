@@ -1,0 +1,171 @@
+"""Optimized float32 kernels (packed-weight GEMM, im2col convolution, depthwise) against the
+scalar reference kernels (kernels/ref/conv.c, the spec), for every ISA variant this host can run,
+over edge sizes: 1, tails of the 6/8-row and 16-column tiles, odd channel counts, large.
+
+Each variant runs through run_kernel with `allowed` set to that ISA's bits (0 = the portable
+microkernels); the reference is the unpacked kernel run with allowed=0. They may differ only by
+reassociation and FMA, hence the small tolerance.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from edgeq.ops.common import pack_f32_gemm_weights
+from edgeq.ops.conv import ConvParams, FcParams
+from edgeq.runtime import cpu, run_kernel
+from harness import assert_close_to_range
+
+F32 = np.float32
+FLT_MAX = float(np.finfo(F32).max)
+VARIANTS = {"portable": 0, "avx2": cpu.FEATURES["avx2"],
+            "avx512": cpu.FEATURES["avx2"] | cpu.FEATURES["avx512"]}
+
+
+@pytest.fixture(params=list(VARIANTS))
+def allowed(request):
+    bits = VARIANTS[request.param]
+    if bits & ~cpu.detected():
+        pytest.skip(f"this CPU lacks {request.param}")
+    return bits
+
+
+def rand(rng, *shape):
+    return rng.standard_normal(shape).astype(F32)
+
+
+def fc(allowed, rows, depth, units, bias=True, act=(-FLT_MAX, FLT_MAX), seed=0):
+    rng = np.random.default_rng(seed)
+    x, w = rand(rng, rows, depth), rand(rng, units, depth)
+    b = rand(rng, units) if bias else None
+    params = bytes(FcParams(rows, depth, units, *act))
+    got = np.full((rows, units), np.nan, F32)
+    run_kernel("fully_connected_f32_gemm", params, [x, pack_f32_gemm_weights(w, b)], [got],
+               allowed=allowed)
+    want = np.empty((rows, units), F32)
+    run_kernel("fully_connected_f32", params, [x, w, b], [want], allowed=0)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+GEMM_M = [1, 2, 5, 6, 7, 8, 9, 13, 16, 17, 49]
+GEMM_N = [1, 7, 15, 16, 17, 33]
+GEMM_K = [1, 3, 16, 67]
+
+
+@pytest.mark.parametrize("m", GEMM_M)
+def test_gemm_tiles_and_tails(allowed, m):
+    for n, k in itertools.product(GEMM_N, GEMM_K):
+        fc(allowed, m, k, n, seed=m * 1000 + n * 10 + k)
+
+
+def test_gemm_large_and_clamped(allowed):
+    fc(allowed, 300, 517, 203, seed=1)
+    fc(allowed, 97, 960, 1280, bias=False, seed=2)
+    fc(allowed, 37, 64, 45, act=(0.0, 6.0), seed=3)
+    fc(allowed, 1, 1280, 1000, act=(-1.0, 1.0), seed=4)
+
+
+def test_gemm_passes_nan_through_the_clamp(allowed):
+    x = np.array([[np.nan, 1.0]], F32)
+    w = np.ones((3, 2), F32)
+    got = np.zeros((1, 3), F32)
+    run_kernel("fully_connected_f32_gemm", bytes(FcParams(1, 2, 3, 0.0, 6.0)),
+               [x, pack_f32_gemm_weights(w, None)], [got], allowed=allowed)
+    assert np.isnan(got).all()
+
+
+def conv_params(n, h, w, c, oc, kh, kw, stride, dilation, pads, act=(-FLT_MAX, FLT_MAX),
+                multiplier=1):
+    """Geometry with explicit padding (top, left, bottom, right): kernels take any."""
+    top, left, bottom, right = pads
+    out_h = (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1
+    out_w = (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1
+    return ConvParams(n, h, w, c, max(out_h, 0), max(out_w, 0), oc, kh, kw, stride[0], stride[1],
+                      dilation[0], dilation[1], top, left, 1, multiplier, *act)
+
+
+def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
+         bias=True, act=(-FLT_MAX, FLT_MAX), scratch_rows=None, seed=0):
+    rng = np.random.default_rng(seed)
+    n, h, w, c = shape
+    p = conv_params(n, h, w, c, oc, k[0], k[1], stride, dilation, pads, act)
+    x, f = rand(rng, *shape), rand(rng, oc, k[0], k[1], c)
+    b = rand(rng, oc) if bias else None
+    out_shape = (n, p.out_h, p.out_w, oc)
+    want = np.empty(out_shape, F32)
+    run_kernel("conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
+    got = np.full(out_shape, np.nan, F32)
+    depth = k[0] * k[1] * c
+    packed = pack_f32_gemm_weights(f.reshape(oc, depth), b)
+    rows = scratch_rows or n * p.out_h * p.out_w
+    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=rows * depth * 4,
+               allowed=allowed)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+@pytest.mark.parametrize("shape,oc", [((1, 1, 1, 1), 1), ((1, 5, 7, 3), 17), ((2, 6, 5, 16), 16),
+                                      ((1, 14, 14, 96), 576), ((1, 7, 7, 320), 1280),
+                                      ((3, 3, 3, 33), 9)])
+def test_pointwise_conv(allowed, shape, oc):
+    conv(allowed, "conv2d_f32_gemm", shape, oc, (1, 1), act=(0.0, 6.0))
+
+
+IM2COL_CASES = {
+    "mobilenet_first_layer": ((1, 224, 224, 3), 32, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)),
+    "3x3_same": ((1, 9, 8, 5), 7, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+    "5x5_s2_odd": ((2, 11, 13, 3), 19, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2)),
+    "dilated": ((1, 12, 10, 4), 6, (3, 3), (1, 1), (2, 3), (2, 3, 2, 3)),
+    "asymmetric_kernel_stride": ((1, 10, 9, 2), 5, (1, 7), (3, 1), (1, 1), (0, 3, 0, 3)),
+    "1x1_stride2": ((1, 7, 7, 8), 16, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),
+    "one_pixel": ((1, 1, 1, 1), 1, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),
+    "kernel_beyond_input": ((1, 3, 2, 2), 3, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
+    "deep": ((1, 6, 6, 64), 48, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("case", list(IM2COL_CASES))
+def test_im2col_conv(allowed, case):
+    shape, oc, k, stride, dilation, pads = IM2COL_CASES[case]
+    # A clamp narrows the output's range, and the tolerance with it: only where sums are short.
+    act = (-1.0, 1.0) if k[0] * k[1] * shape[3] < 100 else (-FLT_MAX, FLT_MAX)
+    conv(allowed, "conv2d_f32_im2col", shape, oc, k, stride, dilation, pads, act=act)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 64])
+def test_im2col_in_several_passes(allowed, rows):
+    # Scratch for only `rows` patches: the output is built over many passes.
+    conv(allowed, "conv2d_f32_im2col", (2, 9, 11, 3), 21, (3, 3), (1, 2), (1, 1), (1, 1, 1, 1),
+         bias=False, scratch_rows=rows)
+
+
+def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MAX, FLT_MAX),
+              seed=0):
+    rng = np.random.default_rng(seed)
+    n, h, w, c = shape
+    p = conv_params(n, h, w, c, c, k[0], k[1], stride, dilation, pads, act)
+    x, f = rand(rng, *shape), rand(rng, 1, k[0], k[1], c)
+    b = rand(rng, c) if bias else None
+    out_shape = (n, p.out_h, p.out_w, c)
+    want = np.empty(out_shape, F32)
+    run_kernel("depthwise_conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
+    got = np.full(out_shape, np.nan, F32)
+    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got], scratch_bytes=c * 4,
+               allowed=allowed)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_depthwise_sizes_and_strides(allowed, k, stride):
+    for c, dilation, same in itertools.product([1, 7, 8, 16, 17, 40], [1, 2], [False, True]):
+        pad = ((k - 1) * dilation) // 2 if same else 0
+        extra = ((k - 1) * dilation) - pad if same else 0
+        depthwise(allowed, (1, 9, 8, c), (k, k), (stride, stride), (dilation, dilation),
+                  (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c)
+
+
+def test_depthwise_mobilenet_layers(allowed):
+    depthwise(allowed, (1, 112, 112, 32), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), act=(0.0, 6.0))
+    depthwise(allowed, (1, 56, 56, 144), (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), act=(0.0, 6.0))
+    depthwise(allowed, (2, 14, 14, 576), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2))
+    depthwise(allowed, (1, 7, 9, 33), (3, 5), (2, 1), (1, 1), (1, 2, 1, 2))
