@@ -72,6 +72,8 @@ class BuildExt(build_ext):
                 [source], output_dir=self.build_temp, include_dirs=ext.include_dirs,
                 extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
         ext.extra_objects = list(ext.extra_objects or []) + objects
+        # Relink when only an ISA file changed (extra_objects alone do not make the link stale).
+        ext.depends = list(ext.depends or []) + [source for source, _ in per_isa]
         super().build_extension(ext)
 
 

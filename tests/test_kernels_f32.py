@@ -11,8 +11,9 @@ import itertools
 import numpy as np
 import pytest
 
-from edgeq.ops.common import pack_f32_gemm_weights
+from edgeq.ops.common import broadcast_strides, pack_f32_gemm_weights
 from edgeq.ops.conv import ConvParams, FcParams
+from edgeq.ops.elementwise import BinaryParams, _array
 from edgeq.runtime import cpu, run_kernel
 from harness import assert_close_to_range
 
@@ -149,8 +150,8 @@ def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MA
     want = np.empty(out_shape, F32)
     run_kernel("depthwise_conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
     got = np.full(out_shape, np.nan, F32)
-    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got], scratch_bytes=c * 4,
-               allowed=allowed)
+    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got],
+               scratch_bytes=max(w, 1) * c * 4, allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
 
 
@@ -169,3 +170,24 @@ def test_depthwise_mobilenet_layers(allowed):
     depthwise(allowed, (1, 56, 56, 144), (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), act=(0.0, 6.0))
     depthwise(allowed, (2, 14, 14, 576), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2))
     depthwise(allowed, (1, 7, 9, 33), (3, 5), (2, 1), (1, 1), (1, 2, 1, 2))
+
+
+BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), (17,)),
+                 ((2, 9, 33), (1,)), ((1,), (4, 31)), ((6, 1), (1, 13)), ((4, 3, 1), (4, 1, 9)),
+                 ((2, 1, 8), (2, 5, 8))]
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
+def test_binary_broadcasts(allowed, op, shapes):
+    rng = np.random.default_rng(len(shapes[0]) * 100 + shapes[1][-1])
+    a, b = rand(rng, *shapes[0]), rand(rng, *shapes[1])
+    a.reshape(-1)[:3] = [np.nan, np.inf, -np.inf][:a.size]
+    out_shape = np.broadcast_shapes(a.shape, b.shape)
+    dims, (sa, sb) = broadcast_strides(out_shape, a.shape, b.shape)
+    for act in ((-np.inf, np.inf), (0.0, 6.0)):
+        params = bytes(BinaryParams(_array(dims), _array(sa), _array(sb), *act))
+        got, want = np.empty(out_shape, F32), np.empty(out_shape, F32)
+        run_kernel(f"{op}_f32", params, [a, b], [got], allowed=allowed)
+        run_kernel(f"{op}_f32", params, [a, b], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # one operation per element: bit-exact

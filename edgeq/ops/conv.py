@@ -212,8 +212,9 @@ def prepare_conv2d(ctx):
     return KernelCall("conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 
-# im2col rows of one pass are capped near this size (the node's scratch).
-IM2COL_SCRATCH_BYTES = 2 << 20
+# im2col rows of one pass are capped near this size (the node's scratch), so that they are
+# still in L2 when the GEMM reads them.
+IM2COL_SCRATCH_BYTES = 256 << 10
 
 
 def _constant_or_absent(t):
@@ -278,9 +279,10 @@ def prepare_depthwise_conv2d(ctx):
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
     if multiplier == 1 and in_c > 0 and not cpu.reference_only():
-        # Tap-pointer kernel: a zero row of in_c floats in scratch stands in for the padding.
+        # A zero input row in scratch stands in for the padding.
         return KernelCall("depthwise_conv2d_f32_dw", params,
-                          inputs=[x.index, w.index, _index(bias)], scratch_bytes=in_c * 4)
+                          inputs=[x.index, w.index, _index(bias)],
+                          scratch_bytes=max(in_w, 1) * in_c * 4)
     return KernelCall("depthwise_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 

@@ -150,57 +150,93 @@ int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
   return 0;
 }
 
-/* Tap pointers are built for this many taps x pixels at a time (on the stack). */
+/* Tap pointers of border pixels are built for this many taps x pixels at a time (stack). */
 #define DW_POINTERS 2048
+/* Input row pointers of one output row (stack); taller filters use the pixel path only. */
+#define DW_MAX_ROWS 16
 
 typedef struct dw_job {
   const eq_node *node;
-  eq_f32_dwconv_fn dw;
-  const float *zeros;  /* in_c zeros: the padding, and the bias when the model has none */
+  const eq_f32_dwconv_ukernel *dw;
+  const float *zeros;  /* in_w * in_c zeros: the padding, and the bias when there is none */
+  int32_t ox_lo, ox_hi;  /* interior output columns: every tap inside the width */
 } dw_job;
+
+/* Border pixels [ox0, ox1) of one output row through tap pointers. */
+static void dw_pixels(const dw_job *j, const float *in_b, int32_t oy, int32_t ox0, int32_t ox1,
+                      const float *bias, float *out_row) {
+  const eq_conv_params *p = (const eq_conv_params *)j->node->params;
+  const float *weights = (const float *)j->node->inputs[1]->data;
+  const int32_t c = p->in_c, taps = p->k_h * p->k_w;
+  const int32_t segment = taps < DW_POINTERS ? DW_POINTERS / taps : 1;
+  const float *ptrs[DW_POINTERS];
+  for (int32_t first = ox0; first < ox1; first += segment) {
+    const int32_t pixels = ox1 - first < segment ? ox1 - first : segment;
+    const float **ptr = ptrs;
+    for (int32_t ox = first; ox < first + pixels; ++ox) {
+      for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+          const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+          *ptr++ = row_ok && ix >= 0 && ix < p->in_w
+                       ? in_b + ((int64_t)iy * p->in_w + ix) * c : j->zeros;
+        }
+      }
+    }
+    j->dw->pixels(pixels, c, taps, ptrs, weights, bias, out_row + (int64_t)first * c,
+                  p->act_min, p->act_max);
+  }
+}
 
 static void dw_rows(void *arg, int64_t begin, int64_t end) {
   const dw_job *j = (const dw_job *)arg;
   const eq_node *node = j->node;
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   const float *in = (const float *)node->inputs[0]->data;
-  const float *weights = (const float *)node->inputs[1]->data;
   const float *bias = node->n_inputs > 2 && node->inputs[2] ? (const float *)node->inputs[2]->data
                                                             : j->zeros;
   float *out = (float *)node->outputs[0]->data;
-  const int32_t c = p->in_c, taps = p->k_h * p->k_w;
-  const int32_t segment = taps < DW_POINTERS ? DW_POINTERS / taps : 1;
-  const float *ptrs[DW_POINTERS];
+  const int32_t c = p->in_c;
   for (int64_t row = begin; row < end; ++row) {
     const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
     const float *in_b = in + (int64_t)b * p->in_h * p->in_w * c;
     float *out_row = out + row * p->out_w * c;
-    for (int32_t ox0 = 0; ox0 < p->out_w; ox0 += segment) {
-      const int32_t pixels = p->out_w - ox0 < segment ? p->out_w - ox0 : segment;
-      const float **ptr = ptrs;
-      for (int32_t ox = ox0; ox < ox0 + pixels; ++ox) {
-        for (int32_t ky = 0; ky < p->k_h; ++ky) {
-          const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-          const int row_ok = iy >= 0 && iy < p->in_h;
-          for (int32_t kx = 0; kx < p->k_w; ++kx) {
-            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-            *ptr++ = row_ok && ix >= 0 && ix < p->in_w
-                         ? in_b + ((int64_t)iy * p->in_w + ix) * c : j->zeros;
-          }
-        }
-      }
-      j->dw(pixels, c, taps, ptrs, weights, bias, out_row + (int64_t)ox0 * c, p->act_min,
-            p->act_max);
+    if (j->ox_lo >= j->ox_hi) {
+      dw_pixels(j, in_b, oy, 0, p->out_w, bias, out_row);
+      continue;
     }
+    const float *rows[DW_MAX_ROWS];
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+      const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+      rows[ky] = iy >= 0 && iy < p->in_h ? in_b + (int64_t)iy * p->in_w * c : j->zeros;
+    }
+    dw_pixels(j, in_b, oy, 0, j->ox_lo, bias, out_row);
+    j->dw->row(p, rows, j->ox_lo, j->ox_hi, (const float *)node->inputs[1]->data, bias,
+               out_row);
+    dw_pixels(j, in_b, oy, j->ox_hi, p->out_w, bias, out_row);
   }
 }
 
-/* Depthwise convolution with multiplier 1, any size, stride, dilation and padding.
- * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C]; scratch: C floats. */
-int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, eq_f32_dwconv_fn dw) {
+/* Depthwise convolution with multiplier 1, any size, stride, dilation and padding: the interior
+ * of each row straight from the input rows, the border pixels through tap pointers.
+ * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C];
+ * scratch: in_w * C floats (zeros). */
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
-  memset(node->scratch, 0, (size_t)p->in_c * sizeof(float));
-  dw_job job = {node, dw, (const float *)node->scratch};
+  memset(node->scratch, 0, (size_t)node->scratch_bytes);
+  dw_job job = {node, dw, (const float *)node->scratch, 0, 0};
+  if (p->k_h <= DW_MAX_ROWS) {
+    /* ox is interior when ox * s - pad >= 0 and ox * s - pad + (k_w - 1) * d <= in_w - 1. */
+    const int64_t s = p->stride_w, span = (int64_t)(p->k_w - 1) * p->dilation_w;
+    int64_t lo = (p->pad_left + s - 1) / s;
+    const int64_t last = (int64_t)p->in_w - 1 - span + p->pad_left;
+    int64_t hi = last >= 0 ? last / s + 1 : 0;
+    if (hi > p->out_w) hi = p->out_w;
+    if (lo > hi) lo = hi;
+    job.ox_lo = (int32_t)lo;
+    job.ox_hi = (int32_t)hi;
+  }
   eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, dw_rows, &job);
   return 0;
 }

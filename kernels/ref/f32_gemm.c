@@ -34,7 +34,28 @@ void eq_f32_dwconv__scalar(int32_t pixels, int32_t channels, int32_t taps,
   }
 }
 
-EQ_F32_GEMM_KERNELS(scalar, eq_f32_gemm_4x16__scalar, 4, eq_f32_dwconv__scalar)
+void eq_f32_dwconv_row__scalar(const eq_conv_params *p, const float *const *rows, int32_t ox0,
+                               int32_t ox1, const float *weights, const float *bias,
+                               float *out_row) {
+  const int32_t channels = p->in_c;
+  for (int32_t ox = ox0; ox < ox1; ++ox) {
+    const int64_t ix0 = (int64_t)ox * p->stride_w - p->pad_left;
+    float *out = out_row + (int64_t)ox * channels;
+    for (int32_t ch = 0; ch < channels; ++ch) {
+      float acc = 0.0f;
+      for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+          const float *x = rows[ky] + (ix0 + (int64_t)kx * p->dilation_w) * channels;
+          acc += x[ch] * weights[(ky * p->k_w + kx) * channels + ch];
+        }
+      }
+      out[ch] = clampf(acc + bias[ch], p->act_min, p->act_max);
+    }
+  }
+}
+
+EQ_F32_GEMM_KERNELS(scalar, eq_f32_gemm_4x16__scalar, 4, eq_f32_dwconv__scalar,
+                    eq_f32_dwconv_row__scalar)
 
 const eq_kernel_info eq_ref_f32_gemm_kernels[] = {
     EQ_F32_GEMM_ENTRIES(scalar, 0),

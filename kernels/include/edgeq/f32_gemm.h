@@ -38,15 +38,29 @@ typedef void (*eq_f32_dwconv_fn)(int32_t pixels, int32_t channels, int32_t taps,
                                  const float *const *ptrs, const float *weights,
                                  const float *bias, float *out, float lo, float hi);
 
+/* Depthwise microkernel for the interior of one output row: output pixels [ox0, ox1), whose
+ * taps all fall inside the row's width. rows[ky] is input row oy * stride_h - pad_top +
+ * ky * dilation_h (a zero row when outside the image); p gives strides, dilations, channels. */
+struct eq_conv_params;
+typedef void (*eq_f32_dwconv_row_fn)(const struct eq_conv_params *p, const float *const *rows,
+                                     int32_t ox0, int32_t ox1, const float *weights,
+                                     const float *bias, float *out_row);
+
+typedef struct eq_f32_dwconv_ukernel {
+  eq_f32_dwconv_fn pixels;    /* border pixels (and rows of any shape) */
+  eq_f32_dwconv_row_fn row;   /* interior of a row */
+} eq_f32_dwconv_ukernel;
+
 /* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
 int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_conv2d_im2col(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
-int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, eq_f32_dwconv_fn dw);
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
 
 /* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
-#define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn)                                  \
+#define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn, dw_row_fn)                       \
   static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr};                        \
+  static const eq_f32_dwconv_ukernel isa##_dw = {dw_fn, dw_row_fn};                        \
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
     return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
   }                                                                                        \
@@ -57,7 +71,7 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, eq_f32_dwconv_fn dw);
     return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
   }                                                                                        \
   static int depthwise_conv2d_f32_dw_##isa(const eq_node *n, eq_ctx *c) {                  \
-    return eq_f32_depthwise(n, c, dw_fn);                                                  \
+    return eq_f32_depthwise(n, c, &isa##_dw);                                              \
   }
 
 /* Table entries for the kernels above, needing ISA bits `bits`. */
@@ -72,15 +86,21 @@ void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, const float *, int64_t,
                               float *, int64_t, float, float);
 void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
+void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const *, int32_t,
+                               int32_t, const float *, const float *, float *);
 #if defined(__x86_64__) || defined(_M_X64)
 void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
                             float *, int64_t, float, float);
 void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
+void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
+                             int32_t, const float *, const float *, float *);
 void eq_f32_gemm_8x16__avx512(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
                               float *, int64_t, float, float);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
+void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
+                               int32_t, const float *, const float *, float *);
 #endif
 
 #ifdef __cplusplus
