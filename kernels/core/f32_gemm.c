@@ -9,7 +9,7 @@
 
 /* A task's share of A is kept near this size so that it stays in L2 while the task walks every
  * packed weight block over it (each block of K x NR weights then stays in L1). */
-#define GEMM_A_CHUNK_BYTES (64 * 1024)
+#define GEMM_A_CHUNK_BYTES (256 * 1024)
 /* Enough tasks to balance two to four threads; more only adds claiming traffic. */
 #define GEMM_MIN_TASKS 8
 
@@ -98,23 +98,47 @@ static void im2col_rows(void *arg, int64_t begin, int64_t end) {
   const eq_conv_params *p = j->p;
   const int32_t c = p->in_c;
   const int64_t k = (int64_t)p->k_h * p->k_w * c;
+  const int64_t image = (int64_t)p->in_h * p->in_w * c;
+  /* The pixel is decomposed once; the loop then steps through (b, oy, ox). */
+  const int64_t pixel = j->first + begin;
+  int32_t ox = (int32_t)(pixel % p->out_w);
+  int32_t oy = (int32_t)((pixel / p->out_w) % p->out_h);
+  int32_t b = (int32_t)(pixel / ((int64_t)p->out_w * p->out_h));
+  float *dst = j->rows + begin * k;
   for (int64_t r = begin; r < end; ++r) {
-    const int64_t pixel = j->first + r;
-    const int32_t ox = (int32_t)(pixel % p->out_w);
-    const int64_t by = pixel / p->out_w;
-    const int32_t oy = (int32_t)(by % p->out_h), b = (int32_t)(by / p->out_h);
-    const float *in_b = j->in + (int64_t)b * p->in_h * p->in_w * c;
-    float *dst = j->rows + r * k;
+    const float *in_b = j->in + b * image;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
       const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+      if (iy < 0 || iy >= p->in_h) {
+        memset(dst, 0, (size_t)p->k_w * c * sizeof(float));
+        dst += (int64_t)p->k_w * c;
+        continue;
+      }
+      const float *in_row = in_b + (int64_t)iy * p->in_w * c;
+      if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+        /* The whole filter row is one contiguous run of the input row. */
+        const float *src = in_row + (int64_t)ix0 * c;
+        const int32_t run = p->k_w * c;
+        for (int32_t i = 0; i < run; ++i) dst[i] = src[i];
+        dst += run;
+        continue;
+      }
       for (int32_t kx = 0; kx < p->k_w; ++kx, dst += c) {
-        const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-          memset(dst, 0, (size_t)c * sizeof(float));
+        const int32_t ix = ix0 + kx * p->dilation_w;
+        if (ix < 0 || ix >= p->in_w) {
+          for (int32_t i = 0; i < c; ++i) dst[i] = 0.0f;
         } else {
-          const float *src = in_b + ((int64_t)iy * p->in_w + ix) * c;
+          const float *src = in_row + (int64_t)ix * c;
           for (int32_t i = 0; i < c; ++i) dst[i] = src[i];
         }
+      }
+    }
+    if (++ox == p->out_w) {
+      ox = 0;
+      if (++oy == p->out_h) {
+        oy = 0;
+        ++b;
       }
     }
   }

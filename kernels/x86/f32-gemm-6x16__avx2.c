@@ -24,6 +24,29 @@ static inline void store16(float *c, int32_t nc, __m256 v0, __m256 v1) {
   }
 }
 
+/* A block with at most 8 live columns: half the FMAs. */
+static void gemm_narrow(int32_t mr, int32_t nc, int32_t kc, const float *const *a,
+                        const float *w, float *c, int64_t c_stride, float lo, float hi) {
+  __m256 acc[6];
+  for (int32_t i = 0; i < 6; ++i) acc[i] = _mm256_loadu_ps(w);
+  w += 16;
+  for (int32_t k = 0; k < kc; ++k, w += 16) {
+    const __m256 wk = _mm256_loadu_ps(w);
+#pragma GCC unroll 6
+    for (int32_t i = 0; i < 6; ++i)
+      acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a[i] + k), wk, acc[i]);
+  }
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  const __m256i mask = _mm256_loadu_si256((const __m256i *)(kMaskTable + 8 - nc));
+  for (int32_t i = 0; i < mr; ++i) {
+    if (nc == 8) {
+      _mm256_storeu_ps(c + i * c_stride, clamp8(acc[i], vlo, vhi));
+    } else {
+      _mm256_maskstore_ps(c + i * c_stride, mask, clamp8(acc[i], vlo, vhi));
+    }
+  }
+}
+
 void eq_f32_gemm_6x16__avx2(int32_t mr, int32_t nc, int32_t kc, const float *a,
                             int64_t a_stride, const float *w, float *c, int64_t c_stride,
                             float lo, float hi) {
@@ -34,6 +57,11 @@ void eq_f32_gemm_6x16__avx2(int32_t mr, int32_t nc, int32_t kc, const float *a,
   const float *a3 = mr > 3 ? a2 + a_stride : a2;
   const float *a4 = mr > 4 ? a3 + a_stride : a3;
   const float *a5 = mr > 5 ? a4 + a_stride : a4;
+  if (nc <= 8) {
+    const float *const rows[6] = {a0, a1, a2, a3, a4, a5};
+    gemm_narrow(mr, nc, kc, rows, w, c, c_stride, lo, hi);
+    return;
+  }
   __m256 c00 = _mm256_loadu_ps(w), c01 = _mm256_loadu_ps(w + 8);
   __m256 c10 = c00, c11 = c01, c20 = c00, c21 = c01;
   __m256 c30 = c00, c31 = c01, c40 = c00, c41 = c01, c50 = c00, c51 = c01;

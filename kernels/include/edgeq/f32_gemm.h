@@ -95,7 +95,7 @@ void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const 
                          const float *, float *, float, float);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
-void eq_f32_gemm_8x16__avx512(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
+void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
                               float *, int64_t, float, float);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
