@@ -191,3 +191,43 @@ def test_binary_broadcasts(allowed, op, shapes):
         run_kernel(f"{op}_f32", params, [a, b], [got], allowed=allowed)
         run_kernel(f"{op}_f32", params, [a, b], [want], allowed=0)
         np.testing.assert_array_equal(got, want)  # one operation per element: bit-exact
+
+
+def plan_kernels(model):
+    import edgeq
+
+    it = edgeq.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    return it._get_plan().compiled.kernel_of_node
+
+
+def test_prepare_picks_the_fast_paths_and_edgeq_isa_scalar_the_reference(monkeypatch):
+    from test_threads import fast_path_model
+
+    model, _ = fast_path_model()
+    assert plan_kernels(model) == ["conv2d_f32_gemm", "conv2d_f32_im2col",
+                                   "depthwise_conv2d_f32_dw", "fully_connected_f32_gemm"]
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    assert plan_kernels(model) == ["conv2d_f32", "conv2d_f32", "depthwise_conv2d_f32",
+                                   "fully_connected_f32"]
+
+
+def test_what_the_fast_paths_do_not_cover_falls_back_to_the_reference():
+    from edgeq.tflite.schema import BuiltinOp
+    from harness import single_op_model
+
+    rng = np.random.default_rng(5)
+    x = ((1, 6, 6, 4), F32)
+    # depth multiplier 2
+    dw = single_op_model(BuiltinOp.DEPTHWISE_CONV_2D, [x, rand(rng, 1, 3, 3, 8), None],
+                         options={"padding": 0, "stride_h": 1, "stride_w": 1,
+                                  "depth_multiplier": 2})
+    assert plan_kernels(dw) == ["depthwise_conv2d_f32"]
+    # two groups
+    grouped = single_op_model(BuiltinOp.CONV_2D, [x, rand(rng, 6, 3, 3, 2), None],
+                              options={"padding": 0, "stride_h": 1, "stride_w": 1})
+    assert plan_kernels(grouped) == ["conv2d_f32"]
+    # weights that are a runtime input cannot be packed at prepare
+    runtime_w = single_op_model(BuiltinOp.FULLY_CONNECTED, [((2, 4), F32), ((3, 4), F32)],
+                                options={})
+    assert plan_kernels(runtime_w) == ["fully_connected_f32"]
