@@ -1,4 +1,4 @@
-"""Optimized float32 kernels (packed-weight GEMM, im2col convolution, depthwise) against the
+"""Optimized float32 kernels (packed-weight GEMM, indirect-GEMM convolution, depthwise) against the
 scalar reference kernels (kernels/ref/conv.c, the spec), for every ISA variant this host can run,
 over edge sizes: 1, tails of the 6/8-row and 16-column tiles, odd channel counts, large.
 
@@ -86,7 +86,7 @@ def conv_params(n, h, w, c, oc, kh, kw, stride, dilation, pads, act=(-FLT_MAX, F
 
 
 def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-         bias=True, act=(-FLT_MAX, FLT_MAX), scratch_rows=None, seed=0):
+         bias=True, act=(-FLT_MAX, FLT_MAX), seed=0):
     rng = np.random.default_rng(seed)
     n, h, w, c = shape
     p = conv_params(n, h, w, c, oc, k[0], k[1], stride, dilation, pads, act)
@@ -98,9 +98,7 @@ def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0,
     got = np.full(out_shape, np.nan, F32)
     depth = k[0] * k[1] * c
     packed = pack_f32_gemm_weights(f.reshape(oc, depth), b)
-    rows = scratch_rows or n * p.out_h * p.out_w
-    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=rows * depth * 4,
-               allowed=allowed)
+    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=c * 4, allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
 
 
@@ -111,7 +109,7 @@ def test_pointwise_conv(allowed, shape, oc):
     conv(allowed, "conv2d_f32_gemm", shape, oc, (1, 1), act=(0.0, 6.0))
 
 
-IM2COL_CASES = {
+IGEMM_CASES = {
     "mobilenet_first_layer": ((1, 224, 224, 3), 32, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)),
     "3x3_same": ((1, 9, 8, 5), 7, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
     "5x5_s2_odd": ((2, 11, 13, 3), 19, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2)),
@@ -124,19 +122,22 @@ IM2COL_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(IM2COL_CASES))
-def test_im2col_conv(allowed, case):
-    shape, oc, k, stride, dilation, pads = IM2COL_CASES[case]
+@pytest.mark.parametrize("case", list(IGEMM_CASES))
+def test_indirect_gemm_conv(allowed, case):
+    shape, oc, k, stride, dilation, pads = IGEMM_CASES[case]
     # A clamp narrows the output's range, and the tolerance with it: only where sums are short.
     act = (-1.0, 1.0) if k[0] * k[1] * shape[3] < 100 else (-FLT_MAX, FLT_MAX)
-    conv(allowed, "conv2d_f32_im2col", shape, oc, k, stride, dilation, pads, act=act)
+    conv(allowed, "conv2d_f32_igemm", shape, oc, k, stride, dilation, pads, act=act)
 
 
-@pytest.mark.parametrize("rows", [1, 5, 64])
-def test_im2col_in_several_passes(allowed, rows):
-    # Scratch for only `rows` patches: the output is built over many passes.
-    conv(allowed, "conv2d_f32_im2col", (2, 9, 11, 3), 21, (3, 3), (1, 2), (1, 1), (1, 1, 1, 1),
-         bias=False, scratch_rows=rows)
+def test_indirect_gemm_tile_tails_and_large_filters(allowed):
+    # Pixel counts 1..17 cover every tail of the 4-, 6- and 7-row tiles; 9x9 and 1x12 filters
+    # have many taps per tile.
+    for width in range(1, 18):
+        conv(allowed, "conv2d_f32_igemm", (1, 1, width, 5), 18, (1, 3), (1, 1), (1, 1),
+             (0, 1, 0, 1), bias=width % 2 == 0, seed=width)
+    conv(allowed, "conv2d_f32_igemm", (1, 12, 11, 2), 3, (9, 9), (1, 1), (1, 1), (4, 4, 4, 4))
+    conv(allowed, "conv2d_f32_igemm", (1, 3, 14, 6), 20, (1, 12), (1, 1), (1, 1), (0, 5, 0, 6))
 
 
 def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MAX, FLT_MAX),
@@ -205,7 +206,7 @@ def test_prepare_picks_the_fast_paths_and_edgeq_isa_scalar_the_reference(monkeyp
     from test_threads import fast_path_model
 
     model, _ = fast_path_model()
-    assert plan_kernels(model) == ["conv2d_f32_gemm", "conv2d_f32_im2col",
+    assert plan_kernels(model) == ["conv2d_f32_gemm", "conv2d_f32_igemm",
                                    "depthwise_conv2d_f32_dw", "fully_connected_f32_gemm"]
     monkeypatch.setenv("EDGEQ_ISA", "scalar")
     assert plan_kernels(model) == ["conv2d_f32", "conv2d_f32", "depthwise_conv2d_f32",

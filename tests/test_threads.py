@@ -66,7 +66,7 @@ def test_default_thread_count_is_the_boards():
 
 
 def fast_path_model(h=23, w=19, cin=13, cout=37):
-    """Every optimized float path: 1x1 GEMM, im2col 3x3 stride 2, depthwise 5x5 (row interior
+    """Every optimized float path: 1x1 GEMM, indirect GEMM 3x3 stride 2, depthwise 5x5 (row interior
     and border pixels), FULLY_CONNECTED on the flattened result."""
     rng = np.random.default_rng(3)
     b = ModelBuilder()
@@ -101,7 +101,7 @@ def test_fast_kernels_give_the_same_bits_for_any_thread_count():
     it = edgeq.Interpreter(model_content=model, num_threads=1)
     it.allocate_tensors()
     kernels = set(it._get_plan().compiled.kernel_of_node)
-    assert {"conv2d_f32_gemm", "conv2d_f32_im2col", "depthwise_conv2d_f32_dw",
+    assert {"conv2d_f32_gemm", "conv2d_f32_igemm", "depthwise_conv2d_f32_dw",
             "fully_connected_f32_gemm"} <= kernels
     x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
     one = run(model, 1, x)

@@ -212,9 +212,9 @@ def prepare_conv2d(ctx):
     return KernelCall("conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 
-# im2col rows of one pass are capped near this size (the node's scratch), so that they are
-# still in L2 when the GEMM reads them.
-IM2COL_SCRATCH_BYTES = 256 << 10
+# Tap pointers of one GEMM tile live on the kernel's stack (EQ_F32_GEMM_MAX_POINTERS for the
+# tallest tile, EQ_F32_GEMM_MAX_MR): larger filters run the reference kernel.
+IGEMM_MAX_POINTERS, GEMM_MAX_MR = 4096, 8
 
 
 def _constant_or_absent(t):
@@ -223,14 +223,14 @@ def _constant_or_absent(t):
 
 def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
     """The packed-weight GEMM kernels for a one-group convolution with constant weights (and
-    bias): 1x1 stride-1 convolutions multiply the input pixels directly, any other size goes
-    through im2col rows in scratch. None when the reference kernel must run."""
+    bias): 1x1 stride-1 convolutions multiply the input pixels directly, any other size is an
+    indirect GEMM whose taps point at input pixels. None when the reference kernel must run."""
     if cpu.reference_only() or p.groups != 1 or w.value is None or \
             not _constant_or_absent(bias):
         return None
     depth = p.k_h * p.k_w * p.in_c
     m = p.batch * p.out_h * p.out_w
-    if depth == 0 or m == 0 or p.out_c == 0:
+    if depth == 0 or m == 0 or p.out_c == 0 or p.k_h * p.k_w * GEMM_MAX_MR > IGEMM_MAX_POINTERS:
         return None
     packed = ctx.add_constant(pack_f32_gemm_weights(
         w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
@@ -238,9 +238,8 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
         (p.out_h, p.out_w) == (p.in_h, p.in_w)
     if pointwise:
         return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
-    rows = min(m, max(64, IM2COL_SCRATCH_BYTES // (depth * 4)))
-    return KernelCall("conv2d_f32_im2col", p, inputs=[x.index, packed],
-                      scratch_bytes=rows * depth * 4)
+    # Scratch: the zero row that taps over the padding point at.
+    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed], scratch_bytes=p.in_c * 4)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------

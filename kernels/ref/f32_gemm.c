@@ -1,5 +1,5 @@
 /* Portable microkernels behind the packed-weight GEMM and depthwise kernels (conv2d_f32_gemm,
- * conv2d_f32_im2col, fully_connected_f32_gemm, depthwise_conv2d_f32_dw): what runs where no ISA
+ * conv2d_f32_igemm, fully_connected_f32_gemm, depthwise_conv2d_f32_dw): what runs where no ISA
  * variant exists or EDGEQ_ISA=scalar, written as plainly as the reference kernels. */
 #include "edgeq/dispatch.h"
 #include "edgeq/f32_gemm.h"
@@ -7,16 +7,18 @@
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t kc, const float *a,
-                              int64_t a_stride, const float *w, float *c, int64_t c_stride,
+void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                              const float *const *a, const float *w, float *c, int64_t c_stride,
                               float lo, float hi) {
   for (int32_t i = 0; i < mr; ++i) {
     float acc[EQ_F32_GEMM_NR];
     for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] = w[j];
-    const float *x = a + i * a_stride;
     const float *wk = w + EQ_F32_GEMM_NR;
-    for (int32_t k = 0; k < kc; ++k, wk += EQ_F32_GEMM_NR) {
-      for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] += x[k] * wk[j];
+    for (int32_t t = 0; t < taps; ++t) {
+      const float *x = a[t * 4 + i];
+      for (int32_t k = 0; k < kc; ++k, wk += EQ_F32_GEMM_NR) {
+        for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] += x[k] * wk[j];
+      }
     }
     for (int32_t j = 0; j < nc; ++j) c[i * c_stride + j] = clampf(acc[j], lo, hi);
   }

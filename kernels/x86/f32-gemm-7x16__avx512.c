@@ -1,10 +1,13 @@
-/* f32 GEMM microkernel, 7 rows x 16 columns, AVX-512F: one zmm accumulator per row, the packed
- * W row loaded once per k and A broadcast into each FMA. Seven rows: the pixel counts of
- * MobileNet-style layers (112^2, 56^2, ..., 7^2) are multiples of 7, so no tile runs part-empty.
- * A block with at most 8 live columns runs at ymm width, which Zen 4 issues twice per cycle. */
+/* f32 (indirect) GEMM microkernel, 7 rows x 16 columns, AVX-512F: one zmm accumulator per row,
+ * the packed W row loaded once per k and A broadcast into each FMA. Seven rows: the pixel
+ * counts of MobileNet-style layers (112^2, 56^2, ..., 7^2) are multiples of 7, so no tile runs
+ * part-empty. A block with at most 8 live columns runs at ymm width, which Zen 4 issues twice
+ * per cycle. */
 #include <immintrin.h>
 
 #include "edgeq/f32_gemm.h"
+
+#define MR 7
 
 static inline __m512 clamp16(__m512 v, __m512 lo, __m512 hi) {
   /* max/min return their second operand for NaN, so a NaN passes through as in the reference */
@@ -15,18 +18,19 @@ static inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi) {
   return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
 }
 
-#define MR 7
-
-static void gemm_narrow(int32_t mr, int32_t nc, int32_t kc, const float *const *a,
-                        const float *w, float *c, int64_t c_stride, float lo, float hi) {
+static void gemm_narrow(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                        const float *const *a, const float *w, float *c, int64_t c_stride,
+                        float lo, float hi) {
   __m256 acc[MR];
   for (int32_t i = 0; i < MR; ++i) acc[i] = _mm256_loadu_ps(w);
   w += 16;
-  for (int32_t k = 0; k < kc; ++k, w += 16) {
-    const __m256 wk = _mm256_loadu_ps(w);
+  for (int32_t t = 0; t < taps; ++t, a += MR) {
+    for (int32_t k = 0; k < kc; ++k, w += 16) {
+      const __m256 wk = _mm256_loadu_ps(w);
 #pragma GCC unroll 7
-    for (int32_t i = 0; i < MR; ++i)
-      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i][k]), wk, acc[i]);
+      for (int32_t i = 0; i < MR; ++i)
+        acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i][k]), wk, acc[i]);
+    }
   }
   const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
   const __mmask8 m = (__mmask8)((1u << nc) - 1u);
@@ -34,31 +38,29 @@ static void gemm_narrow(int32_t mr, int32_t nc, int32_t kc, const float *const *
     _mm256_mask_storeu_ps(c + i * c_stride, m, clamp8(acc[i], vlo, vhi));
 }
 
-void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t kc, const float *a,
-                              int64_t a_stride, const float *w, float *c, int64_t c_stride,
+void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                              const float *const *a, const float *w, float *c, int64_t c_stride,
                               float lo, float hi) {
-  /* Rows past mr repeat the last real row; their results are never stored. */
-  const float *rows[MR];
-  rows[0] = a;
-  for (int32_t i = 1; i < MR; ++i) rows[i] = i < mr ? rows[i - 1] + a_stride : rows[i - 1];
   if (nc <= 8) {
-    gemm_narrow(mr, nc, kc, rows, w, c, c_stride, lo, hi);
+    gemm_narrow(mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
     return;
   }
-  const float *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4];
-  const float *a5 = rows[5], *a6 = rows[6];
   __m512 c0 = _mm512_loadu_ps(w);
   __m512 c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0;
   w += 16;
-  for (int32_t k = 0; k < kc; ++k, w += 16) {
-    const __m512 wk = _mm512_loadu_ps(w);
-    c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[k]), wk, c0);
-    c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[k]), wk, c1);
-    c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[k]), wk, c2);
-    c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), wk, c3);
-    c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), wk, c4);
-    c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), wk, c5);
-    c6 = _mm512_fmadd_ps(_mm512_set1_ps(a6[k]), wk, c6);
+  for (int32_t t = 0; t < taps; ++t, a += MR) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    const float *a6 = a[6];
+    for (int32_t k = 0; k < kc; ++k, w += 16) {
+      const __m512 wk = _mm512_loadu_ps(w);
+      c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[k]), wk, c0);
+      c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[k]), wk, c1);
+      c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[k]), wk, c2);
+      c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), wk, c3);
+      c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), wk, c4);
+      c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), wk, c5);
+      c6 = _mm512_fmadd_ps(_mm512_set1_ps(a6[k]), wk, c6);
+    }
   }
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   const __mmask16 m = (__mmask16)((1u << nc) - 1u);

@@ -1,5 +1,5 @@
 /* Float32 GEMM and depthwise microkernels, and the portable drivers that tile, thread and feed
- * them (kernels/core/f32_gemm.c).
+ * them (kernels/core/f32_drivers.c).
  *
  * Packed GEMM weights (made once at prepare, edgeq/ops/common.py pack_f32_gemm_weights): the N
  * output channels in blocks of EQ_F32_GEMM_NR, each block laid out as NR bias values followed
@@ -19,11 +19,18 @@ extern "C" {
 #endif
 
 #define EQ_F32_GEMM_NR 16
+/* Tap pointers of one tile live on the stack: tile height x taps at most this many (prepare
+ * sends larger filters to the reference kernel; edgeq/ops/conv.py IGEMM_MAX_POINTERS). */
+#define EQ_F32_GEMM_MAX_POINTERS 4096
+#define EQ_F32_GEMM_MAX_MR 8
 
-/* c[i][0..nc) = clamp(bias + sum_k a[i][k] * w[k][..]) for i < mr (mr <= the tile's MR), one
- * packed NR block w; a rows are a_stride floats apart, c rows c_stride floats apart. */
-typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t kc, const float *a,
-                               int64_t a_stride, const float *w, float *c, int64_t c_stride,
+/* Indirect GEMM over one packed NR block w: c[i][0..nc) = clamp(bias + sum over taps t and
+ * k < kc of a[t * MR + i][k] * w[t * kc + k][..]) for rows i < mr. Row i of tap t is read from
+ * the pointer a[t * MR + i] (MR = the microkernel's tile height; rows past mr repeat a valid
+ * pointer and are computed but not stored). A plain GEMM is one tap; a convolution points its
+ * taps at input pixels, or at a zero row where the patch covers padding. */
+typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                               const float *const *a, const float *w, float *c, int64_t c_stride,
                                float lo, float hi);
 
 typedef struct eq_f32_gemm_ukernel {
@@ -53,7 +60,7 @@ typedef struct eq_f32_dwconv_ukernel {
 
 /* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
 int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
-int eq_f32_conv2d_im2col(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
 
@@ -64,8 +71,8 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
     return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
   }                                                                                        \
-  static int conv2d_f32_im2col_##isa(const eq_node *n, eq_ctx *c) {                        \
-    return eq_f32_conv2d_im2col(n, c, &isa##_gemm);                                        \
+  static int conv2d_f32_igemm_##isa(const eq_node *n, eq_ctx *c) {                         \
+    return eq_f32_conv2d_igemm(n, c, &isa##_gemm);                                         \
   }                                                                                        \
   static int fully_connected_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                 \
     return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
@@ -77,26 +84,26 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
 /* Table entries for the kernels above, needing ISA bits `bits`. */
 #define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
   {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
-  {"conv2d_f32_im2col", conv2d_f32_im2col_##isa, sizeof(eq_conv_params), bits},            \
+  {"conv2d_f32_igemm", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},              \
   {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
   {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
 
 /* Microkernels, one per ISA file (kernels/ref, kernels/x86, kernels/arm). */
-void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
-                              float *, int64_t, float, float);
+void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                              const float *, float *, int64_t, float, float);
 void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
 #if defined(__x86_64__) || defined(_M_X64)
-void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
-                            float *, int64_t, float, float);
+void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                            const float *, float *, int64_t, float, float);
 void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
-void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, const float *, int64_t, const float *,
-                              float *, int64_t, float, float);
+void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                              const float *, float *, int64_t, float, float);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,

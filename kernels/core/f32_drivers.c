@@ -1,0 +1,232 @@
+/* Drivers of the float32 GEMM and depthwise microkernels: they split the work into tiles and
+ * thread tasks, point convolution taps at input pixels, and call the ISA's microkernel
+ * (edgeq/f32_gemm.h). Portable C; each ISA table wraps them with its own microkernels. */
+#include <string.h>
+
+#include "edgeq/f32_gemm.h"
+#include "edgeq/params/conv.h"
+#include "edgeq/threadpool.h"
+
+/* A task's slice of the packed weights is kept near this size, so that it stays in L2 while
+ * the task's tiles walk over it. */
+#define GEMM_W_SLICE_BYTES (256 * 1024)
+/* Enough tasks to balance two to four threads; more only adds claiming traffic. */
+#define GEMM_MIN_TASKS 32
+
+typedef struct gemm_job {
+  const eq_f32_gemm_ukernel *uk;
+  int64_t m;
+  int32_t n, taps, kc;
+  /* Plain GEMM: row r of A at a + r * a_stride. Convolution (conv != NULL): row r is output
+   * pixel r, its taps point into `a` (the input) or at `zeros`. */
+  const float *a;
+  int64_t a_stride;
+  const eq_conv_params *conv;
+  const float *zeros;
+  const float *w;
+  float *c;
+  int64_t c_stride;
+  float lo, hi;
+  int64_t tiles_per_task;
+  int32_t blocks_per_task;
+  int32_t n_tasks;  /* tasks along N */
+} gemm_job;
+
+/* Tap pointers of output pixel `pixel` into ptrs[t * mr_stride] for every tap t. */
+static void conv_taps(const gemm_job *j, int64_t pixel, const float **ptrs, int32_t mr_stride) {
+  const eq_conv_params *p = j->conv;
+  const int32_t ox = (int32_t)(pixel % p->out_w);
+  const int64_t by = pixel / p->out_w;
+  const int32_t oy = (int32_t)(by % p->out_h), b = (int32_t)(by / p->out_h);
+  const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
+  for (int32_t ky = 0; ky < p->k_h; ++ky) {
+    const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+    const int row_ok = iy >= 0 && iy < p->in_h;
+    for (int32_t kx = 0; kx < p->k_w; ++kx, ptrs += mr_stride) {
+      const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+      *ptrs = row_ok && ix >= 0 && ix < p->in_w
+                  ? in_b + ((int64_t)iy * p->in_w + ix) * p->in_c : j->zeros;
+    }
+  }
+}
+
+static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
+  const gemm_job *j = (const gemm_job *)arg;
+  const int32_t mr = j->uk->mr;
+  const int64_t block_floats = ((int64_t)j->taps * j->kc + 1) * EQ_F32_GEMM_NR;
+  const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
+    const int32_t block0 = (int32_t)(t % j->n_tasks) * j->blocks_per_task;
+    for (int64_t tile = tile0; tile < tile0 + j->tiles_per_task; ++tile) {
+      const int64_t row = tile * mr;
+      if (row >= j->m) break;
+      const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+      /* Rows past the matrix repeat its last row: computed, never stored. */
+      for (int32_t i = 0; i < mr; ++i) {
+        const int64_t r = row + (i < rows ? i : rows - 1);
+        if (j->conv) {
+          conv_taps(j, r, ptrs + i, mr);
+        } else {
+          ptrs[i] = j->a + r * j->a_stride;
+        }
+      }
+      for (int32_t blk = block0; blk < block0 + j->blocks_per_task; ++blk) {
+        const int32_t col = blk * EQ_F32_GEMM_NR;
+        if (col >= j->n) break;
+        const int32_t nc = j->n - col < EQ_F32_GEMM_NR ? j->n - col : EQ_F32_GEMM_NR;
+        j->uk->fn(rows, nc, j->taps, j->kc, ptrs, j->w + blk * block_floats,
+                  j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
+      }
+    }
+  }
+}
+
+/* Splits the job into tasks (slices of W that stay in L2, runs of tiles) and runs them on the
+ * context's threads. */
+static void gemm_run(eq_ctx *ctx, gemm_job *job) {
+  if (job->m <= 0 || job->n <= 0) return;
+  const int32_t blocks = (job->n + EQ_F32_GEMM_NR - 1) / EQ_F32_GEMM_NR;
+  const int64_t block_bytes = ((int64_t)job->taps * job->kc + 1) * EQ_F32_GEMM_NR * 4;
+  int64_t per = GEMM_W_SLICE_BYTES / block_bytes;
+  job->blocks_per_task = per < 1 ? 1 : (per > blocks ? blocks : (int32_t)per);
+  job->n_tasks = (blocks + job->blocks_per_task - 1) / job->blocks_per_task;
+  const int64_t tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
+  int64_t m_tasks = (GEMM_MIN_TASKS + job->n_tasks - 1) / job->n_tasks;
+  if (m_tasks > tiles) m_tasks = tiles;
+  job->tiles_per_task = (tiles + m_tasks - 1) / m_tasks;
+  m_tasks = (tiles + job->tiles_per_task - 1) / job->tiles_per_task;
+  eq_parallel_for(ctx, m_tasks * job->n_tasks, 1, gemm_tasks, job);
+}
+
+static void plain_gemm(eq_ctx *ctx, const eq_f32_gemm_ukernel *uk, int64_t m, int32_t n,
+                       int32_t k, const float *a, const float *w, float *c, float lo, float hi) {
+  gemm_job job = {uk, m, n, 1, k, a, k, NULL, NULL, w, c, n, lo, hi, 0, 0, 0};
+  gemm_run(ctx, &job);
+}
+
+/* 1x1 convolution, stride 1, no padding, one group: the input pixels are the rows of A.
+ * Inputs: input [N, H, W, C], packed weights. */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  plain_gemm(ctx, uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->in_c,
+             (const float *)node->inputs[0]->data, (const float *)node->inputs[1]->data,
+             (float *)node->outputs[0]->data, p->act_min, p->act_max);
+  return 0;
+}
+
+/* Any other one-group convolution, as an indirect GEMM: each output pixel's taps point at its
+ * input pixels (or at a zero row over the padding), so no patch is ever copied.
+ * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C];
+ * scratch: C floats (the zero row). */
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  memset(node->scratch, 0, (size_t)p->in_c * sizeof(float));
+  gemm_job job = {uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->k_h * p->k_w,
+                  p->in_c, (const float *)node->inputs[0]->data, 0, p,
+                  (const float *)node->scratch, (const float *)node->inputs[1]->data,
+                  (float *)node->outputs[0]->data, p->out_c, p->act_min, p->act_max, 0, 0, 0};
+  gemm_run(ctx, &job);
+  return 0;
+}
+
+/* Inputs: input seen as [rows, depth], packed weights. */
+int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
+                                const eq_f32_gemm_ukernel *uk) {
+  const eq_fc_params *p = (const eq_fc_params *)node->params;
+  plain_gemm(ctx, uk, p->rows, p->units, p->depth, (const float *)node->inputs[0]->data,
+             (const float *)node->inputs[1]->data, (float *)node->outputs[0]->data, p->act_min,
+             p->act_max);
+  return 0;
+}
+
+/* Tap pointers of border pixels are built for this many taps x pixels at a time (stack). */
+#define DW_POINTERS 2048
+/* Input row pointers of one output row (stack); taller filters use the pixel path only. */
+#define DW_MAX_ROWS 16
+
+typedef struct dw_job {
+  const eq_node *node;
+  const eq_f32_dwconv_ukernel *dw;
+  const float *zeros;  /* in_w * in_c zeros: the padding, and the bias when there is none */
+  int32_t ox_lo, ox_hi;  /* interior output columns: every tap inside the width */
+} dw_job;
+
+/* Border pixels [ox0, ox1) of one output row through tap pointers. */
+static void dw_pixels(const dw_job *j, const float *in_b, int32_t oy, int32_t ox0, int32_t ox1,
+                      const float *bias, float *out_row) {
+  const eq_conv_params *p = (const eq_conv_params *)j->node->params;
+  const float *weights = (const float *)j->node->inputs[1]->data;
+  const int32_t c = p->in_c, taps = p->k_h * p->k_w;
+  const int32_t segment = taps < DW_POINTERS ? DW_POINTERS / taps : 1;
+  const float *ptrs[DW_POINTERS];
+  for (int32_t first = ox0; first < ox1; first += segment) {
+    const int32_t pixels = ox1 - first < segment ? ox1 - first : segment;
+    const float **ptr = ptrs;
+    for (int32_t ox = first; ox < first + pixels; ++ox) {
+      for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+          const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+          *ptr++ = row_ok && ix >= 0 && ix < p->in_w
+                       ? in_b + ((int64_t)iy * p->in_w + ix) * c : j->zeros;
+        }
+      }
+    }
+    j->dw->pixels(pixels, c, taps, ptrs, weights, bias, out_row + (int64_t)first * c,
+                  p->act_min, p->act_max);
+  }
+}
+
+static void dw_rows(void *arg, int64_t begin, int64_t end) {
+  const dw_job *j = (const dw_job *)arg;
+  const eq_node *node = j->node;
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const float *bias = node->n_inputs > 2 && node->inputs[2] ? (const float *)node->inputs[2]->data
+                                                            : j->zeros;
+  float *out = (float *)node->outputs[0]->data;
+  const int32_t c = p->in_c;
+  for (int64_t row = begin; row < end; ++row) {
+    const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
+    const float *in_b = in + (int64_t)b * p->in_h * p->in_w * c;
+    float *out_row = out + row * p->out_w * c;
+    if (j->ox_lo >= j->ox_hi) {
+      dw_pixels(j, in_b, oy, 0, p->out_w, bias, out_row);
+      continue;
+    }
+    const float *rows[DW_MAX_ROWS];
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+      const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+      rows[ky] = iy >= 0 && iy < p->in_h ? in_b + (int64_t)iy * p->in_w * c : j->zeros;
+    }
+    dw_pixels(j, in_b, oy, 0, j->ox_lo, bias, out_row);
+    j->dw->row(p, rows, j->ox_lo, j->ox_hi, (const float *)node->inputs[1]->data, bias,
+               out_row);
+    dw_pixels(j, in_b, oy, j->ox_hi, p->out_w, bias, out_row);
+  }
+}
+
+/* Depthwise convolution with multiplier 1, any size, stride, dilation and padding: the interior
+ * of each row straight from the input rows, the border pixels through tap pointers.
+ * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C];
+ * scratch: in_w * C floats (zeros). */
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  memset(node->scratch, 0, (size_t)node->scratch_bytes);
+  dw_job job = {node, dw, (const float *)node->scratch, 0, 0};
+  if (p->k_h <= DW_MAX_ROWS) {
+    /* ox is interior when ox * s - pad >= 0 and ox * s - pad + (k_w - 1) * d <= in_w - 1. */
+    const int64_t s = p->stride_w, span = (int64_t)(p->k_w - 1) * p->dilation_w;
+    int64_t lo = (p->pad_left + s - 1) / s;
+    const int64_t last = (int64_t)p->in_w - 1 - span + p->pad_left;
+    int64_t hi = last >= 0 ? last / s + 1 : 0;
+    if (hi > p->out_w) hi = p->out_w;
+    if (lo > hi) lo = hi;
+    job.ox_lo = (int32_t)lo;
+    job.ox_hi = (int32_t)hi;
+  }
+  eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, dw_rows, &job);
+  return 0;
+}
