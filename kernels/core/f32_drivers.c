@@ -12,6 +12,7 @@
 #define GEMM_W_SLICE_BYTES (256 * 1024)
 /* Enough tasks to balance two to four threads; more only adds claiming traffic. */
 #define GEMM_MIN_TASKS 32
+#define GEMM_A_GROUP_BYTES (16 * 1024)
 
 typedef struct gemm_job {
   const eq_f32_gemm_ukernel *uk;
@@ -54,29 +55,44 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   const gemm_job *j = (const gemm_job *)arg;
   const int32_t mr = j->uk->mr;
   const int64_t block_floats = ((int64_t)j->taps * j->kc + 1) * EQ_F32_GEMM_NR;
+  const int32_t tile_ptrs = mr * j->taps;
+  /* Tiles are taken a group at a time, the group's A rows small enough to stay in L1 while
+   * every weight block of the task passes over them. */
+  int64_t group = GEMM_A_GROUP_BYTES / ((int64_t)tile_ptrs * j->kc * 4);
+  if (group > EQ_F32_GEMM_MAX_POINTERS / tile_ptrs) group = EQ_F32_GEMM_MAX_POINTERS / tile_ptrs;
+  if (group < 1) group = 1;
   const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
   for (int64_t t = begin; t < end; ++t) {
     const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
+    int64_t tile_end = tile0 + j->tiles_per_task;
+    const int64_t m_tiles = (j->m + mr - 1) / mr;
+    if (tile_end > m_tiles) tile_end = m_tiles;
     const int32_t block0 = (int32_t)(t % j->n_tasks) * j->blocks_per_task;
-    for (int64_t tile = tile0; tile < tile0 + j->tiles_per_task; ++tile) {
-      const int64_t row = tile * mr;
-      if (row >= j->m) break;
-      const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
-      /* Rows past the matrix repeat its last row: computed, never stored. */
-      for (int32_t i = 0; i < mr; ++i) {
-        const int64_t r = row + (i < rows ? i : rows - 1);
-        if (j->conv) {
-          conv_taps(j, r, ptrs + i, mr);
-        } else {
-          ptrs[i] = j->a + r * j->a_stride;
+    for (int64_t first = tile0; first < tile_end; first += group) {
+      const int64_t tiles = tile_end - first < group ? tile_end - first : group;
+      for (int64_t g = 0; g < tiles; ++g) {
+        const int64_t row = (first + g) * mr;
+        const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+        /* Rows past the matrix repeat its last row: computed, never stored. */
+        for (int32_t i = 0; i < mr; ++i) {
+          const int64_t r = row + (i < rows ? i : rows - 1);
+          if (j->conv) {
+            conv_taps(j, r, ptrs + g * tile_ptrs + i, mr);
+          } else {
+            ptrs[g * tile_ptrs + i] = j->a + r * j->a_stride;
+          }
         }
       }
       for (int32_t blk = block0; blk < block0 + j->blocks_per_task; ++blk) {
         const int32_t col = blk * EQ_F32_GEMM_NR;
         if (col >= j->n) break;
         const int32_t nc = j->n - col < EQ_F32_GEMM_NR ? j->n - col : EQ_F32_GEMM_NR;
-        j->uk->fn(rows, nc, j->taps, j->kc, ptrs, j->w + blk * block_floats,
-                  j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
+        for (int64_t g = 0; g < tiles; ++g) {
+          const int64_t row = (first + g) * mr;
+          const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+          j->uk->fn(rows, nc, j->taps, j->kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
+                    j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
+        }
       }
     }
   }
