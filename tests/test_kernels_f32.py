@@ -98,7 +98,7 @@ def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0,
     got = np.full(out_shape, np.nan, F32)
     depth = k[0] * k[1] * c
     packed = pack_f32_gemm_weights(f.reshape(oc, depth), b)
-    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=c * 4, allowed=allowed)
+    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=k[1] * c * 4, allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
 
 

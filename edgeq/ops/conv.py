@@ -238,8 +238,9 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
         (p.out_h, p.out_w) == (p.in_h, p.in_w)
     if pointwise:
         return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
-    # Scratch: the zero row that taps over the padding point at.
-    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed], scratch_bytes=p.in_c * 4)
+    # Scratch: the zero row that taps (or whole filter rows) over the padding point at.
+    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],
+                      scratch_bytes=p.k_w * p.in_c * 4)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------

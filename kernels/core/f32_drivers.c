@@ -33,22 +33,46 @@ typedef struct gemm_job {
   int32_t n_tasks;  /* tasks along N */
 } gemm_job;
 
-/* Tap pointers of output pixel `pixel` into ptrs[t * mr_stride] for every tap t. */
-static void conv_taps(const gemm_job *j, int64_t pixel, const float **ptrs, int32_t mr_stride) {
+/* Tap pointers of output pixel `pixel` into ptrs[t * mr_stride]. When its filter rows lie
+ * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
+ * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
+ * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
+ * whether it gave filter rows (1) or single taps (0). */
+static int conv_taps(const gemm_job *j, int64_t pixel, int rows_allowed, const float **ptrs,
+                     int32_t mr_stride) {
   const eq_conv_params *p = j->conv;
   const int32_t ox = (int32_t)(pixel % p->out_w);
   const int64_t by = pixel / p->out_w;
   const int32_t oy = (int32_t)(by % p->out_h), b = (int32_t)(by / p->out_h);
   const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
+  const int32_t ix0 = ox * p->stride_w - p->pad_left;
+  const int by_rows = rows_allowed && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
   for (int32_t ky = 0; ky < p->k_h; ++ky) {
     const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
     const int row_ok = iy >= 0 && iy < p->in_h;
+    const float *in_row = in_b + (int64_t)iy * p->in_w * p->in_c;
+    if (by_rows) {
+      *ptrs = row_ok ? in_row + (int64_t)ix0 * p->in_c : j->zeros;
+      ptrs += mr_stride;
+      continue;
+    }
     for (int32_t kx = 0; kx < p->k_w; ++kx, ptrs += mr_stride) {
-      const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-      *ptrs = row_ok && ix >= 0 && ix < p->in_w
-                  ? in_b + ((int64_t)iy * p->in_w + ix) * p->in_c : j->zeros;
+      const int32_t ix = ix0 + kx * p->dilation_w;
+      *ptrs = row_ok && ix >= 0 && ix < p->in_w ? in_row + (int64_t)ix * p->in_c : j->zeros;
     }
   }
+  return by_rows;
+}
+
+/* Whether every pixel of rows [row, row + count) has its filter rows inside the input width. */
+static int tile_by_rows(const gemm_job *j, int64_t row, int32_t count) {
+  const eq_conv_params *p = j->conv;
+  if (p->dilation_w != 1) return 0;
+  for (int32_t i = 0; i < count; ++i) {
+    const int32_t ix0 = (int32_t)((row + i) % p->out_w) * p->stride_w - p->pad_left;
+    if (ix0 < 0 || ix0 + p->k_w > p->in_w) return 0;
+  }
+  return 1;
 }
 
 static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
@@ -62,6 +86,7 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   if (group > EQ_F32_GEMM_MAX_POINTERS / tile_ptrs) group = EQ_F32_GEMM_MAX_POINTERS / tile_ptrs;
   if (group < 1) group = 1;
   const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
+  unsigned char by_rows[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
   for (int64_t t = begin; t < end; ++t) {
     const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
     int64_t tile_end = tile0 + j->tiles_per_task;
@@ -73,11 +98,12 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
       for (int64_t g = 0; g < tiles; ++g) {
         const int64_t row = (first + g) * mr;
         const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+        by_rows[g] = j->conv != NULL && tile_by_rows(j, row, rows);
         /* Rows past the matrix repeat its last row: computed, never stored. */
         for (int32_t i = 0; i < mr; ++i) {
           const int64_t r = row + (i < rows ? i : rows - 1);
           if (j->conv) {
-            conv_taps(j, r, ptrs + g * tile_ptrs + i, mr);
+            conv_taps(j, r, by_rows[g], ptrs + g * tile_ptrs + i, mr);
           } else {
             ptrs[g * tile_ptrs + i] = j->a + r * j->a_stride;
           }
@@ -90,7 +116,9 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
         for (int64_t g = 0; g < tiles; ++g) {
           const int64_t row = (first + g) * mr;
           const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
-          j->uk->fn(rows, nc, j->taps, j->kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
+          const int32_t taps = by_rows[g] ? j->conv->k_h : j->taps;
+          const int32_t kc = by_rows[g] ? j->conv->k_w * j->kc : j->kc;
+          j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
                     j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
         }
       }
@@ -134,10 +162,10 @@ int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukern
 /* Any other one-group convolution, as an indirect GEMM: each output pixel's taps point at its
  * input pixels (or at a zero row over the padding), so no patch is ever copied.
  * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C];
- * scratch: C floats (the zero row). */
+ * scratch: KW * C floats (the zero row a whole filter row may point at). */
 int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
-  memset(node->scratch, 0, (size_t)p->in_c * sizeof(float));
+  memset(node->scratch, 0, (size_t)p->k_w * p->in_c * sizeof(float));
   gemm_job job = {uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->k_h * p->k_w,
                   p->in_c, (const float *)node->inputs[0]->data, 0, p,
                   (const float *)node->scratch, (const float *)node->inputs[1]->data,

@@ -41,9 +41,31 @@ static void gemm_narrow(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
   for (int32_t i = 0; i < mr; ++i) store8(c + i * c_stride, nc, clamp8(acc[i], vlo, vhi));
 }
 
+/* One row (a FULLY_CONNECTED of one input row): no FMAs spent on repeated rows. */
+static void gemm_1x16(int32_t nc, int32_t taps, int32_t kc, const float *const *a,
+                      const float *w, float *c, float lo, float hi) {
+  __m256 acc0 = _mm256_loadu_ps(w), acc1 = _mm256_loadu_ps(w + 8);
+  w += 16;
+  for (int32_t t = 0; t < taps; ++t, a += MR) {
+    const float *x = a[0];
+    for (int32_t k = 0; k < kc; ++k, w += 16) {
+      const __m256 xk = _mm256_broadcast_ss(x + k);
+      acc0 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w), acc0);
+      acc1 = _mm256_fmadd_ps(xk, _mm256_loadu_ps(w + 8), acc1);
+    }
+  }
+  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  store8(c, nc < 8 ? nc : 8, clamp8(acc0, vlo, vhi));
+  if (nc > 8) store8(c + 8, nc - 8, clamp8(acc1, vlo, vhi));
+}
+
 void eq_f32_gemm_6x16__avx2(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                             const float *const *a, const float *w, float *c, int64_t c_stride,
                             float lo, float hi) {
+  if (mr == 1) {
+    gemm_1x16(nc, taps, kc, a, w, c, lo, hi);
+    return;
+  }
   if (nc <= 8) {
     gemm_narrow(mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
     return;

@@ -38,9 +38,27 @@ static void gemm_narrow(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
     _mm256_mask_storeu_ps(c + i * c_stride, m, clamp8(acc[i], vlo, vhi));
 }
 
+/* One row (a FULLY_CONNECTED of one input row): no FMAs spent on repeated rows. */
+static void gemm_1x16(int32_t nc, int32_t taps, int32_t kc, const float *const *a,
+                      const float *w, float *c, float lo, float hi) {
+  __m512 acc = _mm512_loadu_ps(w);
+  w += 16;
+  for (int32_t t = 0; t < taps; ++t, a += MR) {
+    const float *x = a[0];
+    for (int32_t k = 0; k < kc; ++k, w += 16)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), _mm512_loadu_ps(w), acc);
+  }
+  _mm512_mask_storeu_ps(c, (__mmask16)((1u << nc) - 1u),
+                        clamp16(acc, _mm512_set1_ps(lo), _mm512_set1_ps(hi)));
+}
+
 void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                               const float *const *a, const float *w, float *c, int64_t c_stride,
                               float lo, float hi) {
+  if (mr == 1) {
+    gemm_1x16(nc, taps, kc, a, w, c, lo, hi);
+    return;
+  }
   if (nc <= 8) {
     gemm_narrow(mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
     return;
