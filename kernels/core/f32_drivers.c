@@ -38,12 +38,30 @@ typedef struct gemm_job {
  * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
  * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
  * whether it gave filter rows (1) or single taps (0). */
-static int conv_taps(const gemm_job *j, int64_t pixel, int rows_allowed, const float **ptrs,
+typedef struct out_pixel {
+  int32_t b, oy, ox;
+} out_pixel;
+
+static out_pixel pixel_at(const eq_conv_params *p, int64_t pixel) {
+  const int64_t by = pixel / p->out_w;
+  out_pixel o = {(int32_t)(by / p->out_h), (int32_t)(by % p->out_h), (int32_t)(pixel % p->out_w)};
+  return o;
+}
+
+static void next_pixel(const eq_conv_params *p, out_pixel *o) {
+  if (++o->ox == p->out_w) {
+    o->ox = 0;
+    if (++o->oy == p->out_h) {
+      o->oy = 0;
+      ++o->b;
+    }
+  }
+}
+
+static int conv_taps(const gemm_job *j, out_pixel o, int rows_allowed, const float **ptrs,
                      int32_t mr_stride) {
   const eq_conv_params *p = j->conv;
-  const int32_t ox = (int32_t)(pixel % p->out_w);
-  const int64_t by = pixel / p->out_w;
-  const int32_t oy = (int32_t)(by % p->out_h), b = (int32_t)(by / p->out_h);
+  const int32_t b = o.b, oy = o.oy, ox = o.ox;
   const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
   const int32_t ix0 = ox * p->stride_w - p->pad_left;
   const int by_rows = rows_allowed && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
@@ -64,12 +82,11 @@ static int conv_taps(const gemm_job *j, int64_t pixel, int rows_allowed, const f
   return by_rows;
 }
 
-/* Whether every pixel of rows [row, row + count) has its filter rows inside the input width. */
-static int tile_by_rows(const gemm_job *j, int64_t row, int32_t count) {
-  const eq_conv_params *p = j->conv;
+/* Whether every one of `count` pixels from o on has its filter rows inside the input width. */
+static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
   if (p->dilation_w != 1) return 0;
-  for (int32_t i = 0; i < count; ++i) {
-    const int32_t ix0 = (int32_t)((row + i) % p->out_w) * p->stride_w - p->pad_left;
+  for (int32_t i = 0; i < count; ++i, next_pixel(p, &o)) {
+    const int32_t ix0 = o.ox * p->stride_w - p->pad_left;
     if (ix0 < 0 || ix0 + p->k_w > p->in_w) return 0;
   }
   return 1;
@@ -98,15 +115,18 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
       for (int64_t g = 0; g < tiles; ++g) {
         const int64_t row = (first + g) * mr;
         const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
-        by_rows[g] = j->conv != NULL && tile_by_rows(j, row, rows);
         /* Rows past the matrix repeat its last row: computed, never stored. */
-        for (int32_t i = 0; i < mr; ++i) {
-          const int64_t r = row + (i < rows ? i : rows - 1);
-          if (j->conv) {
-            conv_taps(j, r, by_rows[g], ptrs + g * tile_ptrs + i, mr);
-          } else {
-            ptrs[g * tile_ptrs + i] = j->a + r * j->a_stride;
+        if (j->conv) {
+          out_pixel o = pixel_at(j->conv, row);
+          by_rows[g] = (unsigned char)tile_by_rows(j->conv, o, rows);
+          for (int32_t i = 0; i < mr; ++i) {
+            conv_taps(j, o, by_rows[g], ptrs + g * tile_ptrs + i, mr);
+            if (i + 1 < rows) next_pixel(j->conv, &o);
           }
+        } else {
+          by_rows[g] = 0;
+          for (int32_t i = 0; i < mr; ++i)
+            ptrs[g * tile_ptrs + i] = j->a + (row + (i < rows ? i : rows - 1)) * j->a_stride;
         }
       }
       for (int32_t blk = block0; blk < block0 + j->blocks_per_task; ++blk) {
