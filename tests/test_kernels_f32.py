@@ -232,3 +232,28 @@ def test_what_the_fast_paths_do_not_cover_falls_back_to_the_reference():
     runtime_w = single_op_model(BuiltinOp.FULLY_CONNECTED, [((2, 4), F32), ((3, 4), F32)],
                                 options={})
     assert plan_kernels(runtime_w) == ["fully_connected_f32"]
+
+
+POOL_CASES = [  # (N, H, W, C), filter, stride, (pad_top, pad_left), out (H, W)
+    ((1, 112, 112, 16), (2, 2), (2, 2), (0, 0), (56, 56)),
+    ((2, 9, 7, 3), (3, 3), (2, 2), (1, 1), (5, 4)),
+    ((1, 7, 7, 33), (7, 7), (1, 1), (0, 0), (1, 1)),
+    ((1, 5, 6, 17), (3, 2), (1, 2), (1, 0), (5, 3)),
+    ((1, 4, 4, 8), (5, 5), (3, 3), (2, 2), (2, 2)),
+]
+
+
+@pytest.mark.parametrize("kind", ["max_pool2d_f32", "avg_pool2d_f32"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+def test_pooling(allowed, kind, case):
+    from edgeq.ops.pool import Pool2DParams
+
+    (n, h, w, c), (fh, fw), (sh, sw), (pt, pl), (oh, ow) = case
+    x = rand(np.random.default_rng(h * w + c), n, h, w, c)
+    x.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    for act in ((-np.inf, np.inf), (0.0, 6.0)):
+        params = bytes(Pool2DParams(n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl, *act))
+        got, want = np.empty((n, oh, ow, c), F32), np.empty((n, oh, ow, c), F32)
+        run_kernel(kind, params, [x], [got], allowed=allowed)
+        run_kernel(kind, params, [x], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # the same operations per lane: bit-exact

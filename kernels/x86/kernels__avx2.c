@@ -5,10 +5,13 @@
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
 #include "edgeq/params/elementwise.h"
+#include "edgeq/params/pool.h"
 
 int eq_f32_vadd__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vsub__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vmul__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(avx2, eq_f32_gemm_6x16__avx2, 6, eq_f32_dwconv__avx2,
                     eq_f32_dwconv_row__avx2)
@@ -18,5 +21,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"add_f32", eq_f32_vadd__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
     {"sub_f32", eq_f32_vsub__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
     {"mul_f32", eq_f32_vmul__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
+    {"max_pool2d_f32", eq_f32_max_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
+    {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };
