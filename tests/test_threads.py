@@ -65,9 +65,10 @@ def test_default_thread_count_is_the_boards():
         == it.num_threads
 
 
-def fast_path_model(h=23, w=19, cin=13, cout=37):
-    """Every optimized float path: 1x1 GEMM, indirect GEMM 3x3 stride 2, depthwise 5x5 (row interior
-    and border pixels), FULLY_CONNECTED on the flattened result."""
+def fast_path_model(h=40, w=37, cin=13, cout=37):
+    """Every optimized float path: 1x1 GEMM, indirect GEMM 3x3 stride 2, depthwise 5x5 (row
+    interior and border pixels), FULLY_CONNECTED on the flattened result; each layer large
+    enough to be split across threads."""
     rng = np.random.default_rng(3)
     b = ModelBuilder()
 

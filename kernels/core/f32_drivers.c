@@ -13,6 +13,15 @@
 /* Enough tasks to balance two to four threads; more only adds claiming traffic. */
 #define GEMM_MIN_TASKS 32
 #define GEMM_A_GROUP_BYTES (16 * 1024)
+/* Below this many multiply-adds a node runs on the calling thread alone: waking a worker would
+ * cost more than it saves (a keyword-spotting model's layers are a few microseconds each). */
+#define PARALLEL_MIN_MACS (128 * 1024)
+
+/* The grain that keeps a job of `macs` multiply-adds over `items` items on one thread when it
+ * is small. */
+static int64_t grain_for(int64_t items, int64_t macs) {
+  return macs < PARALLEL_MIN_MACS ? items : 1;
+}
 
 typedef struct gemm_job {
   const eq_f32_gemm_ukernel *uk;
@@ -160,7 +169,9 @@ static void gemm_run(eq_ctx *ctx, gemm_job *job) {
   if (m_tasks > tiles) m_tasks = tiles;
   job->tiles_per_task = (tiles + m_tasks - 1) / m_tasks;
   m_tasks = (tiles + job->tiles_per_task - 1) / job->tiles_per_task;
-  eq_parallel_for(ctx, m_tasks * job->n_tasks, 1, gemm_tasks, job);
+  const int64_t macs = job->m * job->n * job->taps * job->kc;
+  eq_parallel_for(ctx, m_tasks * job->n_tasks, grain_for(m_tasks * job->n_tasks, macs),
+                  gemm_tasks, job);
 }
 
 static void plain_gemm(eq_ctx *ctx, const eq_f32_gemm_ukernel *uk, int64_t m, int32_t n,
@@ -291,6 +302,8 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
     job.ox_lo = (int32_t)lo;
     job.ox_hi = (int32_t)hi;
   }
-  eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, dw_rows, &job);
+  const int64_t rows = (int64_t)p->batch * p->out_h;
+  eq_parallel_for(ctx, rows, grain_for(rows, rows * p->out_w * p->in_c * p->k_h * p->k_w),
+                  dw_rows, &job);
   return 0;
 }
