@@ -20,7 +20,7 @@ from harness import assert_close_to_range
 F32 = np.float32
 FLT_MAX = float(np.finfo(F32).max)
 VARIANTS = {"portable": 0, "avx2": cpu.FEATURES["avx2"],
-            "avx512": cpu.FEATURES["avx2"] | cpu.FEATURES["avx512"]}
+            "avx512": cpu.FEATURES["avx2"] | cpu.FEATURES["avx512"], "neon": cpu.FEATURES["neon"]}
 
 
 @pytest.fixture(params=list(VARIANTS))
