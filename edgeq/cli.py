@@ -743,9 +743,11 @@ def cmd_bench(args, out) -> int:
         except ImportError:
             print("LiteRT: ai-edge-litert is not installed; no comparison", file=out)
         else:
+            start = time.perf_counter()
             reference = LiteRT(model_path=str(model_path), num_threads=threads)
             _prepare_for_bench(reference, feeds)
-            reference.invoke()
+            print(f"LiteRT init (load + allocate): {_ms(time.perf_counter() - start)}", file=out)
+            print(f"LiteRT first inference: {_ms(_timed_invoke(reference))}", file=out)
 
     for _ in range(args.warmup):
         interp.invoke()

@@ -462,6 +462,8 @@ def test_bench_compares_with_litert_on_the_same_inputs(capsys, tmp_path):
     assert status == 0
     check_stats(out, "edgeq", 4)
     check_stats(out, "LiteRT", 4)
+    assert re.search(r"^LiteRT init \(load \+ allocate\): [0-9.]+ ms$", out, re.M), out
+    assert re.search(r"^LiteRT first inference: [0-9.]+ ms$", out, re.M), out
     assert re.search(r"^ratio edgeq / LiteRT \(median\): [0-9.]+$", out, re.M), out
     assert "(this process, LiteRT included)" in out
 
