@@ -178,12 +178,12 @@ BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), 
                  ((2, 1, 8), (2, 5, 8))]
 
 
-@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu"])
 @pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
 def test_binary_broadcasts(allowed, op, shapes):
     rng = np.random.default_rng(len(shapes[0]) * 100 + shapes[1][-1])
     a, b = rand(rng, *shapes[0]), rand(rng, *shapes[1])
-    a.reshape(-1)[:3] = [np.nan, np.inf, -np.inf][:a.size]
+    a.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, -0.0][:a.size]
     out_shape = np.broadcast_shapes(a.shape, b.shape)
     dims, (sa, sb) = broadcast_strides(out_shape, a.shape, b.shape)
     for act in ((-np.inf, np.inf), (0.0, 6.0)):

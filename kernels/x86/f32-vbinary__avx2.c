@@ -1,4 +1,4 @@
-/* f32 ADD / SUB / MUL with broadcasting, AVX2: the reference kernels' walk over the collapsed
+/* f32 ADD / SUB / MUL / PRELU with broadcasting, AVX2: the reference kernels' walk over the collapsed
  * broadcast dims (same params, same results), with the innermost dim vectorised when both
  * operands are contiguous along it or one of them is broadcast (a bias, a per-channel scale). */
 #include <immintrin.h>
@@ -8,10 +8,12 @@
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/* min/max return their second operand for NaN: a NaN passes through as in the reference. */
-#define VCLAMP(v) _mm256_min_ps(vhi, _mm256_max_ps(vlo, (v)))
+/* min/max return their second operand for NaN: a NaN passes through as in the reference.
+ * PRELU has no fused activation: its kernel ignores the clamp bounds (CLAMPED 0). */
+#define VCLAMP(v) (clamped ? _mm256_min_ps(vhi, _mm256_max_ps(vlo, (v))) : (v))
+#define SCLAMP(v) (clamped ? clampf((v), lo, hi) : (v))
 
-#define DEFINE_VBINARY(NAME, VOP, SOP)                                                       \
+#define DEFINE_VBINARY(NAME, VOP, SOP, CLAMPED)                                              \
   int NAME(const eq_node *node, eq_ctx *ctx) {                                               \
     (void)ctx;                                                                               \
     const eq_binary_params *p = (const eq_binary_params *)node->params;                      \
@@ -20,6 +22,7 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
     float *out = (float *)node->outputs[0]->data;                                            \
     const int32_t *d = p->out_dims, *sa = p->a_strides, *sb = p->b_strides;                  \
     const float lo = p->act_min, hi = p->act_max;                                            \
+    const int clamped = CLAMPED;                                                             \
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);                         \
     const int32_t n = d[5];                                                                  \
     for (int32_t i0 = 0; i0 < d[0]; ++i0)                                                    \
@@ -47,13 +50,20 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
       }                                                                                      \
       for (; i < n; ++i) {                                                                   \
         const float x = a[(int64_t)i * sa[5]], y = b[(int64_t)i * sb[5]];                    \
-        out[i] = clampf(SOP, lo, hi);                                                        \
+        out[i] = SCLAMP(SOP);                                                                \
       }                                                                                      \
       out += n;                                                                              \
     }                                                                                        \
     return 0;                                                                                \
   }
 
-DEFINE_VBINARY(eq_f32_vadd__avx2, _mm256_add_ps, x + y)
-DEFINE_VBINARY(eq_f32_vsub__avx2, _mm256_sub_ps, x - y)
-DEFINE_VBINARY(eq_f32_vmul__avx2, _mm256_mul_ps, x * y)
+/* x >= 0 ? x : x * alpha; a NaN x fails the compare and gives x * alpha, a NaN too. */
+static inline __m256 prelu8(__m256 x, __m256 alpha) {
+  const __m256 keep = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ);
+  return _mm256_blendv_ps(_mm256_mul_ps(x, alpha), x, keep);
+}
+
+DEFINE_VBINARY(eq_f32_vadd__avx2, _mm256_add_ps, x + y, 1)
+DEFINE_VBINARY(eq_f32_vsub__avx2, _mm256_sub_ps, x - y, 1)
+DEFINE_VBINARY(eq_f32_vmul__avx2, _mm256_mul_ps, x * y, 1)
+DEFINE_VBINARY(eq_f32_vprelu__avx2, prelu8, x >= 0 ? x : x * y, 0)
