@@ -257,3 +257,56 @@ def test_pooling(allowed, kind, case):
         run_kernel(kind, params, [x], [got], allowed=allowed)
         run_kernel(kind, params, [x], [want], allowed=0)
         np.testing.assert_array_equal(got, want)  # the same operations per lane: bit-exact
+
+
+def test_hard_swish(allowed):
+    x = np.concatenate([np.linspace(-8, 8, 1001, dtype=F32),
+                        np.array([np.nan, np.inf, -np.inf, -0.0, -3.0, 3.0], F32)])
+    for n in (1, 7, 8, 9, x.size):
+        got, want = np.empty(n, F32), np.empty(n, F32)
+        run_kernel("hard_swish_f32", None, [x[:n]], [got], allowed=allowed)
+        run_kernel("hard_swish_f32", None, [x[:n]], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # the reference's operations in its order
+
+
+def matmul_params(lhs_shape, rhs_shape, adj_x, adj_y):
+    """eq_matmul_params as prepare builds them (edgeq/ops/conv.py prepare_batch_matmul)."""
+    from edgeq.ops.conv import MATMUL_BATCH_DIMS, MatmulParams
+
+    m, k = lhs_shape[-2:][::-1] if adj_x else lhs_shape[-2:]
+    n = rhs_shape[-2] if adj_y else rhs_shape[-1]
+    batch = np.broadcast_shapes(lhs_shape[:-2], rhs_shape[:-2])
+    dims, (sl, sr) = broadcast_strides(batch, lhs_shape[:-2], rhs_shape[:-2])
+    lhs_m, lhs_k = (1, m) if adj_x else (k, 1)
+    rhs_k, rhs_n = (1, k) if adj_y else (n, 1)
+    arr = ctypes_array(MATMUL_BATCH_DIMS)
+    return MatmulParams(arr(*dims), arr(*sl), arr(*sr), m, k, n, lhs_m, lhs_k, rhs_k,
+                        rhs_n), tuple(batch) + (m, n)
+
+
+def ctypes_array(n):
+    import ctypes
+
+    return ctypes.c_int32 * n
+
+
+MATMUL_CASES = [((1, 4, 64, 64), (1, 4, 64, 32)), ((1, 4, 64, 32), (1, 4, 32, 64)),
+                ((3, 5, 7), (7, 17)), ((1, 1), (1, 1)), ((2, 1, 9, 13), (3, 13, 33)),
+                ((6, 4), (4, 15)), ((5, 0), (0, 3))]
+
+
+@pytest.mark.parametrize("adj", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shapes", MATMUL_CASES, ids=str)
+def test_batch_matmul(allowed, shapes, adj):
+    rng = np.random.default_rng(sum(shapes[0]) + sum(shapes[1]))
+    lhs_shape, rhs_shape = list(shapes[0]), list(shapes[1])
+    if adj[0]:
+        lhs_shape[-2:] = lhs_shape[-2:][::-1]
+    if adj[1]:
+        rhs_shape[-2:] = rhs_shape[-2:][::-1]
+    lhs, rhs = rand(rng, *lhs_shape), rand(rng, *rhs_shape)
+    params, out_shape = matmul_params(tuple(lhs_shape), tuple(rhs_shape), *adj)
+    got, want = np.full(out_shape, np.nan, F32), np.empty(out_shape, F32)
+    run_kernel("batch_matmul_f32", bytes(params), [lhs, rhs], [got], allowed=allowed)
+    run_kernel("batch_matmul_f32", bytes(params), [lhs, rhs], [want], allowed=0)
+    assert_close_to_range(got, want, rel=1e-5)

@@ -1,6 +1,7 @@
-/* f32 ADD / SUB / MUL / PRELU with broadcasting, AVX2: the reference kernels' walk over the collapsed
- * broadcast dims (same params, same results), with the innermost dim vectorised when both
- * operands are contiguous along it or one of them is broadcast (a bias, a per-channel scale). */
+/* f32 ADD / SUB / MUL / PRELU with broadcasting, AVX2: the reference kernels' walk over the
+ * collapsed broadcast dims (same params, same results), with the innermost dim vectorised when
+ * both operands are contiguous along it or one of them is broadcast (a bias, a per-channel
+ * scale). */
 #include <immintrin.h>
 
 #include "edgeq/dispatch.h"

@@ -12,6 +12,8 @@ int eq_f32_vsub__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vprelu__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(avx2, eq_f32_gemm_6x16__avx2, 6, eq_f32_dwconv__avx2,
@@ -25,5 +27,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"prelu_f32", eq_f32_vprelu__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
     {"max_pool2d_f32", eq_f32_max_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
+    {"hard_swish_f32", eq_f32_hard_swish__avx2, 0, EQ_ISA_AVX2},
+    {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };
