@@ -310,3 +310,21 @@ def test_batch_matmul(allowed, shapes, adj):
     run_kernel("batch_matmul_f32", bytes(params), [lhs, rhs], [got], allowed=allowed)
     run_kernel("batch_matmul_f32", bytes(params), [lhs, rhs], [want], allowed=0)
     assert_close_to_range(got, want, rel=1e-5)
+
+
+def test_gelu(allowed):
+    x = np.concatenate([np.linspace(-12, 12, 4001, dtype=F32),
+                        rand(np.random.default_rng(9), 999) * 3,
+                        np.array([0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, 100.0], F32)])
+    for n in (1, 5, 8, 13, x.size):
+        got, want = np.full(n, np.nan, F32), np.empty(n, F32)
+        run_kernel("gelu_f32", None, [x[:n]], [got], allowed=allowed)
+        run_kernel("gelu_f32", None, [x[:n]], [want], allowed=0)
+        # erfc from a fit: relative error of a few 1e-7 where GELU is not vanishingly small
+        # (its far negative tail, below 1e-13, drifts to a few 1e-6 relative)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+    special = np.array([np.nan, np.inf, -np.inf], F32)
+    got, want = np.empty(3, F32), np.empty(3, F32)
+    run_kernel("gelu_f32", None, [special], [got], allowed=allowed)
+    run_kernel("gelu_f32", None, [special], [want], allowed=0)
+    np.testing.assert_array_equal(got, want)

@@ -13,6 +13,7 @@ int eq_f32_vmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vprelu__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
 
@@ -28,6 +29,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"max_pool2d_f32", eq_f32_max_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"hard_swish_f32", eq_f32_hard_swish__avx2, 0, EQ_ISA_AVX2},
+    {"gelu_f32", eq_f32_gelu__avx2, 0, EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };
