@@ -328,3 +328,20 @@ def test_gelu(allowed):
     run_kernel("gelu_f32", None, [special], [got], allowed=allowed)
     run_kernel("gelu_f32", None, [special], [want], allowed=0)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("depth", [1, 7, 8, 12, 64, 1001])
+def test_softmax(allowed, depth):
+    from edgeq.ops.reduce import SoftmaxParams
+
+    rng = np.random.default_rng(depth)
+    x = rand(rng, 5, depth) * 4
+    x[1, :] = -np.inf  # a row of -inf: 0 / 0 in both
+    x[2, 0] = np.nan
+    x[3, -1] = 80.0  # one value dominating
+    for beta in (1.0, 0.5, -1.0):
+        params = bytes(SoftmaxParams(depth, beta))
+        got, want = np.full(x.shape, 7.0, F32), np.empty(x.shape, F32)
+        run_kernel("softmax_f32", params, [x], [got], allowed=allowed)
+        run_kernel("softmax_f32", params, [x], [want], allowed=0)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-9)

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "edgeq/dispatch.h"
+#include "math__avx2.h"
 
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
   (void)ctx;
@@ -22,27 +23,6 @@ int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
     out[i] = x * (s < 0.0f ? 0.0f : (s > 6.0f ? 6.0f : s)) / 6.0f;
   }
   return 0;
-}
-
-/* e^v for v in [-87, 0]: v = n ln2 + r with |r| <= ln2 / 2, e^r by its degree-6 Taylor
- * polynomial (relative error below 2e-7 there), times 2^n built in the exponent bits. */
-static inline __m256 exp_nonpositive(__m256 v) {
-  v = _mm256_max_ps(v, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  /* ln 2 split in two so that n * ln2_hi is exact */
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i scale = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
 }
 
 /* erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + |z| / 2), mirrored as 2 - erfc(-z) for z < 0: the

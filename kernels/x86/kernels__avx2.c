@@ -6,6 +6,7 @@
 #include "edgeq/params/conv.h"
 #include "edgeq/params/elementwise.h"
 #include "edgeq/params/pool.h"
+#include "edgeq/params/reduce.h"
 
 int eq_f32_vadd__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vsub__avx2(const eq_node *node, eq_ctx *ctx);
@@ -14,6 +15,7 @@ int eq_f32_vprelu__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_softmax__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
 
@@ -30,6 +32,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"hard_swish_f32", eq_f32_hard_swish__avx2, 0, EQ_ISA_AVX2},
     {"gelu_f32", eq_f32_gelu__avx2, 0, EQ_ISA_AVX2},
+    {"softmax_f32", eq_f32_softmax__avx2, sizeof(eq_softmax_params), EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };
