@@ -345,3 +345,24 @@ def test_softmax(allowed, depth):
         run_kernel("softmax_f32", params, [x], [got], allowed=allowed)
         run_kernel("softmax_f32", params, [x], [want], allowed=0)
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape,axes", [((1, 7, 7, 576), (1, 2)), ((1, 56, 56, 17), (1, 2)),
+                                        ((2, 3, 5, 9), (0, 2)), ((4, 6, 13), (2,)),
+                                        ((3, 4, 5), (0, 1, 2)), ((8, 1, 3), (1,))])
+def test_mean(allowed, shape, axes):
+    import ctypes
+
+    from edgeq.ops.reduce import MAX_DIMS, ReduceParams, collapse
+
+    x = rand(np.random.default_rng(len(shape) * 10 + shape[-1]), *shape)
+    x.reshape(-1)[:2] = [np.inf, np.nan]
+    dims, strides = collapse(x.shape, set(axes))
+    pad = MAX_DIMS - len(dims)
+    params = bytes(ReduceParams(len(dims), (ctypes.c_int32 * MAX_DIMS)(*(dims + [0] * pad)),
+                                (ctypes.c_int32 * MAX_DIMS)(*(strides + [0] * pad))))
+    out_shape = tuple(n for d, n in enumerate(shape) if d not in axes)
+    got, want = np.full(out_shape, 77, F32), np.full(out_shape, 77, F32)
+    run_kernel("mean_f32", params, [x], [got], allowed=allowed)
+    run_kernel("mean_f32", params, [x], [want], allowed=0)
+    np.testing.assert_array_equal(got, want)  # the same sums in the same order
