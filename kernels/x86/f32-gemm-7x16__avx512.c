@@ -81,12 +81,18 @@ void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
     }
   }
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  /* A full block stores without a mask. */
+  const int full = nc == 16;
   const __mmask16 m = (__mmask16)((1u << nc) - 1u);
-  _mm512_mask_storeu_ps(c, m, clamp16(c0, vlo, vhi));
-  if (mr > 1) _mm512_mask_storeu_ps(c + c_stride, m, clamp16(c1, vlo, vhi));
-  if (mr > 2) _mm512_mask_storeu_ps(c + 2 * c_stride, m, clamp16(c2, vlo, vhi));
-  if (mr > 3) _mm512_mask_storeu_ps(c + 3 * c_stride, m, clamp16(c3, vlo, vhi));
-  if (mr > 4) _mm512_mask_storeu_ps(c + 4 * c_stride, m, clamp16(c4, vlo, vhi));
-  if (mr > 5) _mm512_mask_storeu_ps(c + 5 * c_stride, m, clamp16(c5, vlo, vhi));
-  if (mr > 6) _mm512_mask_storeu_ps(c + 6 * c_stride, m, clamp16(c6, vlo, vhi));
+#define STORE_ROW(i, v)                                                          \
+  (full ? _mm512_storeu_ps(c + (i) * c_stride, clamp16((v), vlo, vhi))           \
+        : _mm512_mask_storeu_ps(c + (i) * c_stride, m, clamp16((v), vlo, vhi)))
+  STORE_ROW(0, c0);
+  if (mr > 1) STORE_ROW(1, c1);
+  if (mr > 2) STORE_ROW(2, c2);
+  if (mr > 3) STORE_ROW(3, c3);
+  if (mr > 4) STORE_ROW(4, c4);
+  if (mr > 5) STORE_ROW(5, c5);
+  if (mr > 6) STORE_ROW(6, c6);
+#undef STORE_ROW
 }

@@ -49,13 +49,18 @@ int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx) {
   float *out = (float *)node->outputs[0]->data;
   const int64_t n = node->inputs[0]->count;
   const __m256 half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(-0.7071067811865476f);
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int64_t i = 0; i < n; i += 8) {
-    const int32_t left = n - i < 8 ? (int32_t)(n - i) : 8;
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lanes);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(in + i);
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(half, x),
+                                            erfc8(_mm256_mul_ps(x, scale))));
+  }
+  if (i < n) {  /* masked only here: AMD cores store through a mask slowly */
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(n - i)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const __m256 x = _mm256_maskload_ps(in + i, mask);
-    const __m256 g = _mm256_mul_ps(_mm256_mul_ps(half, x), erfc8(_mm256_mul_ps(x, scale)));
-    _mm256_maskstore_ps(out + i, mask, g);
+    _mm256_maskstore_ps(out + i, mask, _mm256_mul_ps(_mm256_mul_ps(half, x),
+                                                     erfc8(_mm256_mul_ps(x, scale))));
   }
   return 0;
 }
