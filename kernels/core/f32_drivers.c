@@ -128,9 +128,22 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
         if (j->conv) {
           out_pixel o = pixel_at(j->conv, row);
           by_rows[g] = (unsigned char)tile_by_rows(j->conv, o, rows);
-          for (int32_t i = 0; i < mr; ++i) {
-            conv_taps(j, o, by_rows[g], ptrs + g * tile_ptrs + i, mr);
-            if (i + 1 < rows) next_pixel(j->conv, &o);
+          if (by_rows[g] && o.ox + rows <= j->conv->out_w) {
+            /* One output row: each filter row's pointer steps by the stride from pixel to
+             * pixel (what conv_taps would give, without redoing its arithmetic). */
+            conv_taps(j, o, 1, ptrs + g * tile_ptrs, mr);
+            const int64_t step = (int64_t)j->conv->stride_w * j->kc;
+            for (int32_t ky = 0; ky < j->conv->k_h; ++ky) {
+              const float **row_ptrs = ptrs + g * tile_ptrs + ky * mr;
+              const int padded = row_ptrs[0] == j->zeros;
+              for (int32_t i = 1; i < mr; ++i)
+                row_ptrs[i] = padded ? j->zeros : row_ptrs[0] + (i < rows ? i : rows - 1) * step;
+            }
+          } else {
+            for (int32_t i = 0; i < mr; ++i) {
+              conv_taps(j, o, by_rows[g], ptrs + g * tile_ptrs + i, mr);
+              if (i + 1 < rows) next_pixel(j->conv, &o);
+            }
           }
         } else {
           by_rows[g] = 0;
