@@ -86,7 +86,7 @@ def conv_params(n, h, w, c, oc, kh, kw, stride, dilation, pads, act=(-FLT_MAX, F
 
 
 def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-         bias=True, act=(-FLT_MAX, FLT_MAX), seed=0):
+         bias=True, act=(-FLT_MAX, FLT_MAX), seed=0, padded_copy=False):
     rng = np.random.default_rng(seed)
     n, h, w, c = shape
     p = conv_params(n, h, w, c, oc, k[0], k[1], stride, dilation, pads, act)
@@ -98,7 +98,12 @@ def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0,
     got = np.full(out_shape, np.nan, F32)
     depth = k[0] * k[1] * c
     packed = pack_f32_gemm_weights(f.reshape(oc, depth), b)
-    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=k[1] * c * 4, allowed=allowed)
+    scratch = k[1] * c * 4
+    if padded_copy:  # room for the zero-padded input: the kernel then reads that copy
+        padded_h = (p.out_h - 1) * stride[0] + (k[0] - 1) * dilation[0] + 1
+        padded_w = (p.out_w - 1) * stride[1] + (k[1] - 1) * dilation[1] + 1
+        scratch += n * padded_h * padded_w * c * 4
+    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=scratch, allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
 
 
@@ -122,12 +127,14 @@ IGEMM_CASES = {
 }
 
 
+@pytest.mark.parametrize("padded_copy", [False, True])
 @pytest.mark.parametrize("case", list(IGEMM_CASES))
-def test_indirect_gemm_conv(allowed, case):
+def test_indirect_gemm_conv(allowed, case, padded_copy):
     shape, oc, k, stride, dilation, pads = IGEMM_CASES[case]
     # A clamp narrows the output's range, and the tolerance with it: only where sums are short.
     act = (-1.0, 1.0) if k[0] * k[1] * shape[3] < 100 else (-FLT_MAX, FLT_MAX)
-    conv(allowed, "conv2d_f32_igemm", shape, oc, k, stride, dilation, pads, act=act)
+    conv(allowed, "conv2d_f32_igemm", shape, oc, k, stride, dilation, pads, act=act,
+         padded_copy=padded_copy)
 
 
 def test_indirect_gemm_tile_tails_and_large_filters(allowed):

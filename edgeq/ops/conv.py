@@ -215,6 +215,9 @@ def prepare_conv2d(ctx):
 # Tap pointers of one GEMM tile live on the kernel's stack (EQ_F32_GEMM_MAX_POINTERS for the
 # tallest tile, EQ_F32_GEMM_MAX_MR): larger filters run the reference kernel.
 IGEMM_MAX_POINTERS, GEMM_MAX_MR = 4096, 8
+# A padded copy of the input pays for itself where taps are short (few channels) and the copy
+# is small.
+PAD_COPY_MAX_CHANNELS, PAD_COPY_MAX_BYTES = 4, 64 << 10
 
 
 def _constant_or_absent(t):
@@ -238,9 +241,18 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
         (p.out_h, p.out_w) == (p.in_h, p.in_w)
     if pointwise:
         return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
-    # Scratch: the zero row that taps (or whole filter rows) over the padding point at.
-    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],
-                      scratch_bytes=p.k_w * p.in_c * 4)
+    # Scratch: the zero row that taps (or whole filter rows) over the padding point at; with
+    # few channels and a small input, room for the zero-padded input before it, so that every
+    # filter row is one contiguous run (a keyword spotter's 1-channel spectrogram).
+    zero_row = p.k_w * p.in_c * 4
+    padded_h = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dilation_h + 1
+    padded_w = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dilation_w + 1
+    padded = p.batch * padded_h * padded_w * p.in_c * 4
+    pads = p.pad_top or p.pad_left or padded_h > p.in_h or padded_w > p.in_w
+    if pads and p.in_c <= PAD_COPY_MAX_CHANNELS and padded <= PAD_COPY_MAX_BYTES:
+        return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],
+                          scratch_bytes=padded + zero_row)
+    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed], scratch_bytes=zero_row)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------

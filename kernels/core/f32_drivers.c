@@ -203,16 +203,56 @@ int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukern
   return 0;
 }
 
+/* The input extent the convolution reads, padding included (>= 1 when there is output). */
+static int32_t padded_extent(int32_t out, int32_t k, int32_t stride, int32_t dilation) {
+  return (out - 1) * stride + (k - 1) * dilation + 1;
+}
+
+/* Copies the input into a zero-padded image in `dst` and returns the geometry that reads it
+ * with no padding. */
+static eq_conv_params pad_input(const eq_conv_params *p, const float *in, float *dst) {
+  eq_conv_params q = *p;
+  q.in_h = padded_extent(p->out_h, p->k_h, p->stride_h, p->dilation_h);
+  q.in_w = padded_extent(p->out_w, p->k_w, p->stride_w, p->dilation_w);
+  q.pad_top = q.pad_left = 0;
+  const int64_t c = p->in_c, row = (int64_t)q.in_w * c;
+  memset(dst, 0, (size_t)(p->batch * q.in_h * row) * sizeof(float));
+  for (int32_t b = 0; b < p->batch; ++b) {
+    for (int32_t y = 0; y < p->in_h && y + p->pad_top < q.in_h; ++y) {
+      const int32_t w = p->in_w + p->pad_left < q.in_w ? p->in_w : q.in_w - p->pad_left;
+      if (w <= 0) continue;
+      memcpy(dst + ((int64_t)b * q.in_h + y + p->pad_top) * row + (int64_t)p->pad_left * c,
+             in + ((int64_t)b * p->in_h + y) * p->in_w * c, (size_t)(w * c) * sizeof(float));
+    }
+  }
+  return q;
+}
+
 /* Any other one-group convolution, as an indirect GEMM: each output pixel's taps point at its
  * input pixels (or at a zero row over the padding), so no patch is ever copied.
  * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C];
- * scratch: KW * C floats (the zero row a whole filter row may point at). */
+ * scratch: KW * C floats (the zero row a whole filter row may point at), or, where prepare
+ * asked for it (few channels, small padded input), room for the zero-padded input first: then
+ * every filter row is one contiguous run and the taps need no padding checks. */
 int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
-  memset(node->scratch, 0, (size_t)p->k_w * p->in_c * sizeof(float));
+  const int64_t zero_row = (int64_t)p->k_w * p->in_c;
+  const int64_t padded = (int64_t)p->batch * p->in_c *
+                         padded_extent(p->out_h, p->k_h, p->stride_h, p->dilation_h) *
+                         padded_extent(p->out_w, p->k_w, p->stride_w, p->dilation_w);
+  float *scratch = (float *)node->scratch;
+  const float *in = (const float *)node->inputs[0]->data;
+  eq_conv_params geometry = *p;
+  float *zeros = scratch;
+  if (p->out_h > 0 && p->out_w > 0 &&
+      node->scratch_bytes >= (padded + zero_row) * (int64_t)sizeof(float)) {
+    geometry = pad_input(p, in, scratch);
+    in = scratch;
+    zeros = scratch + padded;
+  }
+  memset(zeros, 0, (size_t)zero_row * sizeof(float));
   gemm_job job = {uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->k_h * p->k_w,
-                  p->in_c, (const float *)node->inputs[0]->data, 0, p,
-                  (const float *)node->scratch, (const float *)node->inputs[1]->data,
+                  p->in_c, in, 0, &geometry, zeros, (const float *)node->inputs[1]->data,
                   (float *)node->outputs[0]->data, p->out_c, p->act_min, p->act_max, 0, 0, 0};
   gemm_run(ctx, &job);
   return 0;
