@@ -148,7 +148,7 @@ def test_indirect_gemm_tile_tails_and_large_filters(allowed):
 
 
 def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MAX, FLT_MAX),
-              seed=0):
+              seed=0, padded_copy=False):
     rng = np.random.default_rng(seed)
     n, h, w, c = shape
     p = conv_params(n, h, w, c, c, k[0], k[1], stride, dilation, pads, act)
@@ -158,19 +158,25 @@ def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MA
     want = np.empty(out_shape, F32)
     run_kernel("depthwise_conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
     got = np.full(out_shape, np.nan, F32)
-    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got],
-               scratch_bytes=max(w, 1) * c * 4, allowed=allowed)
+    scratch = max(w, 1) * c * 4
+    if padded_copy:  # room for the zero-padded input: the kernel then reads that copy
+        scratch += n * c * 4 * ((p.out_h - 1) * stride[0] + (k[0] - 1) * dilation[0] + 1) * \
+            ((p.out_w - 1) * stride[1] + (k[1] - 1) * dilation[1] + 1)
+    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got], scratch_bytes=scratch,
+               allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 7])
 @pytest.mark.parametrize("stride", [1, 2, 3])
-def test_depthwise_sizes_and_strides(allowed, k, stride):
+@pytest.mark.parametrize("padded_copy", [False, True])
+def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
     for c, dilation, same in itertools.product([1, 7, 8, 16, 17, 40], [1, 2], [False, True]):
         pad = ((k - 1) * dilation) // 2 if same else 0
         extra = ((k - 1) * dilation) - pad if same else 0
         depthwise(allowed, (1, 9, 8, c), (k, k), (stride, stride), (dilation, dilation),
-                  (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c)
+                  (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c,
+                  padded_copy=padded_copy)
 
 
 def test_depthwise_mobilenet_layers(allowed):

@@ -218,6 +218,15 @@ IGEMM_MAX_POINTERS, GEMM_MAX_MR = 4096, 8
 # A padded copy of the input pays for itself where taps are short (few channels) and the copy
 # is small.
 PAD_COPY_MAX_CHANNELS, PAD_COPY_MAX_BYTES = 4, 64 << 10
+DW_PAD_COPY_MAX_WIDTH = 16
+
+
+def _padded_input_bytes(p):
+    """Bytes of the input with the padding the convolution reads (pad_input in
+    kernels/core/f32_drivers.c)."""
+    padded_h = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dilation_h + 1
+    padded_w = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dilation_w + 1
+    return p.batch * padded_h * padded_w * p.in_c * 4
 
 
 def _constant_or_absent(t):
@@ -245,10 +254,8 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
     # few channels and a small input, room for the zero-padded input before it, so that every
     # filter row is one contiguous run (a keyword spotter's 1-channel spectrogram).
     zero_row = p.k_w * p.in_c * 4
-    padded_h = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dilation_h + 1
-    padded_w = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dilation_w + 1
-    padded = p.batch * padded_h * padded_w * p.in_c * 4
-    pads = p.pad_top or p.pad_left or padded_h > p.in_h or padded_w > p.in_w
+    padded = _padded_input_bytes(p)
+    pads = p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4
     if pads and p.in_c <= PAD_COPY_MAX_CHANNELS and padded <= PAD_COPY_MAX_BYTES:
         return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],
                           scratch_bytes=padded + zero_row)
@@ -291,10 +298,16 @@ def prepare_depthwise_conv2d(ctx):
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
     if multiplier == 1 and in_c > 0 and not cpu.reference_only():
-        # A zero input row in scratch stands in for the padding.
+        # A zero input row in scratch stands in for the padding; on small maps (where border
+        # pixels are many) a zero-padded copy of the input makes every pixel interior.
+        zero_row = max(in_w, 1) * in_c * 4
+        padded = _padded_input_bytes(params)
+        scratch = zero_row
+        if out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= PAD_COPY_MAX_BYTES * 4 and \
+                (pad_top or pad_left or padded > n * in_h * in_w * in_c * 4):
+            scratch += padded
         return KernelCall("depthwise_conv2d_f32_dw", params,
-                          inputs=[x.index, w.index, _index(bias)],
-                          scratch_bytes=max(in_w, 1) * in_c * 4)
+                          inputs=[x.index, w.index, _index(bias)], scratch_bytes=scratch)
     return KernelCall("depthwise_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 

@@ -275,6 +275,8 @@ int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
 
 typedef struct dw_job {
   const eq_node *node;
+  const eq_conv_params *p;  /* the node's geometry, or that of its zero-padded input copy */
+  const float *in;
   const eq_f32_dwconv_ukernel *dw;
   const float *zeros;  /* in_w * in_c zeros: the padding, and the bias when there is none */
   int32_t ox_lo, ox_hi;  /* interior output columns: every tap inside the width */
@@ -283,7 +285,7 @@ typedef struct dw_job {
 /* Border pixels [ox0, ox1) of one output row through tap pointers. */
 static void dw_pixels(const dw_job *j, const float *in_b, int32_t oy, int32_t ox0, int32_t ox1,
                       const float *bias, float *out_row) {
-  const eq_conv_params *p = (const eq_conv_params *)j->node->params;
+  const eq_conv_params *p = j->p;
   const float *weights = (const float *)j->node->inputs[1]->data;
   const int32_t c = p->in_c, taps = p->k_h * p->k_w;
   const int32_t segment = taps < DW_POINTERS ? DW_POINTERS / taps : 1;
@@ -310,8 +312,8 @@ static void dw_pixels(const dw_job *j, const float *in_b, int32_t oy, int32_t ox
 static void dw_rows(void *arg, int64_t begin, int64_t end) {
   const dw_job *j = (const dw_job *)arg;
   const eq_node *node = j->node;
-  const eq_conv_params *p = (const eq_conv_params *)node->params;
-  const float *in = (const float *)node->inputs[0]->data;
+  const eq_conv_params *p = j->p;
+  const float *in = j->in;
   const float *bias = node->n_inputs > 2 && node->inputs[2] ? (const float *)node->inputs[2]->data
                                                             : j->zeros;
   float *out = (float *)node->outputs[0]->data;
@@ -339,11 +341,27 @@ static void dw_rows(void *arg, int64_t begin, int64_t end) {
 /* Depthwise convolution with multiplier 1, any size, stride, dilation and padding: the interior
  * of each row straight from the input rows, the border pixels through tap pointers.
  * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C];
- * scratch: in_w * C floats (zeros). */
+ * scratch: in_w * C floats (zeros), or, where prepare asked for it (small maps, where border
+ * pixels are many), room for the zero-padded input first: then every pixel is interior. */
 int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw) {
-  const eq_conv_params *p = (const eq_conv_params *)node->params;
-  memset(node->scratch, 0, (size_t)node->scratch_bytes);
-  dw_job job = {node, dw, (const float *)node->scratch, 0, 0};
+  const eq_conv_params *node_p = (const eq_conv_params *)node->params;
+  const int64_t zero_row = (int64_t)(node_p->in_w > 0 ? node_p->in_w : 1) * node_p->in_c;
+  const int64_t padded = (int64_t)node_p->batch * node_p->in_c *
+      padded_extent(node_p->out_h, node_p->k_h, node_p->stride_h, node_p->dilation_h) *
+      padded_extent(node_p->out_w, node_p->k_w, node_p->stride_w, node_p->dilation_w);
+  float *scratch = (float *)node->scratch;
+  eq_conv_params geometry = *node_p;
+  const float *in = (const float *)node->inputs[0]->data;
+  float *zeros = scratch;
+  if (node_p->out_h > 0 && node_p->out_w > 0 &&
+      node->scratch_bytes >= (padded + zero_row) * (int64_t)sizeof(float)) {
+    geometry = pad_input(node_p, in, scratch);
+    in = scratch;
+    zeros = scratch + padded;
+  }
+  memset(zeros, 0, (size_t)zero_row * sizeof(float));
+  const eq_conv_params *p = &geometry;
+  dw_job job = {node, p, in, dw, zeros, 0, 0};
   if (p->k_h <= DW_MAX_ROWS) {
     /* ox is interior when ox * s - pad >= 0 and ox * s - pad + (k_w - 1) * d <= in_w - 1. */
     const int64_t s = p->stride_w, span = (int64_t)(p->k_w - 1) * p->dilation_w;
