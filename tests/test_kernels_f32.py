@@ -191,7 +191,7 @@ BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), 
                  ((2, 1, 8), (2, 5, 8))]
 
 
-@pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu"])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu", "squared_difference"])
 @pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
 def test_binary_broadcasts(allowed, op, shapes):
     rng = np.random.default_rng(len(shapes[0]) * 100 + shapes[1][-1])

@@ -1,7 +1,7 @@
-/* f32 ADD / SUB / MUL / PRELU with broadcasting, AVX2: the reference kernels' walk over the
- * collapsed broadcast dims (same params, same results), with the innermost dim vectorised when
- * both operands are contiguous along it or one of them is broadcast (a bias, a per-channel
- * scale). */
+/* f32 ADD / SUB / MUL / PRELU / SQUARED_DIFFERENCE with broadcasting, AVX2: the reference
+ * kernels' walk over the collapsed broadcast dims (same params, same results), with the innermost
+ * dim vectorised when both operands are contiguous along it or one of them is broadcast (a bias,
+ * a per-channel scale). */
 #include <immintrin.h>
 
 #include "edgeq/dispatch.h"
@@ -10,7 +10,7 @@
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 /* min/max return their second operand for NaN: a NaN passes through as in the reference.
- * PRELU has no fused activation: its kernel ignores the clamp bounds (CLAMPED 0). */
+ * PRELU and SQUARED_DIFFERENCE have no fused activation: they ignore the bounds (CLAMPED 0). */
 #define VCLAMP(v) (clamped ? _mm256_min_ps(vhi, _mm256_max_ps(vlo, (v))) : (v))
 #define SCLAMP(v) (clamped ? clampf((v), lo, hi) : (v))
 
@@ -68,3 +68,9 @@ DEFINE_VBINARY(eq_f32_vadd__avx2, _mm256_add_ps, x + y, 1)
 DEFINE_VBINARY(eq_f32_vsub__avx2, _mm256_sub_ps, x - y, 1)
 DEFINE_VBINARY(eq_f32_vmul__avx2, _mm256_mul_ps, x * y, 1)
 DEFINE_VBINARY(eq_f32_vprelu__avx2, prelu8, x >= 0 ? x : x * y, 0)
+
+static inline __m256 squared_difference8(__m256 x, __m256 y) {
+  const __m256 d = _mm256_sub_ps(x, y);
+  return _mm256_mul_ps(d, d);
+}
+DEFINE_VBINARY(eq_f32_vsquared_difference__avx2, squared_difference8, (x - y) * (x - y), 0)

@@ -12,6 +12,7 @@ int eq_f32_vadd__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vsub__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vprelu__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_vsquared_difference__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx);
@@ -29,6 +30,8 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"sub_f32", eq_f32_vsub__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
     {"mul_f32", eq_f32_vmul__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
     {"prelu_f32", eq_f32_vprelu__avx2, sizeof(eq_binary_params), EQ_ISA_AVX2},
+    {"squared_difference_f32", eq_f32_vsquared_difference__avx2, sizeof(eq_binary_params),
+     EQ_ISA_AVX2},
     {"max_pool2d_f32", eq_f32_max_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"hard_swish_f32", eq_f32_hard_swish__avx2, 0, EQ_ISA_AVX2},
