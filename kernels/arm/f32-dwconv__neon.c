@@ -49,6 +49,7 @@ static inline __attribute__((always_inline)) void dw_row(
   for (; ch + 4 <= channels; ch += 4) {
     float32x4_t w[ROW_MAX_TAPS];
     if (taps <= ROW_MAX_TAPS) {
+#pragma GCC unroll 9
       for (int32_t t = 0; t < taps; ++t) w[t] = vld1q_f32(weights + t * channels + ch);
     }
 #define WEIGHT(t) (taps <= ROW_MAX_TAPS ? w[t] : vld1q_f32(weights + (t) * channels + ch))
@@ -58,8 +59,10 @@ static inline __attribute__((always_inline)) void dw_row(
     for (; ox + 2 <= ox1; ox += 2, o += 2 * channels) {
       const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
       float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0;
+#pragma GCC unroll 5
       for (int32_t ky = 0; ky < k_h; ++ky) {
         const float *x = rows[ky] + at;
+#pragma GCC unroll 5
         for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step) {
           const float32x4_t wt = WEIGHT(ky * k_w + kx);
           acc0 = vfmaq_f32(acc0, vld1q_f32(x), wt);
@@ -72,8 +75,10 @@ static inline __attribute__((always_inline)) void dw_row(
     for (; ox < ox1; ++ox, o += channels) {
       const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
       float32x4_t acc = vdupq_n_f32(0.0f);
+#pragma GCC unroll 5
       for (int32_t ky = 0; ky < k_h; ++ky) {
         const float *x = rows[ky] + at;
+#pragma GCC unroll 5
         for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step)
           acc = vfmaq_f32(acc, vld1q_f32(x), WEIGHT(ky * k_w + kx));
       }

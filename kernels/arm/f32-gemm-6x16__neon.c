@@ -40,6 +40,7 @@ static void gemm_1x16(int32_t nc, int32_t taps, int32_t kc, const float *const *
     const float *x = a[0];
     for (int32_t k = 0; k < kc; ++k, w += 16) {
       const float32x4_t xk = vld1q_dup_f32(x + k);
+#pragma GCC unroll 4
       for (int32_t q = 0; q < 4; ++q) acc[q] = vfmaq_f32(acc[q], xk, vld1q_f32(w + 4 * q));
     }
   }
@@ -60,6 +61,7 @@ static void gemm_6x8(int32_t mr, int32_t nc, int32_t taps, int32_t kc, const flo
   for (int32_t t = 0; t < taps; ++t, a += MR) {
     for (int32_t k = 0; k < kc; ++k, w += 16) {
       const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
+#pragma GCC unroll 6
       for (int32_t i = 0; i < MR; ++i) {
         const float32x4_t x = vld1q_dup_f32(a[i] + k);
         acc[i][0] = vfmaq_f32(acc[i][0], x, w0);
@@ -68,7 +70,10 @@ static void gemm_6x8(int32_t mr, int32_t nc, int32_t taps, int32_t kc, const flo
     }
   }
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
-  for (int32_t i = 0; i < mr; ++i) {
+  /* constant indices (unrolled, then cut at mr) keep the accumulators out of memory */
+#pragma GCC unroll 6
+  for (int32_t i = 0; i < MR; ++i) {
+    if (i >= mr) break;
     store4(c + i * c_stride, nc, clamp4(acc[i][0], vlo, vhi));
     store4(c + i * c_stride + 4, nc - 4, clamp4(acc[i][1], vlo, vhi));
   }
@@ -86,8 +91,10 @@ void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
     return;
   }
   float32x4_t acc[MR][4];
+#pragma GCC unroll 4
   for (int32_t q = 0; q < 4; ++q) {
     const float32x4_t bias = vld1q_f32(w + 4 * q);
+#pragma GCC unroll 6
     for (int32_t i = 0; i < MR; ++i) acc[i][q] = bias;
   }
   w += 16;
@@ -97,6 +104,7 @@ void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
       const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
       const float32x4_t w2 = vld1q_f32(w + 8), w3 = vld1q_f32(w + 12);
       const float *rows[MR] = {a0, a1, a2, a3, a4, a5};
+#pragma GCC unroll 6
       for (int32_t i = 0; i < MR; ++i) {
         const float32x4_t x = vld1q_dup_f32(rows[i] + k);
         acc[i][0] = vfmaq_f32(acc[i][0], x, w0);
@@ -107,7 +115,10 @@ void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
     }
   }
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
-  for (int32_t i = 0; i < mr; ++i) {
+#pragma GCC unroll 6
+  for (int32_t i = 0; i < MR; ++i) {
+    if (i >= mr) break;
+#pragma GCC unroll 4
     for (int32_t q = 0; q < 4; ++q) acc[i][q] = clamp4(acc[i][q], vlo, vhi);
     store16(c + i * c_stride, nc, acc[i]);
   }

@@ -20,23 +20,29 @@ static inline __m256i mask_of(int32_t n) {
 static inline __attribute__((always_inline)) void block(
     const eq_matmul_params *p, const float *lhs, const float *rhs, float *out, int32_t i,
     int32_t rows, int32_t j, int32_t nc, const int full) {
+  /* Fully unrolled, so that the accumulators live in registers. */
   __m256 acc[4][2];
+#pragma GCC unroll 4
   for (int32_t r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   const __m256i m0 = mask_of(nc), m1 = mask_of(nc - 8);
   const float *a[4];
+#pragma GCC unroll 4
   for (int32_t r = 0; r < 4; ++r) a[r] = lhs + (int64_t)(i + (r < rows ? r : 0)) * p->lhs_m_stride;
   for (int32_t k = 0; k < p->k; ++k) {
     const float *rk = rhs + (int64_t)k * p->rhs_k_stride + j;
     const __m256 w0 = full || nc >= 8 ? _mm256_loadu_ps(rk) : _mm256_maskload_ps(rk, m0);
     const __m256 w1 = full ? _mm256_loadu_ps(rk + 8) : _mm256_maskload_ps(rk + 8, m1);
     const int64_t at = (int64_t)k * p->lhs_k_stride;
+#pragma GCC unroll 4
     for (int32_t r = 0; r < 4; ++r) {
       const __m256 x = _mm256_broadcast_ss(a[r] + at);
       acc[r][0] = _mm256_fmadd_ps(x, w0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(x, w1, acc[r][1]);
     }
   }
-  for (int32_t r = 0; r < rows; ++r) {
+#pragma GCC unroll 4
+  for (int32_t r = 0; r < 4; ++r) {
+    if (r >= rows) break;
     float *o = out + (int64_t)(i + r) * p->n + j;
     if (nc >= 8) {
       _mm256_storeu_ps(o, acc[r][0]);
