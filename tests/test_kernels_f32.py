@@ -362,7 +362,9 @@ def test_softmax(allowed, depth):
 
 @pytest.mark.parametrize("shape,axes", [((1, 7, 7, 576), (1, 2)), ((1, 56, 56, 17), (1, 2)),
                                         ((2, 3, 5, 9), (0, 2)), ((4, 6, 13), (2,)),
-                                        ((3, 4, 5), (0, 1, 2)), ((8, 1, 3), (1,))])
+                                        ((3, 4, 5), (0, 1, 2)), ((8, 1, 3), (1,)),
+                                        ((1, 64, 128), (2,)), ((5, 37), (1,)),
+                                        ((3, 40, 23), (0, 2))])
 def test_mean(allowed, shape, axes):
     import ctypes
 
@@ -378,4 +380,7 @@ def test_mean(allowed, shape, axes):
     got, want = np.full(out_shape, 77, F32), np.full(out_shape, 77, F32)
     run_kernel("mean_f32", params, [x], [got], allowed=allowed)
     run_kernel("mean_f32", params, [x], [want], allowed=0)
-    np.testing.assert_array_equal(got, want)  # the same sums in the same order
+    if shape[-1] < 16 or (len(shape) - 1) not in axes:
+        np.testing.assert_array_equal(got, want)  # the same sums in the same order
+    else:  # rows of 16 or more reduced in 8 lanes: the sum reassociated
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

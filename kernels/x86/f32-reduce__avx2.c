@@ -1,7 +1,8 @@
 /* f32 MEAN, AVX2: the reference's walk (the collapsed input in row-major order, an odometer
- * over the outer dims) with the kept innermost dim summed 8 slots at a time; every output
- * still adds its inputs in the same order, so the result is bit-identical to the reference.
- * MEAN over H, W of NHWC (squeeze-and-excite blocks) is that case. */
+ * over the outer dims). A kept innermost dim is summed 8 slots at a time, each output adding
+ * its inputs in the reference's order (bit-identical: MEAN over H, W of NHWC, as in
+ * squeeze-and-excite blocks); a reduced innermost row (a layer norm's mean over the last axis)
+ * is summed in 8 lanes and then across them, a reassociation of the reference's sum. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -19,9 +20,17 @@ static void walk_sum(const eq_reduce_params *p, const float *in, int64_t in_coun
   for (int64_t r = 0; r < rows; ++r, in += inner) {
     float *a = acc + o;
     if (inner_reduced) {
-      float v = *a;
-      for (int32_t j = 0; j < inner; ++j) v += in[j];
-      *a = v;
+      int32_t j = 0;
+      float v = 0.0f;
+      if (inner >= 16) {
+        __m256 lanes = _mm256_loadu_ps(in);
+        for (j = 8; j + 8 <= inner; j += 8) lanes = _mm256_add_ps(lanes, _mm256_loadu_ps(in + j));
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        v = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+      }
+      for (; j < inner; ++j) v += in[j];
+      *a += v;
     } else {
       int32_t j = 0;
       for (; j + 8 <= inner; j += 8)
