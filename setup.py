@@ -21,6 +21,7 @@ KERNELS = ROOT / "kernels"
 ISA_FLAGS = {
     "x86_64": {
         "avx2": ["-mavx2", "-mfma", "-mf16c"],
+        "avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma", "-mf16c"],
         "avxvnni": ["-mavx2", "-mfma", "-mf16c", "-mavxvnni"],
         "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx512vnni",
                        "-mfma", "-mf16c"],
@@ -71,6 +72,8 @@ class BuildExt(build_ext):
                 [source], output_dir=self.build_temp, include_dirs=ext.include_dirs,
                 extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
         ext.extra_objects = list(ext.extra_objects or []) + objects
+        # Relink when only an ISA file changed (extra_objects alone do not make the link stale).
+        ext.depends = list(ext.depends or []) + [source for source, _ in per_isa]
         super().build_extension(ext)
 
 

@@ -655,6 +655,132 @@ def cmd_info(args, out) -> int:
 
 
 # -- entry point -------------------------------------------------------------------------------
+def _timing_stats(seconds: list) -> str:
+    """count/min/max/avg/std/p50/p95 in microseconds, the way TFLite's benchmark_model says it."""
+    us = np.asarray(seconds, np.float64) * 1e6
+    return (f"count={len(us)} min={us.min():.0f} max={us.max():.0f} avg={us.mean():.1f} "
+            f"std={us.std():.1f} p50={np.percentile(us, 50):.0f} "
+            f"p95={np.percentile(us, 95):.0f}")
+
+
+def _peak_rss_mb() -> Optional[float]:
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes / KiB
+
+
+def _prepare_for_bench(interp, feeds=None):
+    """Resize open dims as `run` does, allocate, and feed the same seeded random inputs."""
+    for d in interp.get_input_details():
+        shape, resized = _choose_shape(d)
+        if resized:
+            interp.resize_tensor_input(d["index"], shape)
+    interp.allocate_tensors()
+    details = interp.get_input_details()
+    if feeds is None:
+        rng = np.random.default_rng(RANDOM_SEED)
+        feeds = [_random_input(tuple(int(v) for v in d["shape"]), d["dtype"], rng, "signed")
+                 for d in details]
+    for d, value in zip(details, feeds):
+        interp.set_tensor(d["index"], value)
+    return feeds
+
+
+def _timed_invoke(interp) -> float:
+    start = time.perf_counter()
+    interp.invoke()
+    return time.perf_counter() - start
+
+
+def _print_op_profile(interp, runs: int, out):
+    """Time of every node (each run alone through the compiled plan), then per op type."""
+    plan = interp._get_plan()
+    compiled = plan.compiled
+    n = compiled.num_nodes
+    per_node = np.zeros(n)
+    for _ in range(max(runs, 1)):
+        for i in range(n):
+            start = time.perf_counter()
+            compiled.invoke_node(i)
+            per_node[i] += time.perf_counter() - start
+    per_node /= max(runs, 1)
+    total = float(per_node.sum()) or 1.0
+    print(f"per op (average of {max(runs, 1)} runs of each node alone, microseconds):", file=out)
+    print(f"  {'node':>4s}  {'op':28s} {'kernel':28s} {'us':>9s} {'%':>6s}", file=out)
+    by_type: dict = {}
+    for i in range(n):
+        node = plan.nodes[i].node
+        label = f"{node.op_name} (op {node.index})"
+        kernel = compiled.kernel_of_node[i]
+        print(f"  {i:4d}  {label:28s} {kernel:28s} {per_node[i] * 1e6:9.1f} "
+              f"{100 * per_node[i] / total:6.1f}", file=out)
+        count, seconds = by_type.get(node.op_name, (0, 0.0))
+        by_type[node.op_name] = (count + 1, seconds + per_node[i])
+    print("per op type:", file=out)
+    print(f"  {'op':28s} {'count':>5s} {'us':>9s} {'%':>6s}", file=out)
+    for name, (count, seconds) in sorted(by_type.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {name:28s} {count:5d} {seconds * 1e6:9.1f} {100 * seconds / total:6.1f}",
+              file=out)
+    print(f"  {'total':28s} {n:5d} {total * 1e6:9.1f}", file=out)
+
+
+def cmd_bench(args, out) -> int:
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise CliError(f"model file not found: {model_path}")
+    start = time.perf_counter()
+    interp = _open_interpreter(model_path, args.threads)
+    feeds = _prepare_for_bench(interp)
+    init = time.perf_counter() - start
+    threads = interp.num_threads
+    shapes = ", ".join(_shape_text(d["shape"]) for d in interp.get_input_details())
+    print(f"model: {model_path.name}, input {shapes}, {threads} "
+          f"thread{'s' if threads != 1 else ''}", file=out)
+    print(f"init (load + allocate): {_ms(init)}", file=out)
+    print(f"first inference: {_ms(_timed_invoke(interp))}", file=out)
+
+    reference = None
+    if args.compare_litert:
+        try:
+            from ai_edge_litert.interpreter import Interpreter as LiteRT
+        except ImportError:
+            print("LiteRT: ai-edge-litert is not installed; no comparison", file=out)
+        else:
+            start = time.perf_counter()
+            reference = LiteRT(model_path=str(model_path), num_threads=threads)
+            _prepare_for_bench(reference, feeds)
+            print(f"LiteRT init (load + allocate): {_ms(time.perf_counter() - start)}", file=out)
+            print(f"LiteRT first inference: {_ms(_timed_invoke(reference))}", file=out)
+
+    for _ in range(args.warmup):
+        interp.invoke()
+        if reference is not None:
+            reference.invoke()
+    ours, theirs = [], []
+    for _ in range(args.runs):  # interleaved, so that both see the same machine load
+        ours.append(_timed_invoke(interp))
+        if reference is not None:
+            theirs.append(_timed_invoke(reference))
+    print(f"warmup: {args.warmup} runs", file=out)
+    if ours:
+        print(f"edgeq inference timings in us: {_timing_stats(ours)}", file=out)
+    if theirs:
+        print(f"LiteRT inference timings in us: {_timing_stats(theirs)}", file=out)
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        print(f"ratio edgeq / LiteRT (median): {ratio:.2f}", file=out)
+    peak = _peak_rss_mb()
+    if peak is not None:
+        what = " (this process, LiteRT included)" if reference is not None else ""
+        print(f"peak RSS: {peak:.1f} MB{what}; edgeq arena "
+              f"{interp._get_plan().arena_bytes / (1 << 20):.2f} MB", file=out)
+    if args.op_profile:
+        _print_op_profile(interp, max(args.runs, 1), out)
+    return 0
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
@@ -712,6 +838,24 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = subs.add_parser("inspect", help="list a model's inputs, outputs, ops and memory")
     inspect.add_argument("model", help=".tflite file")
     inspect.set_defaults(func=cmd_inspect)
+
+    bench = subs.add_parser("bench", help="time a model: init, first run, run statistics",
+                            description="Benchmark a .tflite model on seeded random inputs "
+                            "(open dims as in `run`): init time, first inference, then "
+                            "statistics over timed runs, and peak RSS.")
+    bench.add_argument("model", help=".tflite file")
+    bench.add_argument("--warmup", type=_non_negative, default=3,
+                       help="untimed runs before the timed ones (default 3)")
+    bench.add_argument("--runs", type=_non_negative, default=50,
+                       help="timed runs (default 50)")
+    bench.add_argument("--threads", "-t", type=_positive, default=None,
+                       help="threads (default: the board's)")
+    bench.add_argument("--op-profile", action="store_true",
+                       help="also time every op alone, and sum by op type")
+    bench.add_argument("--compare-litert", action="store_true",
+                       help="run LiteRT (ai-edge-litert) interleaved on the same inputs and "
+                       "print the ratio")
+    bench.set_defaults(func=cmd_bench)
 
     info = subs.add_parser("info", help="versions, platform and compiled kernels")
     info.set_defaults(func=cmd_info)

@@ -369,7 +369,7 @@ def test_info(capsys):
 
 # -- errors ------------------------------------------------------------------------------------
 def test_missing_model_file_is_exit_2(capsys, tmp_path):
-    for command in ("run", "inspect"):
+    for command in ("run", "inspect", "bench"):
         status, out, err = edgeq(capsys, command, tmp_path / "nope.tflite")
         assert status == 2 and out == ""
         assert_one_line_error(err, "nope.tflite", "not found")
@@ -415,3 +415,62 @@ def test_bad_arguments_exit_2():
         with pytest.raises(SystemExit) as e:
             cli.main(args)
         assert e.value.code == 2, args
+
+
+# -- bench ---------------------------------------------------------------------------------------
+STATS = r"count=(\d+) min=(\d+) max=(\d+) avg=([0-9.]+) std=([0-9.]+) p50=(\d+) p95=(\d+)"
+
+
+def check_stats(out: str, who: str, runs: int):
+    match = re.search(rf"^{who} inference timings in us: {STATS}$", out, re.M)
+    assert match, out
+    count, low, high, avg, _, p50, p95 = (float(v) for v in match.groups())
+    assert count == runs
+    assert low <= p50 <= p95 <= high
+    assert low - 0.5 <= avg <= high + 0.5  # min and max are rounded to whole microseconds
+
+
+def test_bench_prints_init_first_run_statistics_and_peak_rss(capsys, tmp_path):
+    model = add_model(tmp_path / "m.tflite", [1, 8, 8, 3])
+    status, out, err = edgeq(capsys, "bench", model, "--warmup", 2, "--runs", 7, "--threads", 1)
+    assert status == 0 and err == ""
+    assert "model: m.tflite, input [1, 8, 8, 3], 1 thread" in out
+    assert re.search(r"^init \(load \+ allocate\): [0-9.]+ ms$", out, re.M), out
+    assert re.search(r"^first inference: [0-9.]+ ms$", out, re.M), out
+    assert "warmup: 2 runs" in out
+    check_stats(out, "edgeq", 7)
+    assert re.search(r"^peak RSS: [0-9.]+ MB; edgeq arena [0-9.]+ MB$", out, re.M), out
+    assert "per op" not in out and "LiteRT" not in out
+
+
+def test_bench_op_profile_lists_every_node_and_each_op_type(capsys, tmp_path):
+    model = add_model(tmp_path / "m.tflite", [1, 4, 3])
+    status, out, _ = edgeq(capsys, "bench", model, "--runs", 3, "--op-profile")
+    assert status == 0
+    node = re.search(r"^ +0 +ADD \(op 0\) +add_f32 +([0-9.]+) +([0-9.]+)$", out, re.M)
+    assert node, out
+    assert float(node.group(2)) == pytest.approx(100.0, abs=0.1)  # the only node
+    assert re.search(r"^per op type:$", out, re.M)
+    assert re.search(r"^ +ADD +1 +[0-9.]+ +100\.0$", out, re.M), out
+    assert re.search(r"^ +total +1 +[0-9.]+$", out, re.M), out
+
+
+def test_bench_compares_with_litert_on_the_same_inputs(capsys, tmp_path):
+    pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert is not installed")
+    model = add_model(tmp_path / "m.tflite", [2, 5], signature=[-1, 5])
+    status, out, _ = edgeq(capsys, "bench", model, "--runs", 4, "--compare-litert")
+    assert status == 0
+    check_stats(out, "edgeq", 4)
+    check_stats(out, "LiteRT", 4)
+    assert re.search(r"^LiteRT init \(load \+ allocate\): [0-9.]+ ms$", out, re.M), out
+    assert re.search(r"^LiteRT first inference: [0-9.]+ ms$", out, re.M), out
+    assert re.search(r"^ratio edgeq / LiteRT \(median\): [0-9.]+$", out, re.M), out
+    assert "(this process, LiteRT included)" in out
+
+
+def test_bench_with_no_timed_runs_still_reports_the_first(capsys, tmp_path):
+    model = add_model(tmp_path / "m.tflite", [3])
+    status, out, _ = edgeq(capsys, "bench", model, "--runs", 0, "--warmup", 0)
+    assert status == 0
+    assert re.search(r"^first inference: [0-9.]+ ms$", out, re.M)
+    assert "inference timings" not in out

@@ -63,3 +63,48 @@ def test_default_thread_count_is_the_boards():
     assert it.num_threads == detect_board().default_threads
     assert edgeq.Interpreter(model_content=conv_model(5, 5, 2, 2), num_threads=-1).num_threads \
         == it.num_threads
+
+
+def fast_path_model(h=40, w=37, cin=13, cout=37):
+    """Every optimized float path: 1x1 GEMM, indirect GEMM 3x3 stride 2, depthwise 5x5 (row
+    interior and border pixels), FULLY_CONNECTED on the flattened result; each layer large
+    enough to be split across threads."""
+    rng = np.random.default_rng(3)
+    b = ModelBuilder()
+
+    def const(name, shape):
+        return b.add_tensor(name, list(shape), np.float32,
+                            data=rng.standard_normal(shape).astype(np.float32))
+
+    x = b.add_tensor("x", [1, h, w, cin], np.float32)
+    y1 = b.add_tensor("y1", [], np.float32)
+    b.add_operator(BuiltinOp.CONV_2D, [x, const("f1", (cout, 1, 1, cin)), const("b1", (cout,))],
+                   [y1], options={"padding": 0, "stride_h": 1, "stride_w": 1,
+                                  "fused_activation_function": 3})
+    y2 = b.add_tensor("y2", [], np.float32)
+    b.add_operator(BuiltinOp.CONV_2D, [y1, const("f2", (cout, 3, 3, cout)), -1], [y2],
+                   options={"padding": 0, "stride_h": 2, "stride_w": 2})
+    y3 = b.add_tensor("y3", [], np.float32)
+    b.add_operator(BuiltinOp.DEPTHWISE_CONV_2D, [y2, const("dw", (1, 5, 5, cout)),
+                                                 const("b3", (cout,))], [y3],
+                   options={"padding": 0, "stride_h": 1, "stride_w": 1, "depth_multiplier": 1})
+    flat = ((h + 1) // 2) * ((w + 1) // 2) * cout
+    y4 = b.add_tensor("y4", [], np.float32)
+    b.add_operator(BuiltinOp.FULLY_CONNECTED, [y3, const("fc", (41, flat)), const("b4", (41,))],
+                   [y4], options={})
+    b.set_inputs([x])
+    b.set_outputs([y4])
+    return b.build(), (1, h, w, cin)
+
+
+def test_fast_kernels_give_the_same_bits_for_any_thread_count():
+    model, shape = fast_path_model()
+    it = edgeq.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    kernels = set(it._get_plan().compiled.kernel_of_node)
+    assert {"conv2d_f32_gemm", "conv2d_f32_igemm", "depthwise_conv2d_f32_dw",
+            "fully_connected_f32_gemm"} <= kernels
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    one = run(model, 1, x)
+    for threads in (2, 3, 4):
+        np.testing.assert_array_equal(run(model, threads, x), one)

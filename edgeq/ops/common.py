@@ -118,3 +118,21 @@ def normalize_axis(ctx, axis, rank, what="axis"):
 def int_array(ctypes_type, values):
     """A ctypes array initialised from a Python sequence."""
     return (ctypes_type * len(values))(*values)
+
+
+# Packed float32 GEMM weights, as every f32 GEMM microkernel reads them (EQ_F32_GEMM_NR and the
+# layout in kernels/include/edgeq/f32_gemm.h). One NR serves every ISA, so the layout never
+# depends on which variant the dispatch picks.
+F32_GEMM_NR = 16
+
+
+def pack_f32_gemm_weights(weights: np.ndarray, bias) -> np.ndarray:
+    """weights [N, K] (output channel major), bias [N] or None -> [ceil(N/NR), K + 1, NR]: per
+    block of NR output channels, their biases then K rows of their weights, zeros past N."""
+    n, k = weights.shape
+    blocks = -(-n // F32_GEMM_NR)
+    padded = np.zeros((blocks * F32_GEMM_NR, k + 1), np.float32)
+    if bias is not None:
+        padded[:n, 0] = np.asarray(bias, np.float32).reshape(-1)
+    padded[:n, 1:] = weights
+    return np.ascontiguousarray(padded.reshape(blocks, F32_GEMM_NR, k + 1).transpose(0, 2, 1))

@@ -13,8 +13,10 @@ import ctypes
 
 import numpy as np
 
-from edgeq.ops.common import BROADCAST_DIMS, broadcast_shape, broadcast_strides, fused_activation
+from edgeq.ops.common import (BROADCAST_DIMS, broadcast_shape, broadcast_strides,
+                              fused_activation, pack_f32_gemm_weights)
 from edgeq.ops.registry import KernelCall, register
+from edgeq.runtime import cpu
 from edgeq.tflite.schema import BuiltinOp
 
 F32 = np.dtype(np.float32)
@@ -204,7 +206,60 @@ def prepare_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, groups, 1, lo, hi)
+    fast = _conv2d_f32_gemm_call(ctx, params, x, w, bias)
+    if fast is not None:
+        return fast
     return KernelCall("conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
+
+
+# Tap pointers of one GEMM tile live on the kernel's stack (EQ_F32_GEMM_MAX_POINTERS for the
+# tallest tile, EQ_F32_GEMM_MAX_MR): larger filters run the reference kernel.
+IGEMM_MAX_POINTERS, GEMM_MAX_MR = 4096, 8
+# A padded copy of the input pays for itself where taps are short (few channels) and the copy
+# is small.
+PAD_COPY_MAX_CHANNELS, PAD_COPY_MAX_BYTES = 4, 64 << 10
+DW_PAD_COPY_MAX_WIDTH = 16
+
+
+def _padded_input_bytes(p):
+    """Bytes of the input with the padding the convolution reads (pad_input in
+    kernels/core/f32_drivers.c)."""
+    padded_h = (p.out_h - 1) * p.stride_h + (p.k_h - 1) * p.dilation_h + 1
+    padded_w = (p.out_w - 1) * p.stride_w + (p.k_w - 1) * p.dilation_w + 1
+    return p.batch * padded_h * padded_w * p.in_c * 4
+
+
+def _constant_or_absent(t):
+    return t is None or t.value is not None
+
+
+def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
+    """The packed-weight GEMM kernels for a one-group convolution with constant weights (and
+    bias): 1x1 stride-1 convolutions multiply the input pixels directly, any other size is an
+    indirect GEMM whose taps point at input pixels. None when the reference kernel must run."""
+    if cpu.reference_only() or p.groups != 1 or w.value is None or \
+            not _constant_or_absent(bias):
+        return None
+    depth = p.k_h * p.k_w * p.in_c
+    m = p.batch * p.out_h * p.out_w
+    if depth == 0 or m == 0 or p.out_c == 0 or p.k_h * p.k_w * GEMM_MAX_MR > IGEMM_MAX_POINTERS:
+        return None
+    packed = ctx.add_constant(pack_f32_gemm_weights(
+        w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
+    pointwise = (p.k_h, p.k_w, p.stride_h, p.stride_w) == (1, 1, 1, 1) and \
+        (p.out_h, p.out_w) == (p.in_h, p.in_w)
+    if pointwise:
+        return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
+    # Scratch: the zero row that taps (or whole filter rows) over the padding point at; with
+    # few channels and a small input, room for the zero-padded input before it, so that every
+    # filter row is one contiguous run (a keyword spotter's 1-channel spectrogram).
+    zero_row = p.k_w * p.in_c * 4
+    padded = _padded_input_bytes(p)
+    pads = p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4
+    if pads and p.in_c <= PAD_COPY_MAX_CHANNELS and padded <= PAD_COPY_MAX_BYTES:
+        return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],
+                          scratch_bytes=padded + zero_row)
+    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed], scratch_bytes=zero_row)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------
@@ -242,6 +297,17 @@ def prepare_depthwise_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
+    if multiplier == 1 and in_c > 0 and not cpu.reference_only():
+        # A zero input row in scratch stands in for the padding; on small maps (where border
+        # pixels are many) a zero-padded copy of the input makes every pixel interior.
+        zero_row = max(in_w, 1) * in_c * 4
+        padded = _padded_input_bytes(params)
+        scratch = zero_row
+        if out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= PAD_COPY_MAX_BYTES * 4 and \
+                (pad_top or pad_left or padded > n * in_h * in_w * in_c * 4):
+            scratch += padded
+        return KernelCall("depthwise_conv2d_f32_dw", params,
+                          inputs=[x.index, w.index, _index(bias)], scratch_bytes=scratch)
     return KernelCall("depthwise_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 
@@ -337,8 +403,13 @@ def prepare_fully_connected(ctx):
         out_shape = (rows, units)
     lo, hi = _activation(ctx)
     ctx.set_output(0, out_shape, F32)
-    return KernelCall("fully_connected_f32", FcParams(rows, depth, units, lo, hi),
-                      inputs=[x.index, w.index, _index(bias)])
+    params = FcParams(rows, depth, units, lo, hi)
+    if not cpu.reference_only() and w.value is not None and _constant_or_absent(bias) and \
+            rows > 0 and units > 0:
+        packed = ctx.add_constant(pack_f32_gemm_weights(
+            w.value, None if bias is None else bias.value), "packed_weights")
+        return KernelCall("fully_connected_f32_gemm", params, inputs=[x.index, packed])
+    return KernelCall("fully_connected_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 
 # --- BATCH_MATMUL ----------------------------------------------------------------------------

@@ -62,6 +62,12 @@ def allowed() -> int:
     return mask
 
 
+def reference_only() -> bool:
+    """EDGEQ_ISA=scalar: prepare picks the reference kernels (the spec), not the packed-weight
+    paths whose portable microkernels would otherwise run where no ISA variant exists."""
+    return os.environ.get("EDGEQ_ISA", "").strip().lower() == "scalar"
+
+
 def names(mask: int) -> list:
     return [n for n, bit in FEATURES.items() if mask & bit]
 

@@ -8,6 +8,7 @@
 #include "edgeq/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -124,7 +125,9 @@ void eq_parallel_for(eq_ctx *ctx, int64_t n, int64_t grain, eq_task_fn fn, void 
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
   run_chunks(p);
-  while (atomic_load_explicit(&p->active, memory_order_acquire) != 0) {
-    /* spin: the remaining chunks are already running */
+  /* The remaining chunks are already running. Spin, but yield now and then: on a loaded machine
+   * the worker holding the last chunk may be waiting for this very core. */
+  for (unsigned spin = 1; atomic_load_explicit(&p->active, memory_order_acquire) != 0; ++spin) {
+    if (spin % 1024 == 0) sched_yield();
   }
 }

@@ -1,0 +1,380 @@
+/* Drivers of the float32 GEMM and depthwise microkernels: they split the work into tiles and
+ * thread tasks, point convolution taps at input pixels, and call the ISA's microkernel
+ * (edgeq/f32_gemm.h). Portable C; each ISA table wraps them with its own microkernels. */
+#include <string.h>
+
+#include "edgeq/f32_gemm.h"
+#include "edgeq/params/conv.h"
+#include "edgeq/threadpool.h"
+
+/* A task's slice of the packed weights is kept near this size, so that it stays in L2 while
+ * the task's tiles walk over it. */
+#define GEMM_W_SLICE_BYTES (256 * 1024)
+/* Enough tasks to balance two to four threads; more only adds claiming traffic. */
+#define GEMM_MIN_TASKS 32
+#define GEMM_A_GROUP_BYTES (16 * 1024)
+/* Below this many multiply-adds a node runs on the calling thread alone: waking a worker would
+ * cost more than it saves (a keyword-spotting model's layers are a few microseconds each). */
+#define PARALLEL_MIN_MACS (128 * 1024)
+
+/* The grain that keeps a job of `macs` multiply-adds over `items` items on one thread when it
+ * is small. */
+static int64_t grain_for(int64_t items, int64_t macs) {
+  return macs < PARALLEL_MIN_MACS ? items : 1;
+}
+
+typedef struct gemm_job {
+  const eq_f32_gemm_ukernel *uk;
+  int64_t m;
+  int32_t n, taps, kc;
+  /* Plain GEMM: row r of A at a + r * a_stride. Convolution (conv != NULL): row r is output
+   * pixel r, its taps point into `a` (the input) or at `zeros`. */
+  const float *a;
+  int64_t a_stride;
+  const eq_conv_params *conv;
+  const float *zeros;
+  const float *w;
+  float *c;
+  int64_t c_stride;
+  float lo, hi;
+  int64_t tiles_per_task;
+  int32_t blocks_per_task;
+  int32_t n_tasks;  /* tasks along N */
+} gemm_job;
+
+/* Tap pointers of output pixel `pixel` into ptrs[t * mr_stride]. When its filter rows lie
+ * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
+ * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
+ * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
+ * whether it gave filter rows (1) or single taps (0). */
+typedef struct out_pixel {
+  int32_t b, oy, ox;
+} out_pixel;
+
+static out_pixel pixel_at(const eq_conv_params *p, int64_t pixel) {
+  const int64_t by = pixel / p->out_w;
+  out_pixel o = {(int32_t)(by / p->out_h), (int32_t)(by % p->out_h), (int32_t)(pixel % p->out_w)};
+  return o;
+}
+
+static void next_pixel(const eq_conv_params *p, out_pixel *o) {
+  if (++o->ox == p->out_w) {
+    o->ox = 0;
+    if (++o->oy == p->out_h) {
+      o->oy = 0;
+      ++o->b;
+    }
+  }
+}
+
+static int conv_taps(const gemm_job *j, out_pixel o, int rows_allowed, const float **ptrs,
+                     int32_t mr_stride) {
+  const eq_conv_params *p = j->conv;
+  const int32_t b = o.b, oy = o.oy, ox = o.ox;
+  const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
+  const int32_t ix0 = ox * p->stride_w - p->pad_left;
+  const int by_rows = rows_allowed && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+  for (int32_t ky = 0; ky < p->k_h; ++ky) {
+    const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+    const int row_ok = iy >= 0 && iy < p->in_h;
+    const float *in_row = in_b + (int64_t)iy * p->in_w * p->in_c;
+    if (by_rows) {
+      *ptrs = row_ok ? in_row + (int64_t)ix0 * p->in_c : j->zeros;
+      ptrs += mr_stride;
+      continue;
+    }
+    for (int32_t kx = 0; kx < p->k_w; ++kx, ptrs += mr_stride) {
+      const int32_t ix = ix0 + kx * p->dilation_w;
+      *ptrs = row_ok && ix >= 0 && ix < p->in_w ? in_row + (int64_t)ix * p->in_c : j->zeros;
+    }
+  }
+  return by_rows;
+}
+
+/* Whether every one of `count` pixels from o on has its filter rows inside the input width. */
+static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
+  if (p->dilation_w != 1) return 0;
+  for (int32_t i = 0; i < count; ++i, next_pixel(p, &o)) {
+    const int32_t ix0 = o.ox * p->stride_w - p->pad_left;
+    if (ix0 < 0 || ix0 + p->k_w > p->in_w) return 0;
+  }
+  return 1;
+}
+
+static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
+  const gemm_job *j = (const gemm_job *)arg;
+  const int32_t mr = j->uk->mr;
+  const int64_t block_floats = ((int64_t)j->taps * j->kc + 1) * EQ_F32_GEMM_NR;
+  const int32_t tile_ptrs = mr * j->taps;
+  /* Tiles are taken a group at a time, the group's A rows small enough to stay in L1 while
+   * every weight block of the task passes over them. */
+  int64_t group = GEMM_A_GROUP_BYTES / ((int64_t)tile_ptrs * j->kc * 4);
+  if (group > EQ_F32_GEMM_MAX_POINTERS / tile_ptrs) group = EQ_F32_GEMM_MAX_POINTERS / tile_ptrs;
+  if (group < 1) group = 1;
+  const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
+  unsigned char by_rows[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
+    int64_t tile_end = tile0 + j->tiles_per_task;
+    const int64_t m_tiles = (j->m + mr - 1) / mr;
+    if (tile_end > m_tiles) tile_end = m_tiles;
+    const int32_t block0 = (int32_t)(t % j->n_tasks) * j->blocks_per_task;
+    for (int64_t first = tile0; first < tile_end; first += group) {
+      const int64_t tiles = tile_end - first < group ? tile_end - first : group;
+      for (int64_t g = 0; g < tiles; ++g) {
+        const int64_t row = (first + g) * mr;
+        const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+        /* Rows past the matrix repeat its last row: computed, never stored. */
+        if (j->conv) {
+          out_pixel o = pixel_at(j->conv, row);
+          by_rows[g] = (unsigned char)tile_by_rows(j->conv, o, rows);
+          if (by_rows[g] && o.ox + rows <= j->conv->out_w) {
+            /* One output row: each filter row's pointer steps by the stride from pixel to
+             * pixel (what conv_taps would give, without redoing its arithmetic). */
+            conv_taps(j, o, 1, ptrs + g * tile_ptrs, mr);
+            const int64_t step = (int64_t)j->conv->stride_w * j->kc;
+            for (int32_t ky = 0; ky < j->conv->k_h; ++ky) {
+              const float **row_ptrs = ptrs + g * tile_ptrs + ky * mr;
+              const int padded = row_ptrs[0] == j->zeros;
+              for (int32_t i = 1; i < mr; ++i)
+                row_ptrs[i] = padded ? j->zeros : row_ptrs[0] + (i < rows ? i : rows - 1) * step;
+            }
+          } else {
+            for (int32_t i = 0; i < mr; ++i) {
+              conv_taps(j, o, by_rows[g], ptrs + g * tile_ptrs + i, mr);
+              if (i + 1 < rows) next_pixel(j->conv, &o);
+            }
+          }
+        } else {
+          by_rows[g] = 0;
+          for (int32_t i = 0; i < mr; ++i)
+            ptrs[g * tile_ptrs + i] = j->a + (row + (i < rows ? i : rows - 1)) * j->a_stride;
+        }
+      }
+      for (int32_t blk = block0; blk < block0 + j->blocks_per_task; ++blk) {
+        const int32_t col = blk * EQ_F32_GEMM_NR;
+        if (col >= j->n) break;
+        const int32_t nc = j->n - col < EQ_F32_GEMM_NR ? j->n - col : EQ_F32_GEMM_NR;
+        for (int64_t g = 0; g < tiles; ++g) {
+          const int64_t row = (first + g) * mr;
+          const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+          const int32_t taps = by_rows[g] ? j->conv->k_h : j->taps;
+          const int32_t kc = by_rows[g] ? j->conv->k_w * j->kc : j->kc;
+          j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
+                    j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
+        }
+      }
+    }
+  }
+}
+
+/* Splits the job into tasks (slices of W that stay in L2, runs of tiles) and runs them on the
+ * context's threads. */
+static void gemm_run(eq_ctx *ctx, gemm_job *job) {
+  if (job->m <= 0 || job->n <= 0) return;
+  const int32_t blocks = (job->n + EQ_F32_GEMM_NR - 1) / EQ_F32_GEMM_NR;
+  const int64_t block_bytes = ((int64_t)job->taps * job->kc + 1) * EQ_F32_GEMM_NR * 4;
+  int64_t per = GEMM_W_SLICE_BYTES / block_bytes;
+  job->blocks_per_task = per < 1 ? 1 : (per > blocks ? blocks : (int32_t)per);
+  job->n_tasks = (blocks + job->blocks_per_task - 1) / job->blocks_per_task;
+  const int64_t tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
+  int64_t m_tasks = (GEMM_MIN_TASKS + job->n_tasks - 1) / job->n_tasks;
+  if (m_tasks > tiles) m_tasks = tiles;
+  job->tiles_per_task = (tiles + m_tasks - 1) / m_tasks;
+  m_tasks = (tiles + job->tiles_per_task - 1) / job->tiles_per_task;
+  const int64_t macs = job->m * job->n * job->taps * job->kc;
+  eq_parallel_for(ctx, m_tasks * job->n_tasks, grain_for(m_tasks * job->n_tasks, macs),
+                  gemm_tasks, job);
+}
+
+static void plain_gemm(eq_ctx *ctx, const eq_f32_gemm_ukernel *uk, int64_t m, int32_t n,
+                       int32_t k, const float *a, const float *w, float *c, float lo, float hi) {
+  gemm_job job = {uk, m, n, 1, k, a, k, NULL, NULL, w, c, n, lo, hi, 0, 0, 0};
+  gemm_run(ctx, &job);
+}
+
+/* 1x1 convolution, stride 1, no padding, one group: the input pixels are the rows of A.
+ * Inputs: input [N, H, W, C], packed weights. */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  plain_gemm(ctx, uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->in_c,
+             (const float *)node->inputs[0]->data, (const float *)node->inputs[1]->data,
+             (float *)node->outputs[0]->data, p->act_min, p->act_max);
+  return 0;
+}
+
+/* The input extent the convolution reads, padding included (>= 1 when there is output). */
+static int32_t padded_extent(int32_t out, int32_t k, int32_t stride, int32_t dilation) {
+  return (out - 1) * stride + (k - 1) * dilation + 1;
+}
+
+/* Copies the input into a zero-padded image in `dst` and returns the geometry that reads it
+ * with no padding. */
+static eq_conv_params pad_input(const eq_conv_params *p, const float *in, float *dst) {
+  eq_conv_params q = *p;
+  q.in_h = padded_extent(p->out_h, p->k_h, p->stride_h, p->dilation_h);
+  q.in_w = padded_extent(p->out_w, p->k_w, p->stride_w, p->dilation_w);
+  q.pad_top = q.pad_left = 0;
+  const int64_t c = p->in_c, row = (int64_t)q.in_w * c;
+  memset(dst, 0, (size_t)(p->batch * q.in_h * row) * sizeof(float));
+  for (int32_t b = 0; b < p->batch; ++b) {
+    for (int32_t y = 0; y < p->in_h && y + p->pad_top < q.in_h; ++y) {
+      const int32_t w = p->in_w + p->pad_left < q.in_w ? p->in_w : q.in_w - p->pad_left;
+      if (w <= 0) continue;
+      memcpy(dst + ((int64_t)b * q.in_h + y + p->pad_top) * row + (int64_t)p->pad_left * c,
+             in + ((int64_t)b * p->in_h + y) * p->in_w * c, (size_t)(w * c) * sizeof(float));
+    }
+  }
+  return q;
+}
+
+/* Any other one-group convolution, as an indirect GEMM: each output pixel's taps point at its
+ * input pixels (or at a zero row over the padding), so no patch is ever copied.
+ * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C];
+ * scratch: KW * C floats (the zero row a whole filter row may point at), or, where prepare
+ * asked for it (few channels, small padded input), room for the zero-padded input first: then
+ * every filter row is one contiguous run and the taps need no padding checks. */
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const int64_t zero_row = (int64_t)p->k_w * p->in_c;
+  const int64_t padded = (int64_t)p->batch * p->in_c *
+                         padded_extent(p->out_h, p->k_h, p->stride_h, p->dilation_h) *
+                         padded_extent(p->out_w, p->k_w, p->stride_w, p->dilation_w);
+  float *scratch = (float *)node->scratch;
+  const float *in = (const float *)node->inputs[0]->data;
+  eq_conv_params geometry = *p;
+  float *zeros = scratch;
+  if (p->out_h > 0 && p->out_w > 0 &&
+      node->scratch_bytes >= (padded + zero_row) * (int64_t)sizeof(float)) {
+    geometry = pad_input(p, in, scratch);
+    in = scratch;
+    zeros = scratch + padded;
+  }
+  memset(zeros, 0, (size_t)zero_row * sizeof(float));
+  gemm_job job = {uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->k_h * p->k_w,
+                  p->in_c, in, 0, &geometry, zeros, (const float *)node->inputs[1]->data,
+                  (float *)node->outputs[0]->data, p->out_c, p->act_min, p->act_max, 0, 0, 0};
+  gemm_run(ctx, &job);
+  return 0;
+}
+
+/* Inputs: input seen as [rows, depth], packed weights. */
+int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
+                                const eq_f32_gemm_ukernel *uk) {
+  const eq_fc_params *p = (const eq_fc_params *)node->params;
+  plain_gemm(ctx, uk, p->rows, p->units, p->depth, (const float *)node->inputs[0]->data,
+             (const float *)node->inputs[1]->data, (float *)node->outputs[0]->data, p->act_min,
+             p->act_max);
+  return 0;
+}
+
+/* Tap pointers of border pixels are built for this many taps x pixels at a time (stack). */
+#define DW_POINTERS 2048
+/* Input row pointers of one output row (stack); taller filters use the pixel path only. */
+#define DW_MAX_ROWS 16
+
+typedef struct dw_job {
+  const eq_node *node;
+  const eq_conv_params *p;  /* the node's geometry, or that of its zero-padded input copy */
+  const float *in;
+  const eq_f32_dwconv_ukernel *dw;
+  const float *zeros;  /* in_w * in_c zeros: the padding, and the bias when there is none */
+  int32_t ox_lo, ox_hi;  /* interior output columns: every tap inside the width */
+} dw_job;
+
+/* Border pixels [ox0, ox1) of one output row through tap pointers. */
+static void dw_pixels(const dw_job *j, const float *in_b, int32_t oy, int32_t ox0, int32_t ox1,
+                      const float *bias, float *out_row) {
+  const eq_conv_params *p = j->p;
+  const float *weights = (const float *)j->node->inputs[1]->data;
+  const int32_t c = p->in_c, taps = p->k_h * p->k_w;
+  const int32_t segment = taps < DW_POINTERS ? DW_POINTERS / taps : 1;
+  const float *ptrs[DW_POINTERS];
+  for (int32_t first = ox0; first < ox1; first += segment) {
+    const int32_t pixels = ox1 - first < segment ? ox1 - first : segment;
+    const float **ptr = ptrs;
+    for (int32_t ox = first; ox < first + pixels; ++ox) {
+      for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+          const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+          *ptr++ = row_ok && ix >= 0 && ix < p->in_w
+                       ? in_b + ((int64_t)iy * p->in_w + ix) * c : j->zeros;
+        }
+      }
+    }
+    j->dw->pixels(pixels, c, taps, ptrs, weights, bias, out_row + (int64_t)first * c,
+                  p->act_min, p->act_max);
+  }
+}
+
+static void dw_rows(void *arg, int64_t begin, int64_t end) {
+  const dw_job *j = (const dw_job *)arg;
+  const eq_node *node = j->node;
+  const eq_conv_params *p = j->p;
+  const float *in = j->in;
+  const float *bias = node->n_inputs > 2 && node->inputs[2] ? (const float *)node->inputs[2]->data
+                                                            : j->zeros;
+  float *out = (float *)node->outputs[0]->data;
+  const int32_t c = p->in_c;
+  for (int64_t row = begin; row < end; ++row) {
+    const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
+    const float *in_b = in + (int64_t)b * p->in_h * p->in_w * c;
+    float *out_row = out + row * p->out_w * c;
+    if (j->ox_lo >= j->ox_hi) {
+      dw_pixels(j, in_b, oy, 0, p->out_w, bias, out_row);
+      continue;
+    }
+    const float *rows[DW_MAX_ROWS];
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+      const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+      rows[ky] = iy >= 0 && iy < p->in_h ? in_b + (int64_t)iy * p->in_w * c : j->zeros;
+    }
+    dw_pixels(j, in_b, oy, 0, j->ox_lo, bias, out_row);
+    j->dw->row(p, rows, j->ox_lo, j->ox_hi, (const float *)node->inputs[1]->data, bias,
+               out_row);
+    dw_pixels(j, in_b, oy, j->ox_hi, p->out_w, bias, out_row);
+  }
+}
+
+/* Depthwise convolution with multiplier 1, any size, stride, dilation and padding: the interior
+ * of each row straight from the input rows, the border pixels through tap pointers.
+ * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C];
+ * scratch: in_w * C floats (zeros), or, where prepare asked for it (small maps, where border
+ * pixels are many), room for the zero-padded input first: then every pixel is interior. */
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw) {
+  const eq_conv_params *node_p = (const eq_conv_params *)node->params;
+  const int64_t zero_row = (int64_t)(node_p->in_w > 0 ? node_p->in_w : 1) * node_p->in_c;
+  const int64_t padded = (int64_t)node_p->batch * node_p->in_c *
+      padded_extent(node_p->out_h, node_p->k_h, node_p->stride_h, node_p->dilation_h) *
+      padded_extent(node_p->out_w, node_p->k_w, node_p->stride_w, node_p->dilation_w);
+  float *scratch = (float *)node->scratch;
+  eq_conv_params geometry = *node_p;
+  const float *in = (const float *)node->inputs[0]->data;
+  float *zeros = scratch;
+  if (node_p->out_h > 0 && node_p->out_w > 0 &&
+      node->scratch_bytes >= (padded + zero_row) * (int64_t)sizeof(float)) {
+    geometry = pad_input(node_p, in, scratch);
+    in = scratch;
+    zeros = scratch + padded;
+  }
+  memset(zeros, 0, (size_t)zero_row * sizeof(float));
+  const eq_conv_params *p = &geometry;
+  dw_job job = {node, p, in, dw, zeros, 0, 0};
+  if (p->k_h <= DW_MAX_ROWS) {
+    /* ox is interior when ox * s - pad >= 0 and ox * s - pad + (k_w - 1) * d <= in_w - 1. */
+    const int64_t s = p->stride_w, span = (int64_t)(p->k_w - 1) * p->dilation_w;
+    int64_t lo = (p->pad_left + s - 1) / s;
+    const int64_t last = (int64_t)p->in_w - 1 - span + p->pad_left;
+    int64_t hi = last >= 0 ? last / s + 1 : 0;
+    if (hi > p->out_w) hi = p->out_w;
+    if (lo > hi) lo = hi;
+    job.ox_lo = (int32_t)lo;
+    job.ox_hi = (int32_t)hi;
+  }
+  const int64_t rows = (int64_t)p->batch * p->out_h;
+  eq_parallel_for(ctx, rows, grain_for(rows, rows * p->out_w * p->in_c * p->k_h * p->k_w),
+                  dw_rows, &job);
+  return 0;
+}

@@ -1,0 +1,124 @@
+/* Float32 GEMM and depthwise microkernels, and the portable drivers that tile, thread and feed
+ * them (kernels/core/f32_drivers.c).
+ *
+ * Packed GEMM weights (made once at prepare, edgeq/ops/common.py pack_f32_gemm_weights): the N
+ * output channels in blocks of EQ_F32_GEMM_NR, each block laid out as NR bias values followed
+ * by K rows of NR weights, zero-padded past N. Every ISA reads this one layout, so prepare never
+ * needs to know which variant will run.
+ *
+ * Every output is computed the same way whatever the tile or thread split: it starts from its
+ * bias and adds its K products in increasing k, so the thread count never changes a result. */
+#ifndef EDGEQ_F32_GEMM_H
+#define EDGEQ_F32_GEMM_H
+#include <stdint.h>
+
+#include "edgeq/kernel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EQ_F32_GEMM_NR 16
+/* Tap pointers of one tile live on the stack: tile height x taps at most this many (prepare
+ * sends larger filters to the reference kernel; edgeq/ops/conv.py IGEMM_MAX_POINTERS). */
+#define EQ_F32_GEMM_MAX_POINTERS 4096
+#define EQ_F32_GEMM_MAX_MR 8
+
+/* Indirect GEMM over one packed NR block w: c[i][0..nc) = clamp(bias + sum over taps t and
+ * k < kc of a[t * MR + i][k] * w[t * kc + k][..]) for rows i < mr. Row i of tap t is read from
+ * the pointer a[t * MR + i] (MR = the microkernel's tile height; rows past mr repeat a valid
+ * pointer and are computed but not stored). A plain GEMM is one tap; a convolution points its
+ * taps at input pixels, or at a zero row where the patch covers padding. */
+typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                               const float *const *a, const float *w, float *c, int64_t c_stride,
+                               float lo, float hi);
+
+typedef struct eq_f32_gemm_ukernel {
+  eq_f32_gemm_fn fn;
+  int32_t mr;
+} eq_f32_gemm_ukernel;
+
+/* Depthwise microkernel: `pixels` output pixels of `channels` channels, pixel p reading its taps
+ * from ptrs[p * taps + t] (a zero row stands in for padding); weights [taps][channels], bias
+ * [channels] (never NULL: zeros when the model has none). */
+typedef void (*eq_f32_dwconv_fn)(int32_t pixels, int32_t channels, int32_t taps,
+                                 const float *const *ptrs, const float *weights,
+                                 const float *bias, float *out, float lo, float hi);
+
+/* Depthwise microkernel for the interior of one output row: output pixels [ox0, ox1), whose
+ * taps all fall inside the row's width. rows[ky] is input row oy * stride_h - pad_top +
+ * ky * dilation_h (a zero row when outside the image); p gives strides, dilations, channels. */
+struct eq_conv_params;
+typedef void (*eq_f32_dwconv_row_fn)(const struct eq_conv_params *p, const float *const *rows,
+                                     int32_t ox0, int32_t ox1, const float *weights,
+                                     const float *bias, float *out_row);
+
+typedef struct eq_f32_dwconv_ukernel {
+  eq_f32_dwconv_fn pixels;    /* border pixels (and rows of any shape) */
+  eq_f32_dwconv_row_fn row;   /* interior of a row */
+} eq_f32_dwconv_ukernel;
+
+/* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
+
+/* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
+#define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn, dw_row_fn)                       \
+  static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr};                        \
+  static const eq_f32_dwconv_ukernel isa##_dw = {dw_fn, dw_row_fn};                        \
+  static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
+    return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
+  }                                                                                        \
+  static int conv2d_f32_igemm_##isa(const eq_node *n, eq_ctx *c) {                         \
+    return eq_f32_conv2d_igemm(n, c, &isa##_gemm);                                         \
+  }                                                                                        \
+  static int fully_connected_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                 \
+    return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
+  }                                                                                        \
+  static int depthwise_conv2d_f32_dw_##isa(const eq_node *n, eq_ctx *c) {                  \
+    return eq_f32_depthwise(n, c, &isa##_dw);                                              \
+  }
+
+/* Table entries for the kernels above, needing ISA bits `bits`. */
+#define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
+  {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
+  {"conv2d_f32_igemm", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},              \
+  {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
+  {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
+
+/* Microkernels, one per ISA file (kernels/ref, kernels/x86, kernels/arm). */
+void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                              const float *, float *, int64_t, float, float);
+void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
+                           const float *, float *, float, float);
+void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const *, int32_t,
+                               int32_t, const float *, const float *, float *);
+#if defined(__x86_64__) || defined(_M_X64)
+void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                            const float *, float *, int64_t, float, float);
+void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
+                         const float *, float *, float, float);
+void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
+                             int32_t, const float *, const float *, float *);
+void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                              const float *, float *, int64_t, float, float);
+void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
+                           const float *, float *, float, float);
+void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
+                               int32_t, const float *, const float *, float *);
+#endif
+#if defined(__aarch64__)
+void eq_f32_gemm_6x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                            const float *, float *, int64_t, float, float);
+void eq_f32_dwconv__neon(int32_t, int32_t, int32_t, const float *const *, const float *,
+                         const float *, float *, float, float);
+void eq_f32_dwconv_row__neon(const struct eq_conv_params *, const float *const *, int32_t,
+                             int32_t, const float *, const float *, float *);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

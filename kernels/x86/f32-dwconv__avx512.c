@@ -1,0 +1,132 @@
+/* f32 depthwise microkernel, AVX-512F: 32 channels at a time, then 16 and a masked tail; the
+ * taps of one pixel summed in order; 3x3 and 5x5 get their tap loop unrolled. */
+#include <immintrin.h>
+
+#include "edgeq/f32_gemm.h"
+#include "edgeq/params/conv.h"
+
+static inline __m512 clamp16(__m512 v, __m512 lo, __m512 hi) {
+  return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+}
+
+static inline __attribute__((always_inline)) void dw_pixels(
+    int32_t pixels, int32_t channels, const int32_t taps, const float *const *ptrs,
+    const float *restrict weights, const float *restrict bias, float *restrict out, float lo,
+    float hi) {
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
+    int32_t ch = 0;
+    for (; ch + 32 <= channels; ch += 32) {
+      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+      for (int32_t t = 0; t < taps; ++t) {
+        const float *x = ptrs[t] + ch, *w = weights + (int64_t)t * channels + ch;
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(w), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(w + 16), acc1);
+      }
+      acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(bias + ch));
+      acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(bias + ch + 16));
+      _mm512_storeu_ps(out + ch, clamp16(acc0, vlo, vhi));
+      _mm512_storeu_ps(out + ch + 16, clamp16(acc1, vlo, vhi));
+    }
+    for (; ch < channels; ch += 16) {
+      const int32_t n = channels - ch < 16 ? channels - ch : 16;
+      const __mmask16 m = (__mmask16)((1u << n) - 1u);
+      __m512 acc = _mm512_setzero_ps();
+      for (int32_t t = 0; t < taps; ++t) {
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ptrs[t] + ch),
+                              _mm512_maskz_loadu_ps(m, weights + (int64_t)t * channels + ch),
+                              acc);
+      }
+      acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, bias + ch));
+      _mm512_mask_storeu_ps(out + ch, m, clamp16(acc, vlo, vhi));
+    }
+  }
+}
+
+void eq_f32_dwconv__avx512(int32_t pixels, int32_t channels, int32_t taps,
+                           const float *const *ptrs, const float *weights, const float *bias,
+                           float *out, float lo, float hi) {
+  if (taps == 9) {
+    dw_pixels(pixels, channels, 9, ptrs, weights, bias, out, lo, hi);
+  } else if (taps == 25) {
+    dw_pixels(pixels, channels, 25, ptrs, weights, bias, out, lo, hi);
+  } else {
+    dw_pixels(pixels, channels, taps, ptrs, weights, bias, out, lo, hi);
+  }
+}
+
+/* The interior of a row: a block of 16 channels at a time, its weights held in registers while
+ * the block walks the row's pixels (up to 5x5 taps; more are read from memory). */
+#define ROW_MAX_TAPS 25
+
+static inline __attribute__((always_inline)) void dw_row(
+    const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
+    const float *restrict weights, const float *restrict bias, float *restrict out_row,
+    const int32_t k_h, const int32_t k_w) {
+  const int32_t channels = p->in_c, taps = k_h * k_w;
+  const int64_t step = (int64_t)p->stride_w * channels;
+  const int64_t tap_step = (int64_t)p->dilation_w * channels;
+  const __m512 vlo = _mm512_set1_ps(p->act_min), vhi = _mm512_set1_ps(p->act_max);
+  const int64_t ix0 = (int64_t)ox0 * p->stride_w - p->pad_left;
+  for (int32_t ch = 0; ch < channels; ch += 16) {
+    const int32_t n = channels - ch < 16 ? channels - ch : 16;
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    __m512 w[ROW_MAX_TAPS];
+    if (taps <= ROW_MAX_TAPS) {
+#pragma GCC unroll 25
+      for (int32_t t = 0; t < taps; ++t)
+        w[t] = _mm512_maskz_loadu_ps(m, weights + (int64_t)t * channels + ch);
+    }
+#define WEIGHT(t) (taps <= ROW_MAX_TAPS ? w[t] \
+                   : _mm512_maskz_loadu_ps(m, weights + (int64_t)(t) * channels + ch))
+    const __m512 b = _mm512_maskz_loadu_ps(m, bias + ch);
+    float *o = out_row + (int64_t)ox0 * channels + ch;
+    int32_t ox = ox0;
+    /* Four pixels at a time: four independent FMA chains hide the FMA latency. */
+    for (; ox + 4 <= ox1; ox += 4, o += 4 * channels) {
+      const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
+      __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+#pragma GCC unroll 5
+      for (int32_t ky = 0; ky < k_h; ++ky) {
+        const float *x = rows[ky] + at;
+#pragma GCC unroll 5
+        for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step) {
+          const __m512 wt = WEIGHT(ky * k_w + kx);
+          acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x), wt, acc0);
+          acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + step), wt, acc1);
+          acc2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + 2 * step), wt, acc2);
+          acc3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + 3 * step), wt, acc3);
+        }
+      }
+      _mm512_mask_storeu_ps(o, m, clamp16(_mm512_add_ps(acc0, b), vlo, vhi));
+      _mm512_mask_storeu_ps(o + channels, m, clamp16(_mm512_add_ps(acc1, b), vlo, vhi));
+      _mm512_mask_storeu_ps(o + 2 * channels, m, clamp16(_mm512_add_ps(acc2, b), vlo, vhi));
+      _mm512_mask_storeu_ps(o + 3 * channels, m, clamp16(_mm512_add_ps(acc3, b), vlo, vhi));
+    }
+    for (; ox < ox1; ++ox, o += channels) {
+      const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
+      __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 5
+      for (int32_t ky = 0; ky < k_h; ++ky) {
+        const float *x = rows[ky] + at;
+#pragma GCC unroll 5
+        for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step)
+          acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x), WEIGHT(ky * k_w + kx), acc);
+      }
+      _mm512_mask_storeu_ps(o, m, clamp16(_mm512_add_ps(acc, b), vlo, vhi));
+    }
+#undef WEIGHT
+  }
+}
+
+void eq_f32_dwconv_row__avx512(const eq_conv_params *p, const float *const *rows, int32_t ox0,
+                               int32_t ox1, const float *weights, const float *bias,
+                               float *out_row) {
+  if (p->k_h == 3 && p->k_w == 3) {
+    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 3);
+  } else if (p->k_h == 5 && p->k_w == 5) {
+    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 5);
+  } else {
+    dw_row(p, rows, ox0, ox1, weights, bias, out_row, p->k_h, p->k_w);
+  }
+}

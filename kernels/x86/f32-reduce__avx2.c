@@ -1,0 +1,62 @@
+/* f32 MEAN, AVX2: the reference's walk (the collapsed input in row-major order, an odometer
+ * over the outer dims). A kept innermost dim is summed 8 slots at a time, each output adding
+ * its inputs in the reference's order (bit-identical: MEAN over H, W of NHWC, as in
+ * squeeze-and-excite blocks); a reduced innermost row (a layer norm's mean over the last axis)
+ * is summed in 8 lanes and then across them, a reassociation of the reference's sum. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "edgeq/dispatch.h"
+#include "edgeq/params/reduce.h"
+
+static void walk_sum(const eq_reduce_params *p, const float *in, int64_t in_count, float *acc) {
+  const int32_t nd = p->ndim;
+  const int32_t inner = p->dims[nd - 1];
+  if (in_count == 0 || inner == 0) return;
+  const int64_t rows = in_count / inner;
+  const int inner_reduced = p->out_strides[nd - 1] == 0;
+  int32_t idx[EQ_MAX_DIMS] = {0};
+  int64_t o = 0;
+  for (int64_t r = 0; r < rows; ++r, in += inner) {
+    float *a = acc + o;
+    if (inner_reduced) {
+      int32_t j = 0;
+      float v = 0.0f;
+      if (inner >= 16) {
+        __m256 lanes = _mm256_loadu_ps(in);
+        for (j = 8; j + 8 <= inner; j += 8) lanes = _mm256_add_ps(lanes, _mm256_loadu_ps(in + j));
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        v = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+      }
+      for (; j < inner; ++j) v += in[j];
+      *a += v;
+    } else {
+      int32_t j = 0;
+      for (; j + 8 <= inner; j += 8)
+        _mm256_storeu_ps(a + j, _mm256_add_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(in + j)));
+      for (; j < inner; ++j) a[j] += in[j];
+    }
+    for (int32_t d = nd - 2; d >= 0; --d) {
+      if (++idx[d] < p->dims[d]) {
+        o += p->out_strides[d];
+        break;
+      }
+      idx[d] = 0;
+      o -= (int64_t)(p->dims[d] - 1) * p->out_strides[d];
+    }
+  }
+}
+
+int eq_f32_mean__avx2(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_reduce_params *p = (const eq_reduce_params *)node->params;
+  const eq_tensor *x = node->inputs[0];
+  eq_tensor *y = node->outputs[0];
+  float *out = (float *)y->data;
+  const int64_t n = y->count > 0 ? x->count / y->count : 0;
+  for (int64_t i = 0; i < y->count; ++i) out[i] = 0.0f;
+  walk_sum(p, (const float *)x->data, x->count, out);
+  for (int64_t i = 0; i < y->count; ++i) out[i] = n > 0 ? out[i] / (float)n : NAN;
+  return 0;
+}

@@ -1,0 +1,386 @@
+"""Optimized float32 kernels (packed-weight GEMM, indirect-GEMM convolution, depthwise) against the
+scalar reference kernels (kernels/ref/conv.c, the spec), for every ISA variant this host can run,
+over edge sizes: 1, tails of the 6/8-row and 16-column tiles, odd channel counts, large.
+
+Each variant runs through run_kernel with `allowed` set to that ISA's bits (0 = the portable
+microkernels); the reference is the unpacked kernel run with allowed=0. They may differ only by
+reassociation and FMA, hence the small tolerance.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from edgeq.ops.common import broadcast_strides, pack_f32_gemm_weights
+from edgeq.ops.conv import ConvParams, FcParams
+from edgeq.ops.elementwise import BinaryParams, _array
+from edgeq.runtime import cpu, run_kernel
+from harness import assert_close_to_range
+
+F32 = np.float32
+FLT_MAX = float(np.finfo(F32).max)
+VARIANTS = {"portable": 0, "avx2": cpu.FEATURES["avx2"],
+            "avx512": cpu.FEATURES["avx2"] | cpu.FEATURES["avx512"], "neon": cpu.FEATURES["neon"]}
+
+
+@pytest.fixture(params=list(VARIANTS))
+def allowed(request):
+    bits = VARIANTS[request.param]
+    if bits & ~cpu.detected():
+        pytest.skip(f"this CPU lacks {request.param}")
+    return bits
+
+
+def rand(rng, *shape):
+    return rng.standard_normal(shape).astype(F32)
+
+
+def fc(allowed, rows, depth, units, bias=True, act=(-FLT_MAX, FLT_MAX), seed=0):
+    rng = np.random.default_rng(seed)
+    x, w = rand(rng, rows, depth), rand(rng, units, depth)
+    b = rand(rng, units) if bias else None
+    params = bytes(FcParams(rows, depth, units, *act))
+    got = np.full((rows, units), np.nan, F32)
+    run_kernel("fully_connected_f32_gemm", params, [x, pack_f32_gemm_weights(w, b)], [got],
+               allowed=allowed)
+    want = np.empty((rows, units), F32)
+    run_kernel("fully_connected_f32", params, [x, w, b], [want], allowed=0)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+GEMM_M = [1, 2, 5, 6, 7, 8, 9, 13, 16, 17, 49]
+GEMM_N = [1, 7, 15, 16, 17, 33]
+GEMM_K = [1, 3, 16, 67]
+
+
+@pytest.mark.parametrize("m", GEMM_M)
+def test_gemm_tiles_and_tails(allowed, m):
+    for n, k in itertools.product(GEMM_N, GEMM_K):
+        fc(allowed, m, k, n, seed=m * 1000 + n * 10 + k)
+
+
+def test_gemm_large_and_clamped(allowed):
+    fc(allowed, 300, 517, 203, seed=1)
+    fc(allowed, 97, 960, 1280, bias=False, seed=2)
+    fc(allowed, 37, 64, 45, act=(0.0, 6.0), seed=3)
+    fc(allowed, 1, 1280, 1000, act=(-1.0, 1.0), seed=4)
+
+
+def test_gemm_passes_nan_through_the_clamp(allowed):
+    x = np.array([[np.nan, 1.0]], F32)
+    w = np.ones((3, 2), F32)
+    got = np.zeros((1, 3), F32)
+    run_kernel("fully_connected_f32_gemm", bytes(FcParams(1, 2, 3, 0.0, 6.0)),
+               [x, pack_f32_gemm_weights(w, None)], [got], allowed=allowed)
+    assert np.isnan(got).all()
+
+
+def conv_params(n, h, w, c, oc, kh, kw, stride, dilation, pads, act=(-FLT_MAX, FLT_MAX),
+                multiplier=1):
+    """Geometry with explicit padding (top, left, bottom, right): kernels take any."""
+    top, left, bottom, right = pads
+    out_h = (h + top + bottom - (kh - 1) * dilation[0] - 1) // stride[0] + 1
+    out_w = (w + left + right - (kw - 1) * dilation[1] - 1) // stride[1] + 1
+    return ConvParams(n, h, w, c, max(out_h, 0), max(out_w, 0), oc, kh, kw, stride[0], stride[1],
+                      dilation[0], dilation[1], top, left, 1, multiplier, *act)
+
+
+def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
+         bias=True, act=(-FLT_MAX, FLT_MAX), seed=0, padded_copy=False):
+    rng = np.random.default_rng(seed)
+    n, h, w, c = shape
+    p = conv_params(n, h, w, c, oc, k[0], k[1], stride, dilation, pads, act)
+    x, f = rand(rng, *shape), rand(rng, oc, k[0], k[1], c)
+    b = rand(rng, oc) if bias else None
+    out_shape = (n, p.out_h, p.out_w, oc)
+    want = np.empty(out_shape, F32)
+    run_kernel("conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
+    got = np.full(out_shape, np.nan, F32)
+    depth = k[0] * k[1] * c
+    packed = pack_f32_gemm_weights(f.reshape(oc, depth), b)
+    scratch = k[1] * c * 4
+    if padded_copy:  # room for the zero-padded input: the kernel then reads that copy
+        padded_h = (p.out_h - 1) * stride[0] + (k[0] - 1) * dilation[0] + 1
+        padded_w = (p.out_w - 1) * stride[1] + (k[1] - 1) * dilation[1] + 1
+        scratch += n * padded_h * padded_w * c * 4
+    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=scratch, allowed=allowed)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+@pytest.mark.parametrize("shape,oc", [((1, 1, 1, 1), 1), ((1, 5, 7, 3), 17), ((2, 6, 5, 16), 16),
+                                      ((1, 14, 14, 96), 576), ((1, 7, 7, 320), 1280),
+                                      ((3, 3, 3, 33), 9)])
+def test_pointwise_conv(allowed, shape, oc):
+    conv(allowed, "conv2d_f32_gemm", shape, oc, (1, 1), act=(0.0, 6.0))
+
+
+IGEMM_CASES = {
+    "mobilenet_first_layer": ((1, 224, 224, 3), 32, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)),
+    "3x3_same": ((1, 9, 8, 5), 7, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+    "5x5_s2_odd": ((2, 11, 13, 3), 19, (5, 5), (2, 2), (1, 1), (2, 2, 2, 2)),
+    "dilated": ((1, 12, 10, 4), 6, (3, 3), (1, 1), (2, 3), (2, 3, 2, 3)),
+    "asymmetric_kernel_stride": ((1, 10, 9, 2), 5, (1, 7), (3, 1), (1, 1), (0, 3, 0, 3)),
+    "1x1_stride2": ((1, 7, 7, 8), 16, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),
+    "one_pixel": ((1, 1, 1, 1), 1, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),
+    "kernel_beyond_input": ((1, 3, 2, 2), 3, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
+    "deep": ((1, 6, 6, 64), 48, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("padded_copy", [False, True])
+@pytest.mark.parametrize("case", list(IGEMM_CASES))
+def test_indirect_gemm_conv(allowed, case, padded_copy):
+    shape, oc, k, stride, dilation, pads = IGEMM_CASES[case]
+    # A clamp narrows the output's range, and the tolerance with it: only where sums are short.
+    act = (-1.0, 1.0) if k[0] * k[1] * shape[3] < 100 else (-FLT_MAX, FLT_MAX)
+    conv(allowed, "conv2d_f32_igemm", shape, oc, k, stride, dilation, pads, act=act,
+         padded_copy=padded_copy)
+
+
+def test_indirect_gemm_tile_tails_and_large_filters(allowed):
+    # Pixel counts 1..17 cover every tail of the 4-, 6- and 7-row tiles; 9x9 and 1x12 filters
+    # have many taps per tile.
+    for width in range(1, 18):
+        conv(allowed, "conv2d_f32_igemm", (1, 1, width, 5), 18, (1, 3), (1, 1), (1, 1),
+             (0, 1, 0, 1), bias=width % 2 == 0, seed=width)
+    conv(allowed, "conv2d_f32_igemm", (1, 12, 11, 2), 3, (9, 9), (1, 1), (1, 1), (4, 4, 4, 4))
+    conv(allowed, "conv2d_f32_igemm", (1, 3, 14, 6), 20, (1, 12), (1, 1), (1, 1), (0, 5, 0, 6))
+
+
+def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MAX, FLT_MAX),
+              seed=0, padded_copy=False):
+    rng = np.random.default_rng(seed)
+    n, h, w, c = shape
+    p = conv_params(n, h, w, c, c, k[0], k[1], stride, dilation, pads, act)
+    x, f = rand(rng, *shape), rand(rng, 1, k[0], k[1], c)
+    b = rand(rng, c) if bias else None
+    out_shape = (n, p.out_h, p.out_w, c)
+    want = np.empty(out_shape, F32)
+    run_kernel("depthwise_conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
+    got = np.full(out_shape, np.nan, F32)
+    scratch = max(w, 1) * c * 4
+    if padded_copy:  # room for the zero-padded input: the kernel then reads that copy
+        scratch += n * c * 4 * ((p.out_h - 1) * stride[0] + (k[0] - 1) * dilation[0] + 1) * \
+            ((p.out_w - 1) * stride[1] + (k[1] - 1) * dilation[1] + 1)
+    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got], scratch_bytes=scratch,
+               allowed=allowed)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("padded_copy", [False, True])
+def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
+    for c, dilation, same in itertools.product([1, 7, 8, 16, 17, 40], [1, 2], [False, True]):
+        pad = ((k - 1) * dilation) // 2 if same else 0
+        extra = ((k - 1) * dilation) - pad if same else 0
+        depthwise(allowed, (1, 9, 8, c), (k, k), (stride, stride), (dilation, dilation),
+                  (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c,
+                  padded_copy=padded_copy)
+
+
+def test_depthwise_mobilenet_layers(allowed):
+    depthwise(allowed, (1, 112, 112, 32), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), act=(0.0, 6.0))
+    depthwise(allowed, (1, 56, 56, 144), (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), act=(0.0, 6.0))
+    depthwise(allowed, (2, 14, 14, 576), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2))
+    depthwise(allowed, (1, 7, 9, 33), (3, 5), (2, 1), (1, 1), (1, 2, 1, 2))
+
+
+BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), (17,)),
+                 ((2, 9, 33), (1,)), ((1,), (4, 31)), ((6, 1), (1, 13)), ((4, 3, 1), (4, 1, 9)),
+                 ((2, 1, 8), (2, 5, 8))]
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu", "squared_difference"])
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
+def test_binary_broadcasts(allowed, op, shapes):
+    rng = np.random.default_rng(len(shapes[0]) * 100 + shapes[1][-1])
+    a, b = rand(rng, *shapes[0]), rand(rng, *shapes[1])
+    a.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, -0.0][:a.size]
+    out_shape = np.broadcast_shapes(a.shape, b.shape)
+    dims, (sa, sb) = broadcast_strides(out_shape, a.shape, b.shape)
+    for act in ((-np.inf, np.inf), (0.0, 6.0)):
+        params = bytes(BinaryParams(_array(dims), _array(sa), _array(sb), *act))
+        got, want = np.empty(out_shape, F32), np.empty(out_shape, F32)
+        run_kernel(f"{op}_f32", params, [a, b], [got], allowed=allowed)
+        run_kernel(f"{op}_f32", params, [a, b], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # one operation per element: bit-exact
+
+
+def plan_kernels(model):
+    import edgeq
+
+    it = edgeq.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    return it._get_plan().compiled.kernel_of_node
+
+
+def test_prepare_picks_the_fast_paths_and_edgeq_isa_scalar_the_reference(monkeypatch):
+    from test_threads import fast_path_model
+
+    model, _ = fast_path_model()
+    assert plan_kernels(model) == ["conv2d_f32_gemm", "conv2d_f32_igemm",
+                                   "depthwise_conv2d_f32_dw", "fully_connected_f32_gemm"]
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    assert plan_kernels(model) == ["conv2d_f32", "conv2d_f32", "depthwise_conv2d_f32",
+                                   "fully_connected_f32"]
+
+
+def test_what_the_fast_paths_do_not_cover_falls_back_to_the_reference():
+    from edgeq.tflite.schema import BuiltinOp
+    from harness import single_op_model
+
+    rng = np.random.default_rng(5)
+    x = ((1, 6, 6, 4), F32)
+    # depth multiplier 2
+    dw = single_op_model(BuiltinOp.DEPTHWISE_CONV_2D, [x, rand(rng, 1, 3, 3, 8), None],
+                         options={"padding": 0, "stride_h": 1, "stride_w": 1,
+                                  "depth_multiplier": 2})
+    assert plan_kernels(dw) == ["depthwise_conv2d_f32"]
+    # two groups
+    grouped = single_op_model(BuiltinOp.CONV_2D, [x, rand(rng, 6, 3, 3, 2), None],
+                              options={"padding": 0, "stride_h": 1, "stride_w": 1})
+    assert plan_kernels(grouped) == ["conv2d_f32"]
+    # weights that are a runtime input cannot be packed at prepare
+    runtime_w = single_op_model(BuiltinOp.FULLY_CONNECTED, [((2, 4), F32), ((3, 4), F32)],
+                                options={})
+    assert plan_kernels(runtime_w) == ["fully_connected_f32"]
+
+
+POOL_CASES = [  # (N, H, W, C), filter, stride, (pad_top, pad_left), out (H, W)
+    ((1, 112, 112, 16), (2, 2), (2, 2), (0, 0), (56, 56)),
+    ((2, 9, 7, 3), (3, 3), (2, 2), (1, 1), (5, 4)),
+    ((1, 7, 7, 33), (7, 7), (1, 1), (0, 0), (1, 1)),
+    ((1, 5, 6, 17), (3, 2), (1, 2), (1, 0), (5, 3)),
+    ((1, 4, 4, 8), (5, 5), (3, 3), (2, 2), (2, 2)),
+]
+
+
+@pytest.mark.parametrize("kind", ["max_pool2d_f32", "avg_pool2d_f32"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=str)
+def test_pooling(allowed, kind, case):
+    from edgeq.ops.pool import Pool2DParams
+
+    (n, h, w, c), (fh, fw), (sh, sw), (pt, pl), (oh, ow) = case
+    x = rand(np.random.default_rng(h * w + c), n, h, w, c)
+    x.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    for act in ((-np.inf, np.inf), (0.0, 6.0)):
+        params = bytes(Pool2DParams(n, h, w, c, oh, ow, fh, fw, sh, sw, pt, pl, *act))
+        got, want = np.empty((n, oh, ow, c), F32), np.empty((n, oh, ow, c), F32)
+        run_kernel(kind, params, [x], [got], allowed=allowed)
+        run_kernel(kind, params, [x], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # the same operations per lane: bit-exact
+
+
+def test_hard_swish(allowed):
+    x = np.concatenate([np.linspace(-8, 8, 1001, dtype=F32),
+                        np.array([np.nan, np.inf, -np.inf, -0.0, -3.0, 3.0], F32)])
+    for n in (1, 7, 8, 9, x.size):
+        got, want = np.empty(n, F32), np.empty(n, F32)
+        run_kernel("hard_swish_f32", None, [x[:n]], [got], allowed=allowed)
+        run_kernel("hard_swish_f32", None, [x[:n]], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # the reference's operations in its order
+
+
+def matmul_params(lhs_shape, rhs_shape, adj_x, adj_y):
+    """eq_matmul_params as prepare builds them (edgeq/ops/conv.py prepare_batch_matmul)."""
+    from edgeq.ops.conv import MATMUL_BATCH_DIMS, MatmulParams
+
+    m, k = lhs_shape[-2:][::-1] if adj_x else lhs_shape[-2:]
+    n = rhs_shape[-2] if adj_y else rhs_shape[-1]
+    batch = np.broadcast_shapes(lhs_shape[:-2], rhs_shape[:-2])
+    dims, (sl, sr) = broadcast_strides(batch, lhs_shape[:-2], rhs_shape[:-2])
+    lhs_m, lhs_k = (1, m) if adj_x else (k, 1)
+    rhs_k, rhs_n = (1, k) if adj_y else (n, 1)
+    arr = ctypes_array(MATMUL_BATCH_DIMS)
+    return MatmulParams(arr(*dims), arr(*sl), arr(*sr), m, k, n, lhs_m, lhs_k, rhs_k,
+                        rhs_n), tuple(batch) + (m, n)
+
+
+def ctypes_array(n):
+    import ctypes
+
+    return ctypes.c_int32 * n
+
+
+MATMUL_CASES = [((1, 4, 64, 64), (1, 4, 64, 32)), ((1, 4, 64, 32), (1, 4, 32, 64)),
+                ((3, 5, 7), (7, 17)), ((1, 1), (1, 1)), ((2, 1, 9, 13), (3, 13, 33)),
+                ((6, 4), (4, 15)), ((5, 0), (0, 3))]
+
+
+@pytest.mark.parametrize("adj", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("shapes", MATMUL_CASES, ids=str)
+def test_batch_matmul(allowed, shapes, adj):
+    rng = np.random.default_rng(sum(shapes[0]) + sum(shapes[1]))
+    lhs_shape, rhs_shape = list(shapes[0]), list(shapes[1])
+    if adj[0]:
+        lhs_shape[-2:] = lhs_shape[-2:][::-1]
+    if adj[1]:
+        rhs_shape[-2:] = rhs_shape[-2:][::-1]
+    lhs, rhs = rand(rng, *lhs_shape), rand(rng, *rhs_shape)
+    params, out_shape = matmul_params(tuple(lhs_shape), tuple(rhs_shape), *adj)
+    got, want = np.full(out_shape, np.nan, F32), np.empty(out_shape, F32)
+    run_kernel("batch_matmul_f32", bytes(params), [lhs, rhs], [got], allowed=allowed)
+    run_kernel("batch_matmul_f32", bytes(params), [lhs, rhs], [want], allowed=0)
+    assert_close_to_range(got, want, rel=1e-5)
+
+
+def test_gelu(allowed):
+    x = np.concatenate([np.linspace(-12, 12, 4001, dtype=F32),
+                        rand(np.random.default_rng(9), 999) * 3,
+                        np.array([0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, 100.0], F32)])
+    for n in (1, 5, 8, 13, x.size):
+        got, want = np.full(n, np.nan, F32), np.empty(n, F32)
+        run_kernel("gelu_f32", None, [x[:n]], [got], allowed=allowed)
+        run_kernel("gelu_f32", None, [x[:n]], [want], allowed=0)
+        # erfc from a fit: relative error of a few 1e-7 where GELU is not vanishingly small
+        # (its far negative tail, below 1e-13, drifts to a few 1e-6 relative)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+    special = np.array([np.nan, np.inf, -np.inf], F32)
+    got, want = np.empty(3, F32), np.empty(3, F32)
+    run_kernel("gelu_f32", None, [special], [got], allowed=allowed)
+    run_kernel("gelu_f32", None, [special], [want], allowed=0)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("depth", [1, 7, 8, 12, 64, 1001])
+def test_softmax(allowed, depth):
+    from edgeq.ops.reduce import SoftmaxParams
+
+    rng = np.random.default_rng(depth)
+    x = rand(rng, 5, depth) * 4
+    x[1, :] = -np.inf  # a row of -inf: 0 / 0 in both
+    x[2, 0] = np.nan
+    x[3, -1] = 80.0  # one value dominating
+    for beta in (1.0, 0.5, -1.0):
+        params = bytes(SoftmaxParams(depth, beta))
+        got, want = np.full(x.shape, 7.0, F32), np.empty(x.shape, F32)
+        run_kernel("softmax_f32", params, [x], [got], allowed=allowed)
+        run_kernel("softmax_f32", params, [x], [want], allowed=0)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape,axes", [((1, 7, 7, 576), (1, 2)), ((1, 56, 56, 17), (1, 2)),
+                                        ((2, 3, 5, 9), (0, 2)), ((4, 6, 13), (2,)),
+                                        ((3, 4, 5), (0, 1, 2)), ((8, 1, 3), (1,)),
+                                        ((1, 64, 128), (2,)), ((5, 37), (1,)),
+                                        ((3, 40, 23), (0, 2))])
+def test_mean(allowed, shape, axes):
+    import ctypes
+
+    from edgeq.ops.reduce import MAX_DIMS, ReduceParams, collapse
+
+    x = rand(np.random.default_rng(len(shape) * 10 + shape[-1]), *shape)
+    x.reshape(-1)[:2] = [np.inf, np.nan]
+    dims, strides = collapse(x.shape, set(axes))
+    pad = MAX_DIMS - len(dims)
+    params = bytes(ReduceParams(len(dims), (ctypes.c_int32 * MAX_DIMS)(*(dims + [0] * pad)),
+                                (ctypes.c_int32 * MAX_DIMS)(*(strides + [0] * pad))))
+    out_shape = tuple(n for d, n in enumerate(shape) if d not in axes)
+    got, want = np.full(out_shape, 77, F32), np.full(out_shape, 77, F32)
+    run_kernel("mean_f32", params, [x], [got], allowed=allowed)
+    run_kernel("mean_f32", params, [x], [want], allowed=0)
+    if shape[-1] < 16 or (len(shape) - 1) not in axes:
+        np.testing.assert_array_equal(got, want)  # the same sums in the same order
+    else:  # rows of 16 or more reduced in 8 lanes: the sum reassociated
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
