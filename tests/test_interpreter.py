@@ -156,3 +156,35 @@ def test_corrupt_model_raises_model_error():
     data[4:8] = b"XXXX"
     with pytest.raises(edgeq.ModelError):
         edgeq.Interpreter(model_content=bytes(data))
+
+
+def test_reallocating_after_resizes_does_not_grow_and_stays_right():
+    """Each allocate packs weights anew; the previous plan's packed constants must not pile up."""
+    from edgeq.tflite.schema import BuiltinOp
+    from edgeq.tflite.writer import ModelBuilder
+
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 3, 3, 4)).astype(np.float32)
+    b = ModelBuilder()
+    x = b.add_tensor("x", [1, 6, 6, 4], np.float32, shape_signature=[1, -1, -1, 4])
+    wt = b.add_tensor("w", w.shape, np.float32, data=w)
+    y = b.add_tensor("y", [1, 6, 6, 8], np.float32)
+    b.add_operator(BuiltinOp.CONV_2D, [x, wt], [y], options={"padding": 0, "stride_w": 1,
+                                                            "stride_h": 1})
+    b.set_inputs([x])
+    b.set_outputs([y])
+    it = edgeq.Interpreter(model_content=b.build(), num_threads=1)
+    graph = it._main.graph
+    sizes = []
+    for side in (6, 9, 6, 9, 12):
+        it.resize_tensor_input(0, (1, side, side, 4))
+        it.allocate_tensors()
+        sizes.append(len(graph.tensors))
+        inp = rng.standard_normal((1, side, side, 4)).astype(np.float32)
+        it.set_tensor(0, inp)
+        it.invoke()
+        padded = np.pad(inp[0], ((1, 1), (1, 1), (0, 0)))
+        want = np.einsum("hwc,ohwc->o", np.lib.stride_tricks.sliding_window_view(
+            padded, (3, 3), axis=(0, 1))[0, 0].transpose(1, 2, 0), w)
+        np.testing.assert_allclose(it.get_tensor(y)[0, 0, 0], want, rtol=1e-4, atol=1e-4)
+    assert len(set(sizes)) == 1, sizes

@@ -70,6 +70,7 @@ class Graph:
                                           tuple(t.shape_signature) if t.shape_signature else None,
                                           np.dtype(t.dtype), t.type, t.data, t.quantization,
                                           t.sparsity, t.is_variable))
+        self.model_tensors = len(self.tensors)  # beyond: constants added by prepare
         self.inputs = list(sub.inputs)
         self.outputs = list(sub.outputs)
         self.nodes: list[Node] = []
@@ -90,6 +91,11 @@ class Graph:
             raise ModelError(f"{kind} {', '.join(names)} {verb} not supported by edgeq "
                              f"(first at {first.describe()}); supported ops: see "
                              f"`edgeq inspect` or edgeq.supported_ops()")
+
+    def drop_prepared_constants(self):
+        """Forget the constants the last prepare added (packed weights): a new prepare, after a
+        resize, makes its own, and the old ones live on only as long as the old plan."""
+        del self.tensors[self.model_tensors:]
 
     def add_constant(self, value: np.ndarray, name: str) -> int:
         from edgeq.tflite.schema import TENSOR_TYPE_OF

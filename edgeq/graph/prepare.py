@@ -42,6 +42,7 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
 
     input_shapes maps graph input tensor index -> shape in use (after resize_tensor_input).
     """
+    graph.drop_prepared_constants()
     produced = {t for node in graph.nodes for t in node.outputs}
     infos: list = []
     for t in graph.tensors:
