@@ -1,0 +1,273 @@
+"""Dynamic-range ("hybrid", QD8) convolution and matrix ops: float32 activations, int8
+per-channel weights, float32 outputs, as TensorFlow's converter writes them with
+Optimize.DEFAULT.
+
+LiteRT runs these through XNNPack, which quantizes the activations at run time (per row for
+FULLY_CONNECTED / BATCH_MATMUL, per image for CONV_2D and DEPTHWISE_CONV_2D) and multiplies in
+int8; edgeq does the same (kernels/include/edgeq/params/qd8.h has the arithmetic and the packed
+layout, kernels/ref/qd8.c the reference kernels). Measured on one-op models: per-image
+quantization reproduces LiteRT's depthwise results to float rounding, while dequantizing the
+weights to float (the other plausible reading) is off by ~0.1, so depthwise is QD8 too.
+
+conv.py hands an op here, from the top of its prepare, when its weights are int8; the checks
+use conv.py's helpers.
+Weights are packed once per allocate_tensors (cached across re-allocations of the same graph).
+"""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from edgeq.ops import conv
+from edgeq.ops.common import FLT_MAX
+from edgeq.ops.registry import KernelCall
+
+I8 = np.dtype(np.int8)
+F32 = np.dtype(np.float32)
+
+NR, KR = 16, 4  # EQ_QD8_NR, EQ_QD8_KR
+# int32 accumulators: |x_q * w| <= 128 * 128 and the zero-point term is as large again, so the
+# exact sum fits int32 up to this depth (also for VNNI's u8 form, 255 * 128 per product).
+MAX_DEPTH = 1 << 16
+QUANT_BYTES = 8  # sizeof(eq_qd8_row_quant)
+
+
+class FcParams(ctypes.Structure):
+    """Mirror of eq_qd8_fc_params."""
+
+    _fields_ = [(n, ctypes.c_int32) for n in ("rows", "depth", "units", "kc")] + [
+        ("act_min", ctypes.c_float), ("act_max", ctypes.c_float)]
+
+
+class ConvParams(ctypes.Structure):
+    """Mirror of eq_qd8_conv_params."""
+
+    _fields_ = [(n, ctypes.c_int32) for n in (
+        "batch", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
+        "stride_h", "stride_w", "dilation_h", "dilation_w", "pad_top", "pad_left",
+        "kc", "depth_multiplier")] + [("act_min", ctypes.c_float),
+                                      ("act_max", ctypes.c_float)]
+
+
+def _round_up(n: int, m: int) -> int:
+    return (n + m - 1) // m * m
+
+
+def _align64(n: int) -> int:
+    return _round_up(n, 64)
+
+
+def is_hybrid(ctx, x_index: int, w_index: int) -> bool:
+    """True when the op has float32 activations and int8 weights (conv.py's hook)."""
+    return (len(ctx.inputs) > max(x_index, w_index)
+            and ctx.inputs[x_index] is not None and ctx.inputs[w_index] is not None
+            and ctx.inputs[x_index].dtype == F32 and ctx.inputs[w_index].dtype == I8)
+
+
+def weight_scales(ctx, w, channels: int, channel_dim: int) -> np.ndarray:
+    """Per-channel float32 scales of symmetric int8 weights (a per-tensor scale broadcast)."""
+    q = w.quantization
+    what = f"weights tensor {w.index} '{w.name}'"
+    if q is None or len(q.scale) == 0:
+        raise ctx.fail(f"int8 {what} has no quantization scale")
+    scales = np.asarray(q.scale, np.float32)
+    if len(scales) not in (1, channels):
+        raise ctx.fail(f"int8 {what} has {len(scales)} scales for {channels} output channels")
+    if len(scales) > 1 and int(q.quantized_dimension) != channel_dim:
+        raise ctx.fail(f"int8 {what} is quantized along dimension {q.quantized_dimension}; "
+                       f"per-channel weights must be quantized along dimension {channel_dim}")
+    if not np.all(np.isfinite(scales)) or np.any(scales < 0):
+        raise ctx.fail(f"int8 {what} has a negative or non-finite scale")
+    zero_points = np.asarray(q.zero_point, np.int64)
+    if np.any(zero_points != 0):
+        raise ctx.fail(f"int8 {what} has a non-zero zero point; hybrid weights are symmetric")
+    return np.broadcast_to(scales, (channels,)).astype(np.float32)
+
+
+def _bias_values(ctx, bias, channels: int) -> np.ndarray:
+    """The bias, checked, as packed beside the weights (so it must be constant)."""
+    if bias is None:
+        return np.zeros(channels, np.float32)
+    conv._check_bias(ctx, bias, channels)
+    if bias.value is None:
+        raise ctx.fail(f"bias tensor {bias.index} '{bias.name}' must be constant with int8 "
+                       f"(QD8) weights")
+    return np.asarray(bias.value, np.float32).reshape(channels)
+
+
+def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """[N, K] int8 weights -> the packed blob of params/qd8.h (uint8)."""
+    n, k = w.shape
+    kc, blocks = _round_up(k, KR), -(-n // NR)
+    wp = np.zeros((blocks * NR, kc), np.int8)
+    wp[:n, :k] = w
+    ksum = wp.astype(np.int32).sum(axis=1).reshape(blocks, NR)
+    tiles = wp.reshape(blocks, NR, kc // KR, KR).transpose(0, 2, 1, 3).reshape(blocks, -1)
+    sp, bp = np.zeros(blocks * NR, np.float32), np.zeros(blocks * NR, np.float32)
+    sp[:n], bp[:n] = scales, bias
+    parts = [ksum.astype("<i4").view(np.uint8), tiles.view(np.uint8),
+             sp.reshape(blocks, NR).astype("<f4").view(np.uint8),
+             bp.reshape(blocks, NR).astype("<f4").view(np.uint8)]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1).reshape(-1))
+
+
+def _cached_constant(ctx, key, make) -> int:
+    """A packed constant made once per graph and weight tensor (allocate_tensors re-runs
+    prepare after every resize; the weights do not change)."""
+    cache = ctx.graph.__dict__.setdefault("_qd8_packed", {})
+    if key not in cache:
+        cache[key] = ctx.add_constant(make(), key[0])
+    return cache[key]
+
+
+def _packed(ctx, w, w2d_fn, scales, bias_values, kind: str) -> int:
+    key = (kind, ctx.node.index, w.index)
+    return _cached_constant(ctx, key, lambda: pack_gemm_weights(
+        w2d_fn(ctx.constant(1, "weights")), scales, bias_values))
+
+
+def _check_depth(ctx, depth: int):
+    if depth > MAX_DEPTH:
+        raise ctx.fail(f"depth {depth} exceeds {MAX_DEPTH}, the most the int8 kernels "
+                       f"accumulate exactly in int32")
+
+
+# --- FULLY_CONNECTED -----------------------------------------------------------------------
+
+def prepare_fully_connected(ctx):
+    ctx.expect_inputs(2, 3)
+    fmt = int(ctx.options.get("weights_format", 0))
+    if fmt != 0:
+        raise ctx.fail(f"weights_format {fmt} (shuffled) is not supported; only DEFAULT (0)")
+    x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    conv._check_output(ctx)
+    conv._check_rank(ctx, w, 2, "weights")
+    units, depth = w.shape
+    if depth <= 0 or x.size % depth:
+        raise ctx.fail(f"input shape {list(x.shape)} is not a whole number of rows of the "
+                       f"weights' depth {depth} (weights {list(w.shape)})")
+    _check_depth(ctx, depth)
+    scales = weight_scales(ctx, w, units, 0)
+    rows = x.size // depth
+    conv._check_int32(ctx, rows=rows * _round_up(depth, KR))
+    if ctx.options.get("keep_num_dims", False):
+        if x.shape[-1] != depth:
+            raise ctx.fail(f"keep_num_dims: the input's last dimension (shape {list(x.shape)}) "
+                           f"must equal the weights' depth {depth}")
+        ctx.set_output(0, tuple(x.shape[:-1]) + (units,), F32)
+    else:
+        ctx.set_output(0, (rows, units), F32)
+    kc = _round_up(depth, KR)
+    packed = _packed(ctx, w, lambda v: v, scales, _bias_values(ctx, bias, units), "fc_packed")
+    lo, hi = conv._activation(ctx)
+    return KernelCall("fully_connected_qd8", FcParams(rows, depth, units, kc, lo, hi),
+                      inputs=[x.index, packed],
+                      scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
+
+
+def prepare_batch_matmul(ctx):
+    """BATCH_MATMUL with a constant int8 rhs: an FC over the lhs rows (rhs batch dims all 1)."""
+    lhs, rhs = ctx.input(0), ctx.input(1)
+    if ctx.options.get("adj_x", False):
+        raise ctx.fail("adj_x with int8 (QD8) rhs is not supported")
+    if not rhs.is_constant:
+        raise ctx.fail(f"int8 rhs tensor {rhs.index} '{rhs.name}' must be constant")
+    if len(rhs.shape) < 2 or any(d != 1 for d in rhs.shape[:-2]):
+        raise ctx.fail(f"int8 rhs {list(rhs.shape)} must be 2-D (or have batch dims of 1)")
+    if len(lhs.shape) < 2:
+        raise ctx.fail(f"lhs {list(lhs.shape)} must have rank >= 2")
+    adj_y = bool(ctx.options.get("adj_y", False))
+    r_rows, r_cols = rhs.shape[-2:]
+    k, n = (r_cols, r_rows) if adj_y else (r_rows, r_cols)
+    if lhs.shape[-1] != k or k <= 0:
+        raise ctx.fail(f"inner dimensions differ: lhs {list(lhs.shape)}, rhs {list(rhs.shape)} "
+                       f"(adj_y={adj_y})")
+    _check_depth(ctx, k)
+    conv._check_output(ctx)
+    # Per-channel scales run along the output dim n: the rhs' last dim, or the one before it.
+    scales = weight_scales(ctx, rhs, n, len(rhs.shape) - (2 if adj_y else 1))
+    rows = lhs.size // k
+    ctx.set_output(0, tuple(lhs.shape[:-1]) + (n,), F32)
+
+    def as_nk(v):
+        v = v.reshape(r_rows, r_cols)
+        return v if adj_y else v.T
+
+    packed = _packed(ctx, rhs, as_nk, scales, np.zeros(n, np.float32), "bmm_packed")
+    kc = _round_up(k, KR)
+    lo, hi = -FLT_MAX, FLT_MAX
+    return KernelCall("fully_connected_qd8", FcParams(rows, k, n, kc, lo, hi),
+                      inputs=[lhs.index, packed],
+                      scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
+
+
+# --- CONV_2D ---------------------------------------------------------------------------------
+
+def _geometry(ctx, filter_shape_ok, out_c_of):
+    """The eq_conv_params of a forward convolution, checked as conv.py checks the float op."""
+    ctx.expect_inputs(2, 3)
+    x, w = ctx.input(0), ctx.input(1)
+    conv._check_output(ctx)
+    conv._check_rank(ctx, x, 4, "input")
+    conv._check_rank(ctx, w, 4, "filter")
+    n, in_h, in_w, in_c = x.shape
+    if not filter_shape_ok(in_c, w.shape):
+        raise ctx.fail(f"filter {list(w.shape)} does not fit the input {list(x.shape)}")
+    out_c, k_h, k_w = out_c_of(w.shape), w.shape[1], w.shape[2]
+    (s_h, s_w, d_h, d_w), (out_h, out_w), (pad_top, pad_left) = conv._spatial(
+        ctx, in_h, in_w, k_h, k_w)
+    lo, hi = conv._activation(ctx)
+    ctx.set_output(0, (n, out_h, out_w, out_c), F32)
+    return conv.ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h,
+                           d_w, pad_top, pad_left, 1, out_c // max(in_c, 1), lo, hi)
+
+
+def prepare_conv2d(ctx):
+    # Grouped convolutions are refused (shape check: the filter takes every input channel).
+    g = _geometry(ctx, lambda in_c, ws: ws[3] == in_c and in_c > 0, lambda ws: ws[0])
+    x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    depth = g.k_h * g.k_w * g.in_c
+    _check_depth(ctx, depth)
+    scales = weight_scales(ctx, w, g.out_c, 0)
+    kc = _round_up(depth, KR)
+    packed = _packed(ctx, w, lambda v: v.reshape(g.out_c, depth), scales,
+                     _bias_values(ctx, bias, g.out_c), "conv_packed")
+    if g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1 and g.pad_top == g.pad_left == 0:
+        # A pointwise conv is an FC over the pixels, and LiteRT quantizes it that way: per
+        # pixel, not per image (measured on the shared MobileNetV2: per-pixel rows bring edgeq
+        # within LiteRT's own rounding noise of its output, per-image rows do not).
+        rows = g.batch * g.in_h * g.in_w
+        conv._check_int32(ctx, rows=rows * kc)
+        return KernelCall("fully_connected_qd8", FcParams(rows, g.in_c, g.out_c, kc, g.act_min,
+                                                          g.act_max),
+                          inputs=[x.index, packed],
+                          scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
+    image = g.in_h * g.in_w * g.in_c
+    scratch = _align64(QUANT_BYTES) + _align64(image) + g.out_h * g.out_w * kc
+    params = ConvParams(g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h,
+                        g.k_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
+                        g.pad_left, kc, 1, g.act_min, g.act_max)
+    return KernelCall("conv2d_qd8", params, inputs=[x.index, packed], scratch_bytes=scratch)
+
+
+# --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------
+
+def prepare_depthwise_conv2d(ctx):
+    # As for float, the multiplier is what the shapes say (LiteRT ignores the option).
+    g = _geometry(ctx, lambda in_c, ws: ws[0] == 1 and in_c > 0 and ws[3] % in_c == 0,
+                  lambda ws: ws[3])
+    x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
+    scales = weight_scales(ctx, w, g.out_c, 3)
+    _check_depth(ctx, g.k_h * g.k_w)
+    key = ("dw", ctx.node.index, w.index)
+    filt = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(
+        ctx.constant(1, "filter").reshape(g.k_h * g.k_w, g.out_c)))
+    s = _cached_constant(ctx, key + ("scales",), lambda: scales)
+    b = _cached_constant(ctx, key + ("bias",), lambda: _bias_values(ctx, bias, g.out_c))
+    params = ConvParams(g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h,
+                        g.k_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
+                        g.pad_left, 0, g.depth_multiplier, g.act_min,
+                        g.act_max)
+    return KernelCall("depthwise_conv2d_qd8", params, inputs=[x.index, filt, s, b],
+                      scratch_bytes=g.in_h * g.in_w * g.in_c)

@@ -1,0 +1,98 @@
+/* QD8: float32 activations quantized to int8 at run time, times int8 per-channel weights
+ * packed at prepare (edgeq/ops/qd8.py), with a float32 epilogue. The arithmetic follows what
+ * XNNPack does, since LiteRT runs dynamic-range models through it:
+ *
+ *   row quantization  rmin = min(0, min x), rmax = max(0, max x), q = 255 / (rmax - rmin)
+ *                     (1 when equal), zero point from the side whose error is smaller, clamped
+ *                     to [-128, 127] and rounded to nearest even; x_q = sat8(rint(x * q) + zp);
+ *                     the row's scale is 1 / q.
+ *   product           acc[n] = sum_k x_q[k] * w[n][k] - zp * ksum[n]   (exact, int32)
+ *   epilogue          out = clamp(float(acc) * (scale * w_scale[n]) + bias[n], act_min, act_max)
+ *                     (two roundings, no FMA: this is what LiteRT's conv results match bit for
+ *                     bit; its FC results differ from it in the last bit for some outputs)
+ *
+ * A "row" is one row of the FC input, or one whole image for CONV_2D / DEPTHWISE_CONV_2D
+ * (whose padding then reads as that image's zero point, i.e. as real 0); a pointwise CONV_2D
+ * is run as an FC over its pixels, one row per pixel, as LiteRT does (edgeq/ops/qd8.py).
+ *
+ * Packed GEMM weights (one layout for every x86 variant and the reference; EQ_QD8_NR = 16
+ * output channels per block, EQ_QD8_KR = 4 consecutive k per channel):
+ *   kc = K rounded up to a multiple of 4; blocks = ceil(N / 16); per block, in this order:
+ *     int32 ksum[16]                 sum over k of the channel's weights
+ *     int8  w[kc / 4][16][4]         w[g][j][i] = weight of channel 16 * block + j at k = 4g + i
+ *     float scale[16]                per-channel weight scale
+ *     float bias[16]                 0 where the op has no bias
+ *   Channels past N and k past K are zero (scale and bias too), so kernels never branch on
+ *   them inside the loop; block stride = EQ_QD8_BLOCK_BYTES(kc).
+ * A 4-byte group of one channel is what vpdpbusd / sdot multiply with one 4-byte group of an
+ * activation row; the AVX2 kernel sign-extends the same bytes to int16 for vpmaddwd.
+ */
+#ifndef EDGEQ_PARAMS_QD8_H
+#define EDGEQ_PARAMS_QD8_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgeq/kernel.h"
+
+#define EQ_QD8_NR 16
+#define EQ_QD8_KR 4
+#define EQ_QD8_MAX_MR 16
+#define EQ_QD8_BLOCK_BYTES(kc) ((size_t)EQ_QD8_NR * (4 + (size_t)(kc) + 4 + 4))
+
+/* How one row (or image) was quantized. */
+typedef struct eq_qd8_row_quant {
+  int32_t zero_point;
+  float scale;  /* 1 / q: real = scale * (x_q - zero_point) */
+} eq_qd8_row_quant;
+
+/* Quantize x[0, n) into q[0, n) and report how (one row; n >= 1). */
+typedef void (*eq_qd8_quantize_fn)(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
+
+/* out rows i < mr (mr <= the kernel's MR), columns j < nc: the product of activation rows
+ * a + i * a_stride (kc int8 each, kc a multiple of EQ_QD8_KR, bytes past K arbitrary) with the
+ * packed weights (blocks of EQ_QD8_NR channels, as above; nc need not be a multiple of it),
+ * row i quantized as quant[i], written to c + i * c_stride (floats). */
+typedef void (*eq_qd8_gemm_fn)(size_t mr, size_t nc, size_t kc, const int8_t *a, size_t a_stride,
+                               const void *packed_w, float *c, size_t c_stride,
+                               const eq_qd8_row_quant *quant, float act_min, float act_max);
+
+/* The microkernels one ISA level provides; the op drivers (kernels/ref/qd8.c) run on them. */
+typedef struct eq_qd8_ukernels {
+  eq_qd8_gemm_fn gemm;
+  int32_t mr;  /* rows per gemm call, <= EQ_QD8_MAX_MR */
+  eq_qd8_quantize_fn quantize;
+} eq_qd8_ukernels;
+
+/* Node parameters of fully_connected_qd8 (also BATCH_MATMUL with a constant 2-D rhs).
+ * Inputs: x [rows, depth] float, packed weights (uint8 blob). Scratch: rows * kc int8, then
+ * rows eq_qd8_row_quant. */
+typedef struct eq_qd8_fc_params {
+  int32_t rows, depth, units, kc;
+  float act_min, act_max;
+} eq_qd8_fc_params;
+
+/* Node parameters of conv2d_qd8: eq_conv_params' geometry plus kc = k_h * k_w * in_c rounded up
+ * to EQ_QD8_KR. Inputs: x NHWC float, packed weights. Scratch: one eq_qd8_row_quant (64 bytes),
+ * the quantized image (in_h * in_w * in_c, 64-byte rounded), then out_h * out_w * kc for the
+ * im2col rows. */
+typedef struct eq_qd8_conv_params {
+  int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+  int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+  int32_t kc;
+  int32_t depth_multiplier;  /* depthwise only */
+  float act_min, act_max;
+} eq_qd8_conv_params;
+
+/* depthwise_conv2d_qd8 uses eq_qd8_conv_params too (kc unused). Inputs: x NHWC float,
+ * weights int8 [k_h * k_w, out_c], scale float [out_c], bias float [out_c]. Scratch: the
+ * quantized image. */
+
+int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
+int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
+
+/* The scalar microkernels (the spec every ISA variant is tested against). */
+void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
+/* The quantization parameters of a row with this minimum and maximum. */
+eq_qd8_row_quant eq_qd8_quant_params(float min, float max);
+
+#endif
