@@ -217,8 +217,9 @@ def _levels():
     levels = []
     for below, level in zip(order, order[1:]):
         mask, lower = cpu.level_mask(level), cpu.level_mask(below)
-        if any(isa & ~mask == 0 and isa & ~lower for isa in qd8_isas):
-            levels.append((level, mask & cpu.detected() == mask))
+        own = [isa for isa in qd8_isas if isa & ~mask == 0 and isa & ~lower]
+        if own:
+            levels.append((level, all(isa & ~cpu.detected() == 0 for isa in own)))
     return levels
 
 
@@ -252,6 +253,25 @@ def test_isa_variant_conv_matches_scalar(level, runs, monkeypatch):
     model = hybrid_model(BuiltinOp.CONV_2D, (1, 11, 9, 6), w, s, bias,
                          {"padding": 0, "stride_h": 1, "stride_w": 1})
     x = RNG.standard_normal((1, 11, 9, 6)).astype(F32)
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    (scalar,) = run_edgeq(model, [x])
+    monkeypatch.setenv("EDGEQ_ISA", level)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, scalar)
+
+
+@pytest.mark.parametrize("level,runs", LEVELS)
+@pytest.mark.parametrize("channels,stride", [(1, 1), (15, 2), (64, 1), (100, 1), (147, 2)])
+def test_isa_variant_depthwise_matches_scalar(level, runs, channels, stride, monkeypatch):
+    if not runs:
+        pytest.skip(f"this CPU lacks the {level} features")
+    w = RNG.integers(-127, 128, (1, 3, 3, channels)).astype(np.int8)
+    s = RNG.uniform(0.001, 0.03, channels).astype(F32)
+    bias = RNG.standard_normal(channels).astype(F32)
+    model = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, (1, 7, 6, channels), w, s, bias,
+                         {"padding": 0, "stride_h": stride, "stride_w": stride,
+                          "depth_multiplier": 1, "fused_activation_function": 3}, qdim=3)
+    x = (RNG.standard_normal((1, 7, 6, channels)) * 3).astype(F32)
     monkeypatch.setenv("EDGEQ_ISA", "scalar")
     (scalar,) = run_edgeq(model, [x])
     monkeypatch.setenv("EDGEQ_ISA", level)

@@ -31,6 +31,7 @@ NR, KR = 16, 4  # EQ_QD8_NR, EQ_QD8_KR
 # exact sum fits int32 up to this depth (also for VNNI's u8 form, 255 * 128 per product).
 MAX_DEPTH = 1 << 16
 QUANT_BYTES = 8  # sizeof(eq_qd8_row_quant)
+MAX_DW_TAPS = 512  # EQ_QD8_MAX_DW_TAPS
 
 
 class FcParams(ctypes.Structure):
@@ -259,10 +260,14 @@ def prepare_depthwise_conv2d(ctx):
                   lambda ws: ws[3])
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
     scales = weight_scales(ctx, w, g.out_c, 3)
-    _check_depth(ctx, g.k_h * g.k_w)
+    taps = g.k_h * g.k_w
+    if taps > MAX_DW_TAPS:
+        raise ctx.fail(f"filter {g.k_h}x{g.k_w} has more than {MAX_DW_TAPS} taps, the most the "
+                       f"int8 depthwise kernels sum exactly")
     key = ("dw", ctx.node.index, w.index)
+    # Weights as floats: the kernels sum exactly on the integer grid (params/qd8.h).
     filt = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(
-        ctx.constant(1, "filter").reshape(g.k_h * g.k_w, g.out_c)))
+        ctx.constant(1, "filter").reshape(taps, g.out_c).astype(np.float32)))
     s = _cached_constant(ctx, key + ("scales",), lambda: scales)
     b = _cached_constant(ctx, key + ("bias",), lambda: _bias_values(ctx, bias, g.out_c))
     params = ConvParams(g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h,
@@ -270,4 +275,4 @@ def prepare_depthwise_conv2d(ctx):
                         g.pad_left, 0, g.depth_multiplier, g.act_min,
                         g.act_max)
     return KernelCall("depthwise_conv2d_qd8", params, inputs=[x.index, filt, s, b],
-                      scratch_bytes=g.in_h * g.in_w * g.in_c)
+                      scratch_bytes=4 * g.in_h * g.in_w * g.in_c)

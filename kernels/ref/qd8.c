@@ -14,7 +14,7 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
 
 /* --- microkernels ---------------------------------------------------------------------- */
 
-eq_qd8_row_quant eq_qd8_quant_params(float min, float max) {
+float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant) {
   const float qmin = -128.0f, qmax = 127.0f;
   const float rmin = min < 0.0f ? min : 0.0f, rmax = max > 0.0f ? max : 0.0f;
   const float q = rmin == rmax ? 1.0f : (qmax - qmin) / (rmax - rmin);
@@ -23,23 +23,26 @@ eq_qd8_row_quant eq_qd8_quant_params(float min, float max) {
    * error is smaller (the sum below compares |qmin + rmin_q| with |qmax + rmax_q|). */
   float zp = (qmin + rmin_q) + (qmax + rmax_q) > 0.0f ? qmin - rmin_q : qmax - rmax_q;
   zp = zp < qmin ? qmin : (zp > qmax ? qmax : zp);
-  eq_qd8_row_quant out;
-  out.zero_point = (int32_t)nearbyintf(zp);  /* default rounding: to nearest, ties to even */
-  out.scale = 1.0f / q;
-  return out;
+  quant->zero_point = (int32_t)nearbyintf(zp);  /* default rounding: to nearest, ties to even */
+  quant->scale = 1.0f / q;
+  return q;
 }
 
-void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
+/* The row's parameters (from its minimum and maximum); returns q. */
+static float row_params(size_t n, const float *x, eq_qd8_row_quant *quant) {
   float lo = x[0], hi = x[0];
   for (size_t i = 1; i < n; ++i) {
     lo = x[i] < lo ? x[i] : lo;
     hi = x[i] > hi ? x[i] : hi;
   }
-  *quant = eq_qd8_quant_params(lo, hi);
-  const float inv = 1.0f / quant->scale;
+  return eq_qd8_quant_params(lo, hi, quant);
+}
+
+void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
+  const float q_scale = row_params(n, x, quant);
   const float zp = (float)quant->zero_point;
   for (size_t i = 0; i < n; ++i) {
-    const float v = nearbyintf(x[i] * inv) + zp;
+    const float v = nearbyintf(x[i] * q_scale) + zp;
     q[i] = (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
   }
 }
@@ -89,7 +92,6 @@ static void qd8_gemm_1x16c4__scalar(size_t mr, size_t nc, size_t kc, const int8_
   }
 }
 
-static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, eq_qd8_quantize__scalar};
 
 /* --- op drivers -------------------------------------------------------------------------- */
 
@@ -227,64 +229,92 @@ int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
 
 /* --- depthwise -------------------------------------------------------------------------- */
 
+/* The image on the integer grid: x_q - zp as floats. Products with the (integer) weights and
+ * their sums over at most EQ_QD8_MAX_DW_TAPS taps stay below 2^24, so float arithmetic is
+ * exact there and the result equals the int32 sum of params/qd8.h whatever the order. */
+void eq_qd8_quantize_grid__scalar(size_t n, const float *x, float *grid,
+                                  eq_qd8_row_quant *quant) {
+  const float q_scale = row_params(n, x, quant);
+  const float zp = (float)quant->zero_point;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = nearbyintf(x[i] * q_scale) + zp;
+    grid[i] = (v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v)) - zp;
+  }
+}
+
+static void qd8_dwconv__scalar(size_t channels, size_t taps, const float *const *rows,
+                               const float *weights, float *out, float scale,
+                               const float *w_scale, const float *bias, float act_min,
+                               float act_max) {
+  for (size_t c = 0; c < channels; ++c) {
+    float acc = 0.0f;
+    for (size_t t = 0; t < taps; ++t) {
+      if (rows[t] != NULL) acc += rows[t][c] * weights[t * channels + c];
+    }
+    out[c] = clampf(acc * (scale * w_scale[c]) + bias[c], act_min, act_max);
+  }
+}
+
 typedef struct qd8_depthwise_job {
   const eq_node *node;
-  const int8_t *qimage;
+  const eq_qd8_ukernels *uk;
+  const float *grid;
   eq_qd8_row_quant quant;
   float *out;
 } qd8_depthwise_job;
 
-#define QD8_DW_CHANNELS 256
-
-/* Output rows [begin, end) of one image: acc = sum (x_q - zp) * w over the window (padding
- * adds nothing: it reads as the zero point), then the float epilogue of params/qd8.h. */
+/* Output rows [begin, end) of one image. With a depth multiplier above 1 each output channel
+ * reads input channel oc / multiplier, which the per-pixel gather below does channel by
+ * channel (rare in practice; the reference path only). */
 static void qd8_depthwise_rows(void *arg, int64_t begin, int64_t end) {
   const qd8_depthwise_job *job = (const qd8_depthwise_job *)arg;
   const eq_node *node = job->node;
   const eq_qd8_conv_params *p = (const eq_qd8_conv_params *)node->params;
-  const int8_t *filter = (const int8_t *)node->inputs[1]->data;
-  const float *wscale = (const float *)node->inputs[2]->data;
+  const float *weights = (const float *)node->inputs[1]->data;
+  const float *w_scale = (const float *)node->inputs[2]->data;
   const float *bias = (const float *)node->inputs[3]->data;
-  const int32_t mult = p->depth_multiplier, zp = job->quant.zero_point;
-  int32_t acc[QD8_DW_CHANNELS];
+  const int32_t mult = p->depth_multiplier;
+  const size_t taps = (size_t)p->k_h * p->k_w;
+  const float *rows[EQ_QD8_MAX_DW_TAPS];
   for (int64_t oy = begin; oy < end; ++oy) {
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = (int32_t)oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+          const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+          const int inside = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+          rows[ky * p->k_w + kx] =
+              inside ? job->grid + ((int64_t)iy * p->in_w + ix) * p->in_c : NULL;
+        }
+      }
       float *o = job->out + ((int64_t)oy * p->out_w + ox) * p->out_c;
-      for (int32_t c0 = 0; c0 < p->out_c; c0 += QD8_DW_CHANNELS) {
-        const int32_t cn = p->out_c - c0 < QD8_DW_CHANNELS ? p->out_c - c0 : QD8_DW_CHANNELS;
-        for (int32_t c = 0; c < cn; ++c) acc[c] = 0;
-        for (int32_t ky = 0; ky < p->k_h; ++ky) {
-          const int32_t iy = (int32_t)oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-          if (iy < 0 || iy >= p->in_h) continue;
-          for (int32_t kx = 0; kx < p->k_w; ++kx) {
-            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-            if (ix < 0 || ix >= p->in_w) continue;
-            const int8_t *x = job->qimage + ((int64_t)iy * p->in_w + ix) * p->in_c;
-            const int8_t *f = filter + ((int64_t)ky * p->k_w + kx) * p->out_c + c0;
-            for (int32_t c = 0; c < cn; ++c) {
-              acc[c] += ((int32_t)x[(c0 + c) / mult] - zp) * f[c];
-            }
-          }
+      if (mult == 1) {
+        job->uk->dwconv((size_t)p->out_c, taps, rows, weights, o, job->quant.scale, w_scale,
+                        bias, p->act_min, p->act_max);
+        continue;
+      }
+      for (int32_t c = 0; c < p->out_c; ++c) {
+        float acc = 0.0f;
+        for (size_t t = 0; t < taps; ++t) {
+          if (rows[t] != NULL) acc += rows[t][c / mult] * weights[t * p->out_c + c];
         }
-        for (int32_t c = 0; c < cn; ++c) {
-          const float v = (float)acc[c] * (job->quant.scale * wscale[c0 + c]) + bias[c0 + c];
-          o[c0 + c] = clampf(v, p->act_min, p->act_max);
-        }
+        const float v = acc * (job->quant.scale * w_scale[c]) + bias[c];
+        o[c] = clampf(v, p->act_min, p->act_max);
       }
     }
   }
 }
 
-static int depthwise_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
+int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   const eq_qd8_conv_params *p = (const eq_qd8_conv_params *)node->params;
   const int64_t image = (int64_t)p->in_h * p->in_w * p->in_c;
   const int64_t out_image = (int64_t)p->out_h * p->out_w * p->out_c;
-  int8_t *qimage = (int8_t *)node->scratch;
+  float *grid = (float *)node->scratch;
   for (int32_t b = 0; b < p->batch; ++b) {
-    qd8_depthwise_job job = {node, qimage, {0, 1.0f},
+    qd8_depthwise_job job = {node, uk, grid, {0, 1.0f},
                              (float *)node->outputs[0]->data + b * out_image};
-    eq_qd8_quantize__scalar((size_t)image, (const float *)node->inputs[0]->data + b * image,
-                            qimage, &job.quant);
+    uk->quantize_grid((size_t)image, (const float *)node->inputs[0]->data + b * image, grid,
+                      &job.quant);
     eq_parallel_for(ctx, p->out_h, 1, qd8_depthwise_rows, &job);
   }
   return 0;
@@ -292,12 +322,19 @@ static int depthwise_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
 
 /* --- node kernels --------------------------------------------------------------------------- */
 
+static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, eq_qd8_quantize__scalar,
+                                        qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};
+
 static int fully_connected_qd8(const eq_node *node, eq_ctx *ctx) {
   return eq_qd8_fully_connected(node, ctx, &kScalar);
 }
 
 static int conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
   return eq_qd8_conv2d(node, ctx, &kScalar);
+}
+
+static int depthwise_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
+  return eq_qd8_depthwise_conv2d(node, ctx, &kScalar);
 }
 
 const eq_kernel_info eq_ref_qd8_kernels[] = {

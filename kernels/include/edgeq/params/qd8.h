@@ -56,11 +56,29 @@ typedef void (*eq_qd8_gemm_fn)(size_t mr, size_t nc, size_t kc, const int8_t *a,
                                const void *packed_w, float *c, size_t c_stride,
                                const eq_qd8_row_quant *quant, float act_min, float act_max);
 
+/* Depthwise: the image is quantized and kept on the integer grid, x_q - zero_point as floats
+ * (exact), so that the int32 sums of the spec can be formed by float FMAs, exactly, in any
+ * order: |sum| <= taps * 255 * 128 < 2^24 for taps <= EQ_QD8_MAX_DW_TAPS. */
+#define EQ_QD8_MAX_DW_TAPS 512
+typedef void (*eq_qd8_quantize_grid_fn)(size_t n, const float *x, float *grid,
+                                        eq_qd8_row_quant *quant);
+
+/* One output pixel of a depthwise conv (depth multiplier 1): rows[t] is the grid pixel under
+ * tap t (NULL in the padding, which adds nothing), weights [taps][channels] the int8 weights as
+ * floats; out[c] = clamp(sum_t rows[t][c] * weights[t][c] * (scale * w_scale[c]) + bias[c]),
+ * the product as in the GEMM epilogue. */
+typedef void (*eq_qd8_dwconv_fn)(size_t channels, size_t taps, const float *const *rows,
+                                 const float *weights, float *out, float scale,
+                                 const float *w_scale, const float *bias, float act_min,
+                                 float act_max);
+
 /* The microkernels one ISA level provides; the op drivers (kernels/ref/qd8.c) run on them. */
 typedef struct eq_qd8_ukernels {
   eq_qd8_gemm_fn gemm;
   int32_t mr;  /* rows per gemm call, <= EQ_QD8_MAX_MR */
   eq_qd8_quantize_fn quantize;
+  eq_qd8_dwconv_fn dwconv;
+  eq_qd8_quantize_grid_fn quantize_grid;
 } eq_qd8_ukernels;
 
 /* Node parameters of fully_connected_qd8 (also BATCH_MATMUL with a constant 2-D rhs).
@@ -84,15 +102,19 @@ typedef struct eq_qd8_conv_params {
 } eq_qd8_conv_params;
 
 /* depthwise_conv2d_qd8 uses eq_qd8_conv_params too (kc unused). Inputs: x NHWC float,
- * weights int8 [k_h * k_w, out_c], scale float [out_c], bias float [out_c]. Scratch: the
- * quantized image. */
+ * weights [k_h * k_w, out_c] (int8 values as floats), scale float [out_c], bias float [out_c].
+ * Scratch: the image on the integer grid (in_h * in_w * in_c floats). */
 
 int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
 int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
+int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
 
 /* The scalar microkernels (the spec every ISA variant is tested against). */
 void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
-/* The quantization parameters of a row with this minimum and maximum. */
-eq_qd8_row_quant eq_qd8_quant_params(float min, float max);
+void eq_qd8_quantize_grid__scalar(size_t n, const float *x, float *grid,
+                                  eq_qd8_row_quant *quant);
+/* The quantization parameters of a row with this minimum and maximum; returns q, the factor
+ * that quantizes (x_q = sat8(rint(x * q) + zero_point)). */
+float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant);
 
 #endif
