@@ -309,3 +309,18 @@ def test_real_model_layers_match_spec(name):
             np.testing.assert_array_equal(got, want)
             checked += 1
     assert checked
+
+
+@pytest.mark.parametrize("level", cpu._ORDER[cpu._family()])
+@pytest.mark.parametrize("kernel", ["fully_connected_qd8", "conv2d_qd8", "depthwise_conv2d_qd8"])
+def test_edgeq_isa_caps_the_chosen_kernel(level, kernel, monkeypatch):
+    from edgeq.runtime.executor import find_kernel
+
+    monkeypatch.setenv("EDGEQ_ISA", level)
+    _, isa = find_kernel(kernel, cpu.allowed())
+    assert isa & ~cpu.level_mask(level) == 0
+    if level == "scalar":
+        assert isa == 0
+    best = max((i for n, i in kernel_table() if n == kernel and i & ~cpu.allowed() == 0),
+               key=lambda i: bin(i).count("1"))
+    assert isa == best  # the most capable variant the level allows wins

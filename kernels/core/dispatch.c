@@ -18,11 +18,13 @@ extern const eq_kernel_info eq_ref_qd8_kernels[];
 /* ISA tables: built only for their architecture (setup.py compiles `*__<isa>.c` per target). */
 extern const eq_kernel_info eq_x86_avx2_kernels[];
 extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
+extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
 #endif
 
 static const eq_kernel_info *const kTables[] = {
 #if defined(__x86_64__) || defined(_M_X64)
     eq_x86_avx512vnni_qd8_kernels,
+    eq_x86_avx2_qd8_kernels,
     eq_x86_avx2_kernels,
 #endif
     eq_ref_elementwise_kernels, eq_ref_conv_kernels,     eq_ref_pool_kernels,

@@ -325,21 +325,9 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
 static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, eq_qd8_quantize__scalar,
                                         qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};
 
-static int fully_connected_qd8(const eq_node *node, eq_ctx *ctx) {
-  return eq_qd8_fully_connected(node, ctx, &kScalar);
-}
-
-static int conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
-  return eq_qd8_conv2d(node, ctx, &kScalar);
-}
-
-static int depthwise_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
-  return eq_qd8_depthwise_conv2d(node, ctx, &kScalar);
-}
+EQ_QD8_NODE_KERNELS(kScalar)
 
 const eq_kernel_info eq_ref_qd8_kernels[] = {
-    {"fully_connected_qd8", fully_connected_qd8, sizeof(eq_qd8_fc_params), 0},
-    {"conv2d_qd8", conv2d_qd8, sizeof(eq_qd8_conv_params), 0},
-    {"depthwise_conv2d_qd8", depthwise_conv2d_qd8, sizeof(eq_qd8_conv_params), 0},
+    EQ_QD8_TABLE_ENTRIES(0),
     {NULL, NULL, 0, 0},
 };

@@ -209,23 +209,11 @@ static const eq_qd8_ukernels kAvx512Vnni = {qd8_gemm_8x32c4__avx512vnni, MR,
                                             qd8_quantize__avx512, qd8_dwconv__avx512,
                                             qd8_quantize_grid__avx512};
 
-static int fully_connected_qd8(const eq_node *node, eq_ctx *ctx) {
-  return eq_qd8_fully_connected(node, ctx, &kAvx512Vnni);
-}
-
-static int conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
-  return eq_qd8_conv2d(node, ctx, &kAvx512Vnni);
-}
-
-static int depthwise_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
-  return eq_qd8_depthwise_conv2d(node, ctx, &kAvx512Vnni);
-}
+EQ_QD8_NODE_KERNELS(kAvx512Vnni)
 
 #define ISA (EQ_ISA_AVX2 | EQ_ISA_AVX512 | EQ_ISA_AVX512VNNI)
 
 const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[] = {
-    {"fully_connected_qd8", fully_connected_qd8, sizeof(eq_qd8_fc_params), ISA},
-    {"conv2d_qd8", conv2d_qd8, sizeof(eq_qd8_conv_params), ISA},
-    {"depthwise_conv2d_qd8", depthwise_conv2d_qd8, sizeof(eq_qd8_conv_params), ISA},
+    EQ_QD8_TABLE_ENTRIES(ISA),
     {NULL, NULL, 0, 0},
 };

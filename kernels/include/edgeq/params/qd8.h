@@ -109,6 +109,23 @@ int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukerne
 int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
 int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
 
+/* Every ISA level runs the same three node kernels on its own microkernels: a file defines its
+ * eq_qd8_ukernels, then EQ_QD8_NODE_KERNELS(that) and, in its table, EQ_QD8_TABLE_ENTRIES(isa). */
+#define EQ_QD8_NODE_KERNELS(uk)                                                  \
+  static int fully_connected_qd8(const eq_node *node, eq_ctx *ctx) {              \
+    return eq_qd8_fully_connected(node, ctx, &(uk));                              \
+  }                                                                               \
+  static int conv2d_qd8(const eq_node *node, eq_ctx *ctx) {                       \
+    return eq_qd8_conv2d(node, ctx, &(uk));                                       \
+  }                                                                               \
+  static int depthwise_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {             \
+    return eq_qd8_depthwise_conv2d(node, ctx, &(uk));                             \
+  }
+#define EQ_QD8_TABLE_ENTRIES(isa)                                                      \
+  {"fully_connected_qd8", fully_connected_qd8, sizeof(eq_qd8_fc_params), (isa)},       \
+  {"conv2d_qd8", conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)},                       \
+  {"depthwise_conv2d_qd8", depthwise_conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)}
+
 /* The scalar microkernels (the spec every ISA variant is tested against). */
 void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
 void eq_qd8_quantize_grid__scalar(size_t n, const float *x, float *grid,
