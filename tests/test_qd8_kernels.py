@@ -32,7 +32,8 @@ def quantize(x):
     else:
         zp = F32(F32(127) - rmax_q)
     zp = int(np.rint(np.clip(zp, -128, 127)))
-    xq = np.clip(np.rint(x * q) + zp, -128, 127).astype(np.int64)
+    # x * q rounded once from the exact product (float64 holds it exactly).
+    xq = np.clip(np.rint(x.astype(np.float64) * np.float64(q)) + zp, -128, 127).astype(np.int64)
     return xq, zp, F32(F32(1) / q)
 
 

@@ -111,13 +111,19 @@ static void min_max__avx2(size_t n, const float *x, float *lo, float *hi) {
   *hi = h;
 }
 
+static inline __m256i quantize8(__m256 x, __m256 vq, __m256i vzp) {
+  const __m256 t = _mm256_fmadd_ps(x, vq, _mm256_set1_ps(EQ_QD8_MAGIC_BIAS));
+  return _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t),
+                                           _mm256_set1_epi32(EQ_QD8_MAGIC_BITS)), vzp);
+}
+
 static inline int32_t quantize1(float x, float q_scale, float zp) {
-  const float v = nearbyintf(x * q_scale) + zp;
+  const float v = eq_qd8_round_product(x, q_scale) + zp;
   return (int32_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
 }
 
-/* rint(x * q) by cvtps (nearest even), + zero point, saturated by the packs; the tail by the
- * scalar formula, the same arithmetic. */
+/* rint(x * q) by the magic-bias FMA (params/qd8.h), + zero point, saturated by the packs; the
+ * tail by the scalar formula, the same arithmetic. */
 static void qd8_quantize__avx2(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx2(n, x, &lo, &hi);
@@ -126,8 +132,7 @@ static void qd8_quantize__avx2(size_t n, const float *x, int8_t *q, eq_qd8_row_q
   const __m256i vzp = _mm256_set1_epi32(quant->zero_point);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i),
-                                                                        vq)), vzp);
+    const __m256i v = quantize8(_mm256_loadu_ps(x + i), vq, vzp);
     const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
     const __m128i out = _mm_unpacklo_epi32(_mm256_castsi256_si128(b),
                                            _mm256_extracti128_si256(b, 1));
@@ -146,8 +151,7 @@ static void qd8_quantize_grid__avx2(size_t n, const float *x, float *grid,
   const __m256i qmin = _mm256_set1_epi32(-128), qmax = _mm256_set1_epi32(127);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), vq)),
-                                 vzp);
+    __m256i v = quantize8(_mm256_loadu_ps(x + i), vq, vzp);
     v = _mm256_sub_epi32(_mm256_min_epi32(_mm256_max_epi32(v, qmin), qmax), vzp);
     _mm256_storeu_ps(grid + i, _mm256_cvtepi32_ps(v));
   }

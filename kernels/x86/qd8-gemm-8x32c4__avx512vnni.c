@@ -104,10 +104,12 @@ static void qd8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const i
   }
 }
 
-/* The scalar quantizer's arithmetic, 16 lanes at a time: rint(x * q) by the default rounding
- * mode of cvtps (nearest even), + zero point, saturated to int8. */
+/* The scalar quantizer's arithmetic, 16 lanes at a time: rint(x * q) by the magic-bias FMA
+ * (params/qd8.h), + zero point, saturated to int8. */
 static inline __m512i quantize16(__m512 x, __m512 vq, __m512i vzp) {
-  return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x, vq)), vzp);
+  const __m512 t = _mm512_fmadd_ps(x, vq, _mm512_set1_ps(EQ_QD8_MAGIC_BIAS));
+  return _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t),
+                                           _mm512_set1_epi32(EQ_QD8_MAGIC_BITS)), vzp);
 }
 
 static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
@@ -127,8 +129,8 @@ static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
   *hi = _mm512_reduce_max_ps(vmax);
 }
 
-/* The scalar quantizer's arithmetic, 16 lanes at a time: rint(x * q) by the default rounding
- * mode of cvtps (nearest even), + zero point, saturated to int8. */
+/* The scalar quantizer's arithmetic, 16 lanes at a time: rint(x * q) by the magic-bias FMA
+ * (params/qd8.h), + zero point, saturated to int8. */
 static void qd8_quantize__avx512(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx512(n, x, &lo, &hi);

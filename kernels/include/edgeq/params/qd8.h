@@ -4,8 +4,10 @@
  *
  *   row quantization  rmin = min(0, min x), rmax = max(0, max x), q = 255 / (rmax - rmin)
  *                     (1 when equal), zero point from the side whose error is smaller, clamped
- *                     to [-128, 127] and rounded to nearest even; x_q = sat8(rint(x * q) + zp);
- *                     the row's scale is 1 / q.
+ *                     to [-128, 127] and rounded to nearest even; x_q = sat8(rint(x * q) + zp)
+ *                     with x * q rounded once, from the exact product (XNNPack's FMA with a
+ *                     magic bias does that; rounding the float32 product first differs at
+ *                     ties, measured on the shared MobileNetV3); the row's scale is 1 / q.
  *   product           acc[n] = sum_k x_q[k] * w[n][k] - zp * ksum[n]   (exact, int32)
  *   epilogue          out = clamp(float(acc) * (scale * w_scale[n]) + bias[n], act_min, act_max)
  *                     (two roundings, no FMA: this is what LiteRT's conv results match bit for
@@ -30,6 +32,7 @@
 #ifndef EDGEQ_PARAMS_QD8_H
 #define EDGEQ_PARAMS_QD8_H
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "edgeq/kernel.h"
@@ -44,6 +47,17 @@ typedef struct eq_qd8_row_quant {
   int32_t zero_point;
   float scale;  /* 1 / q: real = scale * (x_q - zero_point) */
 } eq_qd8_row_quant;
+
+/* rint(x * q) of the exact product: x and q have 24-bit significands, so the double product is
+ * exact and one rounding to an integer follows. */
+static inline float eq_qd8_round_product(float x, float q) {
+  return (float)nearbyint((double)x * (double)q);
+}
+
+/* The SIMD form: fma(x, q, 1.5 * 2^23) rounds the exact x * q + 1.5 * 2^23 once to a float whose
+ * ulp is 1, so its low bits hold rint(x * q) (for |x * q| < 2^22, true within a row). */
+#define EQ_QD8_MAGIC_BIAS 12582912.0f
+#define EQ_QD8_MAGIC_BITS 0x4B400000
 
 /* Quantize x[0, n) into q[0, n) and report how (one row; n >= 1). */
 typedef void (*eq_qd8_quantize_fn)(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
