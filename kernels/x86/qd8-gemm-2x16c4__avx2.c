@@ -111,19 +111,29 @@ static void min_max__avx2(size_t n, const float *x, float *lo, float *hi) {
   *hi = h;
 }
 
+/* rint of the float32 product (cvtps rounds to nearest even), + zero point. */
 static inline __m256i quantize8(__m256 x, __m256 vq, __m256i vzp) {
+  return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(x, vq)), vzp);
+}
+
+/* rint of the exact product, by the magic-bias FMA (params/qd8.h), + zero point. */
+static inline __m256i quantize8_exact(__m256 x, __m256 vq, __m256i vzp) {
   const __m256 t = _mm256_fmadd_ps(x, vq, _mm256_set1_ps(EQ_QD8_MAGIC_BIAS));
   return _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t),
                                            _mm256_set1_epi32(EQ_QD8_MAGIC_BITS)), vzp);
 }
 
 static inline int32_t quantize1(float x, float q_scale, float zp) {
+  const float v = nearbyintf(x * q_scale) + zp;
+  return (int32_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
+}
+
+static inline int32_t quantize1_exact(float x, float q_scale, float zp) {
   const float v = eq_qd8_round_product(x, q_scale) + zp;
   return (int32_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
 }
 
-/* rint(x * q) by the magic-bias FMA (params/qd8.h), + zero point, saturated by the packs; the
- * tail by the scalar formula, the same arithmetic. */
+/* Saturated by the packs; the tail by the scalar formula, the same arithmetic. */
 static void qd8_quantize__avx2(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx2(n, x, &lo, &hi);
@@ -151,12 +161,13 @@ static void qd8_quantize_grid__avx2(size_t n, const float *x, float *grid,
   const __m256i qmin = _mm256_set1_epi32(-128), qmax = _mm256_set1_epi32(127);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256i v = quantize8(_mm256_loadu_ps(x + i), vq, vzp);
+    __m256i v = quantize8_exact(_mm256_loadu_ps(x + i), vq, vzp);
     v = _mm256_sub_epi32(_mm256_min_epi32(_mm256_max_epi32(v, qmin), qmax), vzp);
     _mm256_storeu_ps(grid + i, _mm256_cvtepi32_ps(v));
   }
   for (; i < n; ++i) {
-    grid[i] = (float)(quantize1(x[i], q_scale, (float)quant->zero_point) - quant->zero_point);
+    const int32_t zp = quant->zero_point;
+    grid[i] = (float)(quantize1_exact(x[i], q_scale, (float)zp) - zp);
   }
 }
 

@@ -104,9 +104,14 @@ static void qd8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const i
   }
 }
 
-/* The scalar quantizer's arithmetic, 16 lanes at a time: rint(x * q) by the magic-bias FMA
- * (params/qd8.h), + zero point, saturated to int8. */
+/* The scalar quantizer's arithmetic, 16 lanes at a time, saturated to int8. */
+/* rint of the float32 product (cvtps rounds to nearest even), + zero point. */
 static inline __m512i quantize16(__m512 x, __m512 vq, __m512i vzp) {
+  return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x, vq)), vzp);
+}
+
+/* rint of the exact product, by the magic-bias FMA (params/qd8.h), + zero point. */
+static inline __m512i quantize16_exact(__m512 x, __m512 vq, __m512i vzp) {
   const __m512 t = _mm512_fmadd_ps(x, vq, _mm512_set1_ps(EQ_QD8_MAGIC_BIAS));
   return _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t),
                                            _mm512_set1_epi32(EQ_QD8_MAGIC_BITS)), vzp);
@@ -129,8 +134,7 @@ static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
   *hi = _mm512_reduce_max_ps(vmax);
 }
 
-/* The scalar quantizer's arithmetic, 16 lanes at a time: rint(x * q) by the magic-bias FMA
- * (params/qd8.h), + zero point, saturated to int8. */
+/* The scalar quantizer's arithmetic, 16 lanes at a time, saturated to int8. */
 static void qd8_quantize__avx512(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx512(n, x, &lo, &hi);
@@ -158,7 +162,7 @@ static void qd8_quantize_grid__avx512(size_t n, const float *x, float *grid,
   const __m512i qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127);
   for (size_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-    __m512i v = quantize16(_mm512_maskz_loadu_ps(m, x + i), vq, vzp);
+    __m512i v = quantize16_exact(_mm512_maskz_loadu_ps(m, x + i), vq, vzp);
     v = _mm512_sub_epi32(_mm512_min_epi32(_mm512_max_epi32(v, qmin), qmax), vzp);
     _mm512_mask_storeu_ps(grid + i, m, _mm512_cvtepi32_ps(v));
   }

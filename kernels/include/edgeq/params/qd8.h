@@ -5,9 +5,10 @@
  *   row quantization  rmin = min(0, min x), rmax = max(0, max x), q = 255 / (rmax - rmin)
  *                     (1 when equal), zero point from the side whose error is smaller, clamped
  *                     to [-128, 127] and rounded to nearest even; x_q = sat8(rint(x * q) + zp)
- *                     with x * q rounded once, from the exact product (XNNPack's FMA with a
- *                     magic bias does that; rounding the float32 product first differs at
- *                     ties, measured on the shared MobileNetV3); the row's scale is 1 / q.
+ *                     with x * q the float32 product; the row's scale is 1 / q. Depthwise convs
+ *                     alone round the exact product instead (eq_qd8_round_product): LiteRT
+ *                     does each, measured at ties on the shared TinyBERT (FC) and MobileNetV3
+ *                     (depthwise).
  *   product           acc[n] = sum_k x_q[k] * w[n][k] - zp * ksum[n]   (exact, int32)
  *   epilogue          out = clamp(float(acc) * (scale * w_scale[n]) + bias[n], act_min, act_max)
  *                     (two roundings, no FMA: this is what LiteRT's conv results match bit for
