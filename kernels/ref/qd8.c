@@ -217,7 +217,7 @@ int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   int8_t *cols = qimage + ((image + 63) & ~(int64_t)63);
   for (int32_t b = 0; b < p->batch; ++b) {
     uk->quantize((size_t)image, (const float *)node->inputs[0]->data + b * image, qimage, quant);
-    qd8_im2col_job im2col = {p, qimage, cols, (int8_t)quant->zero_point};
+    qd8_im2col_job im2col = {p, qimage, cols, (int8_t)(quant->zero_point ^ uk->a_xor)};
     eq_parallel_for(ctx, pixels, 64, qd8_im2col_rows, &im2col);
     qd8_gemm_job job = {uk, pixels, p->out_c, (size_t)p->kc, cols, node->inputs[1]->data,
                         (float *)node->outputs[0]->data + b * pixels * p->out_c, quant, 0,
@@ -322,7 +322,7 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
 
 /* --- node kernels --------------------------------------------------------------------------- */
 
-static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, eq_qd8_quantize__scalar,
+static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, 0, eq_qd8_quantize__scalar,
                                         qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};
 
 EQ_QD8_NODE_KERNELS(kScalar)

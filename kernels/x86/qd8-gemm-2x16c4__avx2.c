@@ -204,7 +204,7 @@ static void qd8_dwconv__avx2(size_t channels, size_t taps, const float *const *r
   }
 }
 
-static const eq_qd8_ukernels kAvx2 = {qd8_gemm_2x16c4__avx2, MR, qd8_quantize__avx2,
+static const eq_qd8_ukernels kAvx2 = {qd8_gemm_2x16c4__avx2, MR, 0, qd8_quantize__avx2,
                                       qd8_dwconv__avx2, qd8_quantize_grid__avx2};
 
 EQ_QD8_NODE_KERNELS(kAvx2)

@@ -2,8 +2,8 @@
  * on 4-byte k groups (the c4 layout of params/qd8.h), the depthwise microkernel and vectorised
  * quantizers.
  *
- * vpdpbusd multiplies unsigned by signed bytes, so each activation byte is flipped to
- * x_q + 128 (an xor with 0x80) and the extra 128 * ksum[n] leaves with the zero point:
+ * vpdpbusd multiplies unsigned by signed bytes, so the quantizer stores each activation as
+ * x_q + 128 (an xor with 0x80, a_xor) and the extra 128 * ksum[n] leaves with the zero point:
  * acc = sum((x_q + 128) * w) - (zp + 128) * ksum. The products and sums are exact in int32 for
  * the depths prepare allows, so results equal the scalar reference bit for bit. */
 #include <immintrin.h>
@@ -13,12 +13,6 @@
 #include "edgeq/params/qd8.h"
 
 #define MR 8
-
-static inline __m512i broadcast_u8x4(const int8_t *a) {
-  int32_t v;
-  memcpy(&v, a, 4);
-  return _mm512_set1_epi32(v ^ (int32_t)0x80808080);
-}
 
 /* Stores one row of up to 16 results: float(acc) * (row scale * channel scale) + bias. */
 static inline void store_row(float *c, __m512i acc, __m512 row_scale, const float *scale,
@@ -33,78 +27,76 @@ static inline __mmask16 cols_mask(size_t cols) {
   return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
 }
 
+static inline __m512i broadcast4(const uint8_t *a) {
+  int32_t v;
+  memcpy(&v, a, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* The rows are spelled out (ROWS) rather than looped over arrays, so that the 16 accumulators
+ * stay in registers. Rows past mr repeat the last one: their results land on it, identical. */
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
 static void qd8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const int8_t *a,
                                         size_t a_stride, const void *packed_w, float *c,
                                         size_t c_stride, const eq_qd8_row_quant *quant,
                                         float act_min, float act_max) {
-  /* Rows past mr repeat the last one (their results land on it, identical), so the loops keep
-   * a fixed shape. */
-  const int8_t *ar[MR];
-  float *cr[MR];
-  __m512i zp_shift[MR];
-  __m512 row_scale[MR];
-  for (size_t i = 0; i < MR; ++i) {
-    const size_t r = i < mr ? i : mr - 1;
-    ar[i] = a + r * a_stride;
-    cr[i] = c + r * c_stride;
-    zp_shift[i] = _mm512_set1_epi32(-(quant[r].zero_point + 128));
-    row_scale[i] = _mm512_set1_ps(quant[r].scale);
-  }
+#define ROW_SETUP(i)                                                         \
+  const size_t r##i = (i) < mr ? (i) : mr - 1;                               \
+  const uint8_t *a##i = (const uint8_t *)a + r##i * a_stride;                \
+  float *c##i = c + r##i * c_stride;                                         \
+  const __m512i zp##i = _mm512_set1_epi32(-(quant[r##i].zero_point + 128));  \
+  const __m512 rs##i = _mm512_set1_ps(quant[r##i].scale);
+  ROWS(ROW_SETUP)
   const __m512 lo = _mm512_set1_ps(act_min), hi = _mm512_set1_ps(act_max);
-  const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc), groups = kc / EQ_QD8_KR;
+  const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc);
   const uint8_t *block = (const uint8_t *)packed_w;
   size_t n0 = 0;
   for (; n0 + EQ_QD8_NR < nc; n0 += 2 * EQ_QD8_NR, block += 2 * block_bytes) {
     const uint8_t *block1 = block + block_bytes;
     const __m512i ksum0 = _mm512_loadu_si512(block), ksum1 = _mm512_loadu_si512(block1);
-    __m512i acc0[MR], acc1[MR];
-#pragma GCC unroll 8
-    for (size_t i = 0; i < MR; ++i) {
-      acc0[i] = _mm512_mullo_epi32(ksum0, zp_shift[i]);
-      acc1[i] = _mm512_mullo_epi32(ksum1, zp_shift[i]);
+#define INIT2(i)                                          \
+  __m512i acc##i##_0 = _mm512_mullo_epi32(ksum0, zp##i); \
+  __m512i acc##i##_1 = _mm512_mullo_epi32(ksum1, zp##i);
+    ROWS(INIT2)
+    const uint8_t *w0 = block + 4 * EQ_QD8_NR, *w1 = block1 + 4 * EQ_QD8_NR;
+    for (size_t k = 0; k < kc; k += EQ_QD8_KR, w0 += 64, w1 += 64) {
+      const __m512i vw0 = _mm512_loadu_si512(w0), vw1 = _mm512_loadu_si512(w1);
+#define STEP2(i)                                                \
+  {                                                             \
+    const __m512i va = broadcast4(a##i + k);                    \
+    acc##i##_0 = _mm512_dpbusd_epi32(acc##i##_0, va, vw0);      \
+    acc##i##_1 = _mm512_dpbusd_epi32(acc##i##_1, va, vw1);      \
+  }
+      ROWS(STEP2)
     }
-    const int8_t *w0 = (const int8_t *)(block + 4 * EQ_QD8_NR);
-    const int8_t *w1 = (const int8_t *)(block1 + 4 * EQ_QD8_NR);
-    for (size_t g = 0; g < groups; ++g) {
-      const __m512i vw0 = _mm512_loadu_si512(w0 + g * 64), vw1 = _mm512_loadu_si512(w1 + g * 64);
-#pragma GCC unroll 8
-      for (size_t i = 0; i < MR; ++i) {
-        const __m512i va = broadcast_u8x4(ar[i] + g * EQ_QD8_KR);
-        acc0[i] = _mm512_dpbusd_epi32(acc0[i], va, vw0);
-        acc1[i] = _mm512_dpbusd_epi32(acc1[i], va, vw1);
-      }
-    }
-    const float *scale0 = (const float *)(block + 4 * EQ_QD8_NR + EQ_QD8_NR * kc);
-    const float *scale1 = (const float *)(block1 + 4 * EQ_QD8_NR + EQ_QD8_NR * kc);
+    const float *scale0 = (const float *)w0;  /* the scales follow the weights */
+    const float *scale1 = (const float *)w1;
     const __mmask16 mask1 = cols_mask(nc - n0 - EQ_QD8_NR);
-    for (size_t i = MR; i-- > 0;) {
-      store_row(cr[i] + n0, acc0[i], row_scale[i], scale0, scale0 + EQ_QD8_NR, lo, hi, 0xffff);
-      store_row(cr[i] + n0 + EQ_QD8_NR, acc1[i], row_scale[i], scale1, scale1 + EQ_QD8_NR, lo,
-                hi, mask1);
-    }
+#define STORE2(i)                                                                        \
+  store_row(c##i + n0, acc##i##_0, rs##i, scale0, scale0 + EQ_QD8_NR, lo, hi, 0xffff);   \
+  store_row(c##i + n0 + EQ_QD8_NR, acc##i##_1, rs##i, scale1, scale1 + EQ_QD8_NR, lo, hi, \
+            mask1);
+    /* Last row first: a repeated row then ends up written by the real one (same values). */
+    STORE2(7) STORE2(6) STORE2(5) STORE2(4) STORE2(3) STORE2(2) STORE2(1) STORE2(0)
   }
   if (n0 < nc) {  /* one block left */
     const __m512i ksum = _mm512_loadu_si512(block);
-    __m512i acc[MR];
-#pragma GCC unroll 8
-    for (size_t i = 0; i < MR; ++i) acc[i] = _mm512_mullo_epi32(ksum, zp_shift[i]);
-    const int8_t *w = (const int8_t *)(block + 4 * EQ_QD8_NR);
-    for (size_t g = 0; g < groups; ++g) {
-      const __m512i vw = _mm512_loadu_si512(w + g * 64);
-#pragma GCC unroll 8
-      for (size_t i = 0; i < MR; ++i) {
-        acc[i] = _mm512_dpbusd_epi32(acc[i], broadcast_u8x4(ar[i] + g * EQ_QD8_KR), vw);
-      }
+#define INIT1(i) __m512i acc##i = _mm512_mullo_epi32(ksum, zp##i);
+    ROWS(INIT1)
+    const uint8_t *w = block + 4 * EQ_QD8_NR;
+    for (size_t k = 0; k < kc; k += EQ_QD8_KR, w += 64) {
+      const __m512i vw = _mm512_loadu_si512(w);
+#define STEP1(i) acc##i = _mm512_dpbusd_epi32(acc##i, broadcast4(a##i + k), vw);
+      ROWS(STEP1)
     }
-    const float *scale = (const float *)(block + 4 * EQ_QD8_NR + EQ_QD8_NR * kc);
+    const float *scale = (const float *)w;
     const __mmask16 mask = cols_mask(nc - n0);
-    for (size_t i = MR; i-- > 0;) {
-      store_row(cr[i] + n0, acc[i], row_scale[i], scale, scale + EQ_QD8_NR, lo, hi, mask);
-    }
+#define STORE1(i) store_row(c##i + n0, acc##i, rs##i, scale, scale + EQ_QD8_NR, lo, hi, mask);
+    STORE1(7) STORE1(6) STORE1(5) STORE1(4) STORE1(3) STORE1(2) STORE1(1) STORE1(0)
   }
 }
 
-/* The scalar quantizer's arithmetic, 16 lanes at a time, saturated to int8. */
 /* rint of the float32 product (cvtps rounds to nearest even), + zero point. */
 static inline __m512i quantize16(__m512 x, __m512 vq, __m512i vzp) {
   return _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x, vq)), vzp);
@@ -134,7 +126,8 @@ static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
   *hi = _mm512_reduce_max_ps(vmax);
 }
 
-/* The scalar quantizer's arithmetic, 16 lanes at a time, saturated to int8. */
+/* The scalar quantizer's arithmetic, 16 lanes at a time, saturated to int8, then stored as
+ * x_q + 128 (uint8), the form vpdpbusd multiplies (a_xor below). */
 static void qd8_quantize__avx512(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx512(n, x, &lo, &hi);
@@ -142,13 +135,13 @@ static void qd8_quantize__avx512(size_t n, const float *x, int8_t *q, eq_qd8_row
   const __m512i vzp = _mm512_set1_epi32(quant->zero_point);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    _mm_storeu_si128((__m128i *)(q + i),
-                     _mm512_cvtsepi32_epi8(quantize16(_mm512_loadu_ps(x + i), vq, vzp)));
+    const __m128i v = _mm512_cvtsepi32_epi8(quantize16(_mm512_loadu_ps(x + i), vq, vzp));
+    _mm_storeu_si128((__m128i *)(q + i), _mm_xor_si128(v, _mm_set1_epi8((char)0x80)));
   }
   if (i < n) {
     const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-    _mm512_mask_cvtsepi32_storeu_epi8(q + i, m, quantize16(_mm512_maskz_loadu_ps(m, x + i), vq,
-                                                           vzp));
+    const __m128i v = _mm512_cvtsepi32_epi8(quantize16(_mm512_maskz_loadu_ps(m, x + i), vq, vzp));
+    _mm_mask_storeu_epi8(q + i, m, _mm_xor_si128(v, _mm_set1_epi8((char)0x80)));
   }
 }
 
@@ -211,7 +204,7 @@ static void qd8_dwconv__avx512(size_t channels, size_t taps, const float *const 
   }
 }
 
-static const eq_qd8_ukernels kAvx512Vnni = {qd8_gemm_8x32c4__avx512vnni, MR,
+static const eq_qd8_ukernels kAvx512Vnni = {qd8_gemm_8x32c4__avx512vnni, MR, 0x80,
                                             qd8_quantize__avx512, qd8_dwconv__avx512,
                                             qd8_quantize_grid__avx512};
 

@@ -60,11 +60,13 @@ static inline float eq_qd8_round_product(float x, float q) {
 #define EQ_QD8_MAGIC_BIAS 12582912.0f
 #define EQ_QD8_MAGIC_BITS 0x4B400000
 
-/* Quantize x[0, n) into q[0, n) and report how (one row; n >= 1). */
+/* Quantize x[0, n) into q[0, n) and report how (one row; n >= 1); bytes as the level's a_xor
+ * says. */
 typedef void (*eq_qd8_quantize_fn)(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
 
 /* out rows i < mr (mr <= the kernel's MR), columns j < nc: the product of activation rows
- * a + i * a_stride (kc int8 each, kc a multiple of EQ_QD8_KR, bytes past K arbitrary) with the
+ * a + i * a_stride (kc bytes each, kc a multiple of EQ_QD8_KR, bytes past K arbitrary; x_q as
+ * int8, or x_q + 128 as uint8 where the level's a_xor says so) with the
  * packed weights (blocks of EQ_QD8_NR channels, as above; nc need not be a multiple of it),
  * row i quantized as quant[i], written to c + i * c_stride (floats). */
 typedef void (*eq_qd8_gemm_fn)(size_t mr, size_t nc, size_t kc, const int8_t *a, size_t a_stride,
@@ -90,7 +92,10 @@ typedef void (*eq_qd8_dwconv_fn)(size_t channels, size_t taps, const float *cons
 /* The microkernels one ISA level provides; the op drivers (kernels/ref/qd8.c) run on them. */
 typedef struct eq_qd8_ukernels {
   eq_qd8_gemm_fn gemm;
-  int32_t mr;  /* rows per gemm call, <= EQ_QD8_MAX_MR */
+  int32_t mr;     /* rows per gemm call, <= EQ_QD8_MAX_MR */
+  uint8_t a_xor;  /* what this level's quantize xors into every activation byte, and so what
+                     the gemm expects: 0x80 stores x_q + 128 as uint8 (for u8 x s8 dot
+                     products), 0 stores x_q */
   eq_qd8_quantize_fn quantize;
   eq_qd8_dwconv_fn dwconv;
   eq_qd8_quantize_grid_fn quantize_grid;
