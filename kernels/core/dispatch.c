@@ -19,6 +19,9 @@ extern const eq_kernel_info eq_ref_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_kernels[];
 extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
+#elif defined(__aarch64__)
+extern const eq_kernel_info eq_arm_neondot_qd8_kernels[];
+extern const eq_kernel_info eq_arm_neon_qd8_kernels[];
 #endif
 
 static const eq_kernel_info *const kTables[] = {
@@ -26,6 +29,9 @@ static const eq_kernel_info *const kTables[] = {
     eq_x86_avx512vnni_qd8_kernels,
     eq_x86_avx2_qd8_kernels,
     eq_x86_avx2_kernels,
+#elif defined(__aarch64__)
+    eq_arm_neondot_qd8_kernels,
+    eq_arm_neon_qd8_kernels,
 #endif
     eq_ref_elementwise_kernels, eq_ref_conv_kernels,     eq_ref_pool_kernels,
     eq_ref_reduce_kernels,      eq_ref_movement_kernels, eq_ref_slicing_kernels,

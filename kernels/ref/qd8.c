@@ -242,7 +242,7 @@ void eq_qd8_quantize_grid__scalar(size_t n, const float *x, float *grid,
   }
 }
 
-static void qd8_dwconv__scalar(size_t channels, size_t taps, const float *const *rows,
+void eq_qd8_dwconv__scalar(size_t channels, size_t taps, const float *const *rows,
                                const float *weights, float *out, float scale,
                                const float *w_scale, const float *bias, float act_min,
                                float act_max) {
@@ -323,7 +323,7 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
 /* --- node kernels --------------------------------------------------------------------------- */
 
 static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, 0, eq_qd8_quantize__scalar,
-                                        qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};
+                                        eq_qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};
 
 EQ_QD8_NODE_KERNELS(kScalar)
 

@@ -150,6 +150,9 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
 void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
 void eq_qd8_quantize_grid__scalar(size_t n, const float *x, float *grid,
                                   eq_qd8_row_quant *quant);
+void eq_qd8_dwconv__scalar(size_t channels, size_t taps, const float *const *rows,
+                           const float *weights, float *out, float scale, const float *w_scale,
+                           const float *bias, float act_min, float act_max);
 /* The quantization parameters of a row with this minimum and maximum; returns q, the factor
  * that quantizes (x_q = sat8(rint(x * q) + zero_point)). */
 float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant);
