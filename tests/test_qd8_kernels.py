@@ -326,3 +326,60 @@ def test_edgeq_isa_caps_the_chosen_kernel(level, kernel, monkeypatch):
     best = max((i for n, i in kernel_table() if n == kernel and i & ~cpu.allowed() == 0),
                key=lambda i: bin(i).count("1"))
     assert isa == best  # the most capable variant the level allows wins
+
+
+# --- threads, and models prepare refuses ---------------------------------------------------------
+
+def test_thread_count_does_not_change_results():
+    model, x, _ = fc_case(50, 70, 90)
+    w = RNG.integers(-127, 128, (1, 3, 3, 20)).astype(np.int8)
+    dw = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, (1, 20, 9, 20), w,
+                      RNG.uniform(0.001, 0.03, 20).astype(F32), RNG.standard_normal(20).astype(F32),
+                      {"padding": 0, "stride_h": 1, "stride_w": 1, "depth_multiplier": 1}, qdim=3)
+    xd = RNG.standard_normal((1, 20, 9, 20)).astype(F32)
+    for m, feed in ((model, x), (dw, xd)):
+        outs = []
+        for threads in (1, 2, 3):
+            it = edgeq.Interpreter(model_content=m, num_threads=threads)
+            it.allocate_tensors()
+            it.set_tensor(it.get_input_details()[0]["index"], feed)
+            it.invoke()
+            outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+        for o in outs[1:]:
+            np.testing.assert_array_equal(o, outs[0])
+
+
+def _fc_with_quantization(quantization, w_shape=(3, 4)):
+    b = ModelBuilder()
+    x = b.add_tensor("x", (2, w_shape[1]), F32)
+    w = b.add_tensor("w", w_shape, np.int8, data=np.ones(w_shape, np.int8),
+                     quantization=quantization)
+    y = b.add_tensor("y", [], F32)
+    b.add_operator(BuiltinOp.FULLY_CONNECTED, [x, w], [y])
+    b.set_inputs([x])
+    b.set_outputs([y])
+    return b.build()
+
+
+# (Scale counts that do not fit the shape and negative scales are the reader's to refuse.)
+@pytest.mark.parametrize("quantization,message", [
+    (dict(scale=np.ones(3, F32), zero_point=np.ones(3, np.int64)), r"non-zero zero point"),
+    (dict(scale=np.ones(4, F32), zero_point=np.zeros(4, np.int64), quantized_dimension=1),
+     r"has 4 scales for 3 output channels"),
+])
+def test_bad_weight_quantization_refused(quantization, message):
+    with pytest.raises(edgeq.ModelError, match=r"FULLY_CONNECTED.*" + message):
+        run_edgeq(_fc_with_quantization(quantization), [np.ones((2, 4), F32)])
+
+
+def test_per_channel_along_the_wrong_dimension_refused():
+    q = dict(scale=np.ones(4, F32), zero_point=np.zeros(4, np.int64), quantized_dimension=1)
+    with pytest.raises(edgeq.ModelError, match=r"quantized along dimension 1"):
+        run_edgeq(_fc_with_quantization(q, (4, 4)), [np.ones((2, 4), F32)])
+
+
+def test_depth_beyond_exact_int32_sums_refused():
+    k = (1 << 16) + 4
+    q = dict(scale=np.ones(1, F32), zero_point=np.zeros(1, np.int64))
+    with pytest.raises(edgeq.ModelError, match=r"depth 65540 exceeds 65536"):
+        run_edgeq(_fc_with_quantization(q, (1, k)), [np.ones((2, k), F32)])
