@@ -53,7 +53,7 @@ def fc_spec(x, w, w_scale, bias):
     return out
 
 
-def conv_spec(x, w, w_scale, bias, stride, pad):
+def conv_spec(x, w, w_scale, bias, stride, pad, dilation=1):
     """CONV_2D with one quantization per image; padding (pad_top, pad_left, out_h, out_w)."""
     n, h, wd, c = x.shape
     oc, kh, kw, _ = w.shape
@@ -62,11 +62,13 @@ def conv_spec(x, w, w_scale, bias, stride, pad):
     w2 = w.reshape(oc, -1).astype(np.int64)
     for b in range(n):
         xq, zp, s = quantize(x[b])
-        img = np.full((h + kh + oh * stride, wd + kw + ow * stride, c), zp, np.int64)
+        span_h, span_w = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
+        img = np.full((h + span_h + oh * stride, wd + span_w + ow * stride, c), zp, np.int64)
         img[top:top + h, left:left + wd] = xq.reshape(h, wd, c)
         for y in range(oh):
             for xx in range(ow):
-                patch = img[y * stride:y * stride + kh, xx * stride:xx * stride + kw].ravel()
+                patch = img[y * stride:y * stride + span_h:dilation,
+                            xx * stride:xx * stride + span_w:dilation].ravel()
                 out[b, y, xx] = epilogue((w2 * (patch - zp)).sum(1), s, w_scale, bias)
     return out
 
@@ -137,10 +139,10 @@ def test_fully_connected_constant_row_and_relu6():
     np.testing.assert_array_equal(got, np.clip(fc_spec(x, w, s, np.zeros(8, F32)), 0, 6))
 
 
-@pytest.mark.parametrize("shape,k,stride,padding", [
-    ((1, 9, 7, 5), 3, 1, 0), ((2, 8, 8, 3), 3, 2, 1), ((1, 6, 5, 8), 1, 1, 0),
-    ((1, 5, 6, 3), 1, 2, 0)])
-def test_conv2d_matches_spec(shape, k, stride, padding):
+@pytest.mark.parametrize("shape,k,stride,padding,dilation", [
+    ((1, 9, 7, 5), 3, 1, 0, 1), ((2, 8, 8, 3), 3, 2, 1, 1), ((1, 6, 5, 8), 1, 1, 0, 1),
+    ((1, 5, 6, 3), 1, 2, 0, 1), ((1, 9, 10, 2), 3, 1, 0, 2), ((1, 12, 6, 1), 5, 2, 0, 1)])
+def test_conv2d_matches_spec(shape, k, stride, padding, dilation):
     n, h, wd, c = shape
     oc = 19
     w = RNG.integers(-127, 128, (oc, k, k, c)).astype(np.int8)
@@ -148,15 +150,17 @@ def test_conv2d_matches_spec(shape, k, stride, padding):
     bias = RNG.standard_normal(oc).astype(F32)
     x = RNG.standard_normal(shape).astype(F32)
     model = hybrid_model(BuiltinOp.CONV_2D, shape, w, s, bias,
-                         {"padding": padding, "stride_h": stride, "stride_w": stride})
+                         {"padding": padding, "stride_h": stride, "stride_w": stride,
+                          "dilation_h_factor": dilation, "dilation_w_factor": dilation})
     (got,) = run_edgeq(model, [x])
     if k == 1 and stride == 1:  # a pointwise conv quantizes per pixel, as an FC
         want = fc_spec(x, w.reshape(oc, c), s, bias).reshape(got.shape)
     else:
         oh, ow = got.shape[1:3]
-        top = max((oh - 1) * stride + k - h, 0) // 2 if padding == 0 else 0
-        left = max((ow - 1) * stride + k - wd, 0) // 2 if padding == 0 else 0
-        want = conv_spec(x, w, s, bias, stride, (top, left, oh, ow))
+        span = (k - 1) * dilation + 1
+        top = max((oh - 1) * stride + span - h, 0) // 2 if padding == 0 else 0
+        left = max((ow - 1) * stride + span - wd, 0) // 2 if padding == 0 else 0
+        want = conv_spec(x, w, s, bias, stride, (top, left, oh, ow), dilation)
     np.testing.assert_array_equal(got, want)
 
 

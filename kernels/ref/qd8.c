@@ -192,11 +192,25 @@ static void qd8_im2col_rows(void *arg, int64_t begin, int64_t end) {
   for (int64_t pix = begin; pix < end; ++pix) {
     const int32_t oy = (int32_t)(pix / p->out_w), ox = (int32_t)(pix % p->out_w);
     int8_t *row = job->cols + pix * p->kc;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+    /* With undilated columns all inside the image, a filter row is one contiguous run. */
+    const int whole_rows = p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
       const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+      const size_t run = (size_t)p->k_w * p->in_c;
+      if (iy < 0 || iy >= p->in_h) {
+        memset(row, job->pad, run);
+        row += run;
+        continue;
+      }
+      if (whole_rows) {
+        memcpy(row, job->image + ((int64_t)iy * p->in_w + ix0) * p->in_c, run);
+        row += run;
+        continue;
+      }
       for (int32_t kx = 0; kx < p->k_w; ++kx, row += p->in_c) {
-        const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
-        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+        const int32_t ix = ix0 + kx * p->dilation_w;
+        if (ix < 0 || ix >= p->in_w) {
           memset(row, job->pad, (size_t)p->in_c);
         } else {
           memcpy(row, job->image + ((int64_t)iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
