@@ -97,14 +97,16 @@ def _bias_values(ctx, bias, channels: int) -> np.ndarray:
     return np.asarray(bias.value, np.float32).reshape(channels)
 
 
-def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """[N, K] int8 weights -> the packed blob of params/qd8.h (uint8)."""
+def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray,
+                      kr: int = KR) -> np.ndarray:
+    """[N, K] int8 weights -> the packed blob of params/qd8.h (uint8), kr consecutive k per
+    channel (4: the c4 layout, 8: c8)."""
     n, k = w.shape
-    kc, blocks = _round_up(k, KR), -(-n // NR)
+    kc, blocks = _round_up(k, kr), -(-n // NR)
     wp = np.zeros((blocks * NR, kc), np.int8)
     wp[:n, :k] = w
     ksum = wp.astype(np.int32).sum(axis=1).reshape(blocks, NR)
-    tiles = wp.reshape(blocks, NR, kc // KR, KR).transpose(0, 2, 1, 3).reshape(blocks, -1)
+    tiles = wp.reshape(blocks, NR, kc // kr, kr).transpose(0, 2, 1, 3).reshape(blocks, -1)
     sp, bp = np.zeros(blocks * NR, np.float32), np.zeros(blocks * NR, np.float32)
     sp[:n], bp[:n] = scales, bias
     parts = [ksum.astype("<i4").view(np.uint8), tiles.view(np.uint8),
@@ -122,10 +124,33 @@ def _cached_constant(ctx, key, make) -> int:
     return cache[key]
 
 
-def _packed(ctx, w, w2d_fn, scales, bias_values, kind: str) -> int:
-    key = (kind, ctx.node.index, w.index)
+def gemm_layout(kernel: str):
+    """(kernel name, KR) for a QD8 GEMM op: the c8 kernel (smmla) when this process will run
+    one, else the c4 kernels every other level has. Asked once per prepare, like the kernel
+    lookup itself."""
+    from edgeq.runtime import cpu
+    from edgeq.runtime.executor import find_kernel
+
+    if find_kernel(kernel + "_c8", cpu.allowed()) is not None:
+        return kernel + "_c8", 8
+    return kernel, KR
+
+
+def _packed(ctx, w, w2d_fn, scales, bias_values, kind: str, kr: int) -> int:
+    key = (kind, ctx.node.index, w.index, kr)
     return _cached_constant(ctx, key, lambda: pack_gemm_weights(
-        w2d_fn(ctx.constant(1, "weights")), scales, bias_values))
+        w2d_fn(ctx.constant(1, "weights")), scales, bias_values, kr))
+
+
+def _fc_call(ctx, x_index: int, rows: int, depth: int, units: int, packed_fn, lo, hi):
+    """The fully_connected_qd8 node over `rows` rows of `depth` (FC, BATCH_MATMUL, pointwise
+    conv); packed_fn(kr) packs the weights in the chosen layout."""
+    name, kr = gemm_layout("fully_connected_qd8")
+    kc = _round_up(depth, kr)
+    conv._check_int32(ctx, rows=rows * kc)
+    return KernelCall(name, FcParams(rows, depth, units, kc, lo, hi),
+                      inputs=[x_index, packed_fn(kr)],
+                      scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
 
 
 def _check_depth(ctx, depth: int):
@@ -151,7 +176,6 @@ def prepare_fully_connected(ctx):
     _check_depth(ctx, depth)
     scales = weight_scales(ctx, w, units, 0)
     rows = x.size // depth
-    conv._check_int32(ctx, rows=rows * _round_up(depth, KR))
     if ctx.options.get("keep_num_dims", False):
         if x.shape[-1] != depth:
             raise ctx.fail(f"keep_num_dims: the input's last dimension (shape {list(x.shape)}) "
@@ -159,12 +183,11 @@ def prepare_fully_connected(ctx):
         ctx.set_output(0, tuple(x.shape[:-1]) + (units,), F32)
     else:
         ctx.set_output(0, (rows, units), F32)
-    kc = _round_up(depth, KR)
-    packed = _packed(ctx, w, lambda v: v, scales, _bias_values(ctx, bias, units), "fc_packed")
+    bias_values = _bias_values(ctx, bias, units)
     lo, hi = conv._activation(ctx)
-    return KernelCall("fully_connected_qd8", FcParams(rows, depth, units, kc, lo, hi),
-                      inputs=[x.index, packed],
-                      scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
+    return _fc_call(ctx, x.index, rows, depth, units,
+                    lambda kr: _packed(ctx, w, lambda v: v, scales, bias_values, "fc_packed", kr),
+                    lo, hi)
 
 
 def prepare_batch_matmul(ctx):
@@ -195,12 +218,10 @@ def prepare_batch_matmul(ctx):
         v = v.reshape(r_rows, r_cols)
         return v if adj_y else v.T
 
-    packed = _packed(ctx, rhs, as_nk, scales, np.zeros(n, np.float32), "bmm_packed")
-    kc = _round_up(k, KR)
-    lo, hi = -FLT_MAX, FLT_MAX
-    return KernelCall("fully_connected_qd8", FcParams(rows, k, n, kc, lo, hi),
-                      inputs=[lhs.index, packed],
-                      scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
+    zeros = np.zeros(n, np.float32)
+    return _fc_call(ctx, lhs.index, rows, k, n,
+                    lambda kr: _packed(ctx, rhs, as_nk, scales, zeros, "bmm_packed", kr),
+                    -FLT_MAX, FLT_MAX)
 
 
 # --- CONV_2D ---------------------------------------------------------------------------------
@@ -231,25 +252,26 @@ def prepare_conv2d(ctx):
     depth = g.k_h * g.k_w * g.in_c
     _check_depth(ctx, depth)
     scales = weight_scales(ctx, w, g.out_c, 0)
-    kc = _round_up(depth, KR)
-    packed = _packed(ctx, w, lambda v: v.reshape(g.out_c, depth), scales,
-                     _bias_values(ctx, bias, g.out_c), "conv_packed")
+    bias_values = _bias_values(ctx, bias, g.out_c)
+
+    def packed(kr):
+        return _packed(ctx, w, lambda v: v.reshape(g.out_c, depth), scales, bias_values,
+                       "conv_packed", kr)
+
     if g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1 and g.pad_top == g.pad_left == 0:
         # A pointwise conv is an FC over the pixels, and LiteRT quantizes it that way: per
         # pixel, not per image (measured on the shared MobileNetV2: per-pixel rows bring edgeq
         # within LiteRT's own rounding noise of its output, per-image rows do not).
-        rows = g.batch * g.in_h * g.in_w
-        conv._check_int32(ctx, rows=rows * kc)
-        return KernelCall("fully_connected_qd8", FcParams(rows, g.in_c, g.out_c, kc, g.act_min,
-                                                          g.act_max),
-                          inputs=[x.index, packed],
-                          scratch_bytes=_align64(rows * QUANT_BYTES) + rows * kc)
+        return _fc_call(ctx, x.index, g.batch * g.in_h * g.in_w, g.in_c, g.out_c, packed,
+                        g.act_min, g.act_max)
+    name, kr = gemm_layout("conv2d_qd8")
+    kc = _round_up(depth, kr)
     image = g.in_h * g.in_w * g.in_c
     scratch = _align64(QUANT_BYTES) + _align64(image) + g.out_h * g.out_w * kc
     params = ConvParams(g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h,
                         g.k_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
                         g.pad_left, kc, 1, g.act_min, g.act_max)
-    return KernelCall("conv2d_qd8", params, inputs=[x.index, packed], scratch_bytes=scratch)
+    return KernelCall(name, params, inputs=[x.index, packed(kr)], scratch_bytes=scratch)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------

@@ -13,10 +13,7 @@ static void qd8_gemm_4x16c4__neondot(size_t mr, size_t nc, size_t kc, const int8
                                      float act_min, float act_max) {
   const int8_t *ar[MR];
   size_t rows[MR];
-  for (size_t i = 0; i < MR; ++i) {
-    rows[i] = i < mr ? i : mr - 1;  /* a missing row repeats the last one */
-    ar[i] = a + rows[i] * a_stride;
-  }
+  qd8_neon_tile_rows(mr, MR, a, a_stride, ar, rows);
   const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc);
   const uint8_t *block = (const uint8_t *)packed_w;
   for (size_t n0 = 0; n0 < nc; n0 += EQ_QD8_NR, block += block_bytes) {

@@ -25,6 +25,16 @@ static inline void qd8_neon_store_row(float *c, const int32x4_t acc[4], float ro
   if (cols < 16) memcpy(c, tmp, cols * sizeof(float));
 }
 
+/* Row pointers of a tile of `count` rows; rows past mr repeat the last one (their results land
+ * on it, identical), so the kernels keep a fixed shape. */
+static inline void qd8_neon_tile_rows(size_t mr, size_t count, const int8_t *a, size_t a_stride,
+                                      const int8_t **ar, size_t *rows) {
+  for (size_t i = 0; i < count; ++i) {
+    rows[i] = i < mr ? i : mr - 1;
+    ar[i] = a + rows[i] * a_stride;
+  }
+}
+
 #define QD8_NEON_UKERNELS(name, gemm, mr)                                                  \
   static const eq_qd8_ukernels name = {gemm, mr, 0, eq_qd8_quantize__scalar,            \
                                        eq_qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};

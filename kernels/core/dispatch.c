@@ -20,6 +20,7 @@ extern const eq_kernel_info eq_x86_avx2_kernels[];
 extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
 #elif defined(__aarch64__)
+extern const eq_kernel_info eq_arm_neoni8mm_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neondot_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neon_qd8_kernels[];
 #endif
@@ -30,6 +31,7 @@ static const eq_kernel_info *const kTables[] = {
     eq_x86_avx2_qd8_kernels,
     eq_x86_avx2_kernels,
 #elif defined(__aarch64__)
+    eq_arm_neoni8mm_qd8_kernels,
     eq_arm_neondot_qd8_kernels,
     eq_arm_neon_qd8_kernels,
 #endif

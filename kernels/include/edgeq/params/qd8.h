@@ -64,6 +64,10 @@ static inline float eq_qd8_round_product(float x, float q) {
  * says. */
 typedef void (*eq_qd8_quantize_fn)(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
 
+/* The c8 variant (kernels named `..._c8`, for smmla): the same blocks with KR = 8, i.e.
+ * kc = K rounded up to 8 and w[kc / 8][16][8]. Prepare packs c8 when this process will run a
+ * `_c8` kernel (edgeq/ops/qd8.py). */
+
 /* out rows i < mr (mr <= the kernel's MR), columns j < nc: the product of activation rows
  * a + i * a_stride (kc bytes each, kc a multiple of EQ_QD8_KR, bytes past K arbitrary; x_q as
  * int8, or x_q + 128 as uint8 where the level's a_xor says so) with the
