@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import edgeq
+from edgeq.ops.qd8 import quantize_weights
 from edgeq.runtime import cpu
 from edgeq.runtime.executor import kernel_table
 from edgeq.tflite.schema import BuiltinOp
@@ -387,3 +388,44 @@ def test_depth_beyond_exact_int32_sums_refused():
     q = dict(scale=np.ones(1, F32), zero_point=np.zeros(1, np.int64))
     with pytest.raises(edgeq.ModelError, match=r"depth 65540 exceeds 65536"):
         run_edgeq(_fc_with_quantization(q, (1, k)), [np.ones((2, k), F32)])
+
+
+def test_quantize_qd8_leaves_small_weights_float():
+    """Below 1024 elements the converter keeps weights float, and so does quantize="qd8"."""
+    b = ModelBuilder()
+    x = b.add_tensor("x", (3, 8), F32)
+    w = b.add_tensor("w", (4, 8), F32, data=RNG.standard_normal((4, 8)).astype(F32))
+    y = b.add_tensor("y", [], F32)
+    b.add_operator(BuiltinOp.FULLY_CONNECTED, [x, w], [y])
+    b.set_inputs([x])
+    b.set_outputs([y])
+    model, feed = b.build(), RNG.standard_normal((3, 8)).astype(F32)
+    outs = []
+    for quantize in (None, "qd8"):
+        it = edgeq.Interpreter(model_content=model, num_threads=1, quantize=quantize)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], feed)
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_quantize_qd8_quantizes_large_weights_per_channel():
+    w = RNG.standard_normal((40, 64)).astype(F32)
+    q, s = quantize_weights(w, 0)
+    np.testing.assert_allclose(s, np.abs(w).max(axis=1) / 127, rtol=1e-6)
+    assert q.dtype == np.int8 and np.abs(q).max() == 127
+    b = ModelBuilder()
+    x = b.add_tensor("x", (5, 64), F32)
+    wt = b.add_tensor("w", w.shape, F32, data=w)
+    y = b.add_tensor("y", [], F32)
+    b.add_operator(BuiltinOp.FULLY_CONNECTED, [x, wt], [y])
+    b.set_inputs([x])
+    b.set_outputs([y])
+    feed = RNG.standard_normal((5, 64)).astype(F32)
+    it = edgeq.Interpreter(model_content=b.build(), num_threads=1, quantize="qd8")
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], feed)
+    it.invoke()
+    np.testing.assert_array_equal(it.get_tensor(it.get_output_details()[0]["index"]),
+                                  fc_spec(feed, q, s, np.zeros(40, F32)))

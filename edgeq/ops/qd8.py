@@ -59,11 +59,59 @@ def _align64(n: int) -> int:
     return _round_up(n, 64)
 
 
+# Interpreter(quantize="qd8") quantizes float weights of at least this many elements, as
+# TensorFlow's converter does with Optimize.DEFAULT (smaller ones stay float there too).
+QUANTIZE_MIN_ELEMENTS = 1024
+
+
+def _quantizing(ctx, x, w) -> bool:
+    """Interpreter(quantize="qd8") and float weights the QD8 path can take; anything else
+    (grouped convs, adj_x, ...) stays on the float path."""
+    if not (getattr(ctx.graph, "quantize", None) == "qd8" and w.dtype == F32
+            and w.is_constant and w.size >= QUANTIZE_MIN_ELEMENTS):
+        return False
+    op, ws = ctx.node.op_name, w.shape
+    if op == "CONV_2D":
+        return len(ws) == 4 and len(x.shape) == 4 and ws[3] == x.shape[3]
+    if op == "DEPTHWISE_CONV_2D":
+        return len(ws) == 4 and ws[1] * ws[2] <= MAX_DW_TAPS
+    if op == "FULLY_CONNECTED":
+        return len(ws) == 2 and int(ctx.options.get("weights_format", 0)) == 0
+    if op == "BATCH_MATMUL":
+        return (not ctx.options.get("adj_x", False) and len(ws) >= 2
+                and all(d == 1 for d in ws[:-2]))
+    return False
+
+
 def is_hybrid(ctx, x_index: int, w_index: int) -> bool:
-    """True when the op has float32 activations and int8 weights (conv.py's hook)."""
-    return (len(ctx.inputs) > max(x_index, w_index)
-            and ctx.inputs[x_index] is not None and ctx.inputs[w_index] is not None
-            and ctx.inputs[x_index].dtype == F32 and ctx.inputs[w_index].dtype == I8)
+    """True when the op has float32 activations and int8 weights, or float weights that
+    Interpreter(quantize="qd8") turns into int8 ones (conv.py's hook)."""
+    if len(ctx.inputs) <= max(x_index, w_index):
+        return False
+    x, w = ctx.inputs[x_index], ctx.inputs[w_index]
+    return (x is not None and w is not None and x.dtype == F32
+            and (w.dtype == I8 or _quantizing(ctx, x, w)))
+
+
+def quantize_weights(values: np.ndarray, channel_dim: int):
+    """Symmetric per-channel int8, as the converter writes them: scale = max|w| / 127 per
+    channel (1 for an all-zero channel), w_q = round(w / scale), halves away from zero."""
+    axes = tuple(d for d in range(values.ndim) if d != channel_dim)
+    peak = np.max(np.abs(values), axis=axes).astype(np.float32)
+    scales = np.where(peak > 0, peak / np.float32(127), np.float32(1)).astype(np.float32)
+    shape = [1] * values.ndim
+    shape[channel_dim] = -1
+    v = values / scales.reshape(shape)
+    q = np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5), -127, 127).astype(np.int8)
+    return q, scales
+
+
+def int8_weights(ctx, w, channels: int, channel_dim: int):
+    """(int8 values, per-channel float32 scales) of input 1: the model's own int8 weights, or
+    float ones quantized here (Interpreter(quantize="qd8"))."""
+    if w.dtype == I8:
+        return ctx.constant(1, "weights"), weight_scales(ctx, w, channels, channel_dim)
+    return quantize_weights(np.asarray(ctx.constant(1, "weights"), np.float32), channel_dim)
 
 
 def weight_scales(ctx, w, channels: int, channel_dim: int) -> np.ndarray:
@@ -136,10 +184,9 @@ def gemm_layout(kernel: str):
     return kernel, KR
 
 
-def _packed(ctx, w, w2d_fn, scales, bias_values, kind: str, kr: int) -> int:
+def _packed(ctx, w, w2d, scales, bias_values, kind: str, kr: int) -> int:
     key = (kind, ctx.node.index, w.index, kr)
-    return _cached_constant(ctx, key, lambda: pack_gemm_weights(
-        w2d_fn(ctx.constant(1, "weights")), scales, bias_values, kr))
+    return _cached_constant(ctx, key, lambda: pack_gemm_weights(w2d, scales, bias_values, kr))
 
 
 def _fc_call(ctx, x_index: int, rows: int, depth: int, units: int, packed_fn, lo, hi):
@@ -174,7 +221,7 @@ def prepare_fully_connected(ctx):
         raise ctx.fail(f"input shape {list(x.shape)} is not a whole number of rows of the "
                        f"weights' depth {depth} (weights {list(w.shape)})")
     _check_depth(ctx, depth)
-    scales = weight_scales(ctx, w, units, 0)
+    wq, scales = int8_weights(ctx, w, units, 0)
     rows = x.size // depth
     if ctx.options.get("keep_num_dims", False):
         if x.shape[-1] != depth:
@@ -186,7 +233,7 @@ def prepare_fully_connected(ctx):
     bias_values = _bias_values(ctx, bias, units)
     lo, hi = conv._activation(ctx)
     return _fc_call(ctx, x.index, rows, depth, units,
-                    lambda kr: _packed(ctx, w, lambda v: v, scales, bias_values, "fc_packed", kr),
+                    lambda kr: _packed(ctx, w, wq, scales, bias_values, "fc_packed", kr),
                     lo, hi)
 
 
@@ -210,13 +257,10 @@ def prepare_batch_matmul(ctx):
     _check_depth(ctx, k)
     conv._check_output(ctx)
     # Per-channel scales run along the output dim n: the rhs' last dim, or the one before it.
-    scales = weight_scales(ctx, rhs, n, len(rhs.shape) - (2 if adj_y else 1))
+    rq, scales = int8_weights(ctx, rhs, n, len(rhs.shape) - (2 if adj_y else 1))
     rows = lhs.size // k
     ctx.set_output(0, tuple(lhs.shape[:-1]) + (n,), F32)
-
-    def as_nk(v):
-        v = v.reshape(r_rows, r_cols)
-        return v if adj_y else v.T
+    as_nk = rq.reshape(r_rows, r_cols) if adj_y else rq.reshape(r_rows, r_cols).T
 
     zeros = np.zeros(n, np.float32)
     return _fc_call(ctx, lhs.index, rows, k, n,
@@ -251,12 +295,12 @@ def prepare_conv2d(ctx):
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
     depth = g.k_h * g.k_w * g.in_c
     _check_depth(ctx, depth)
-    scales = weight_scales(ctx, w, g.out_c, 0)
+    wq, scales = int8_weights(ctx, w, g.out_c, 0)
     bias_values = _bias_values(ctx, bias, g.out_c)
 
     def packed(kr):
-        return _packed(ctx, w, lambda v: v.reshape(g.out_c, depth), scales, bias_values,
-                       "conv_packed", kr)
+        return _packed(ctx, w, wq.reshape(g.out_c, depth), scales, bias_values, "conv_packed",
+                       kr)
 
     if g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1 and g.pad_top == g.pad_left == 0:
         # A pointwise conv is an FC over the pixels, and LiteRT quantizes it that way: per
@@ -281,7 +325,7 @@ def prepare_depthwise_conv2d(ctx):
     g = _geometry(ctx, lambda in_c, ws: ws[0] == 1 and in_c > 0 and ws[3] % in_c == 0,
                   lambda ws: ws[3])
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
-    scales = weight_scales(ctx, w, g.out_c, 3)
+    wq, scales = int8_weights(ctx, w, g.out_c, 3)
     taps = g.k_h * g.k_w
     if taps > MAX_DW_TAPS:
         raise ctx.fail(f"filter {g.k_h}x{g.k_w} has more than {MAX_DW_TAPS} taps, the most the "
@@ -289,7 +333,7 @@ def prepare_depthwise_conv2d(ctx):
     key = ("dw", ctx.node.index, w.index)
     # Weights as floats: the kernels sum exactly on the integer grid (params/qd8.h).
     filt = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(
-        ctx.constant(1, "filter").reshape(taps, g.out_c).astype(np.float32)))
+        wq.reshape(taps, g.out_c).astype(np.float32)))
     s = _cached_constant(ctx, key + ("scales",), lambda: scales)
     b = _cached_constant(ctx, key + ("bias",), lambda: _bias_values(ctx, bias, g.out_c))
     params = ConvParams(g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h,
