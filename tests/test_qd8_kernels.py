@@ -130,6 +130,25 @@ def test_fully_connected_matches_spec(m, n, k):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (3, 17, 5), (5, 33, 37), (2, 20, 72)])
+def test_c8_layout_reference_matches_spec(m, n, k, monkeypatch):
+    """The c8 packing and its scalar GEMM (the spec of the I8MM kernels), forced on any host."""
+    from edgeq.ops import qd8
+
+    monkeypatch.setattr(qd8, "gemm_layout", lambda kernel: (kernel + "_c8", 8))
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    model, x, want = fc_case(m, n, k)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, want)
+    w = RNG.integers(-127, 128, (9, 3, 3, 3)).astype(np.int8)
+    s = RNG.uniform(0.001, 0.03, 9).astype(F32)
+    conv_model = hybrid_model(BuiltinOp.CONV_2D, (1, 6, 5, 3), w, s, np.zeros(9, F32),
+                              {"padding": 1, "stride_h": 1, "stride_w": 1})
+    xc = RNG.standard_normal((1, 6, 5, 3)).astype(F32)
+    (got,) = run_edgeq(conv_model, [xc])
+    np.testing.assert_array_equal(got, conv_spec(xc, w, s, np.zeros(9, F32), 1, (0, 0, 4, 3)))
+
+
 def test_fully_connected_constant_row_and_relu6():
     w, s = weights(8, 12)
     x = np.zeros((2, 12), F32)

@@ -173,13 +173,15 @@ def _cached_constant(ctx, key, make) -> int:
 
 
 def gemm_layout(kernel: str):
-    """(kernel name, KR) for a QD8 GEMM op: the c8 kernel (smmla) when this process will run
-    one, else the c4 kernels every other level has. Asked once per prepare, like the kernel
-    lookup itself."""
+    """(kernel name, KR) for a QD8 GEMM op: the c8 layout when the best c8 kernel this process
+    may run needs features the best c4 one does not (smmla), else c4. Asked once per prepare,
+    like the kernel lookup itself."""
     from edgeq.runtime import cpu
     from edgeq.runtime.executor import find_kernel
 
-    if find_kernel(kernel + "_c8", cpu.allowed()) is not None:
+    allowed = cpu.allowed()
+    c4, c8 = find_kernel(kernel, allowed), find_kernel(kernel + "_c8", allowed)
+    if c8 is not None and c8[1] & ~c4[1]:
         return kernel + "_c8", 8
     return kernel, KR
 

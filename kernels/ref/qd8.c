@@ -64,10 +64,11 @@ static inline qd8_block qd8_block_at(const void *packed_w, size_t kc, size_t b) 
   return blk;
 }
 
-static void qd8_gemm_1x16c4__scalar(size_t mr, size_t nc, size_t kc, const int8_t *a,
-                                    size_t a_stride, const void *packed_w, float *c,
-                                    size_t c_stride, const eq_qd8_row_quant *quant,
-                                    float act_min, float act_max) {
+/* The GEMM on either packed layout: kr consecutive k per channel (4: c4, 8: c8). */
+static inline void qd8_gemm_scalar(size_t kr, size_t mr, size_t nc, size_t kc, const int8_t *a,
+                                   size_t a_stride, const void *packed_w, float *c,
+                                   size_t c_stride, const eq_qd8_row_quant *quant,
+                                   float act_min, float act_max) {
   for (size_t b = 0; b * EQ_QD8_NR < nc; ++b) {
     const qd8_block blk = qd8_block_at(packed_w, kc, b);
     const size_t cols = nc - b * EQ_QD8_NR < EQ_QD8_NR ? nc - b * EQ_QD8_NR : EQ_QD8_NR;
@@ -75,11 +76,11 @@ static void qd8_gemm_1x16c4__scalar(size_t mr, size_t nc, size_t kc, const int8_
       const int8_t *ai = a + i * a_stride;
       int32_t acc[EQ_QD8_NR];
       for (size_t j = 0; j < EQ_QD8_NR; ++j) acc[j] = -quant[i].zero_point * blk.ksum[j];
-      for (size_t g = 0; g < kc / EQ_QD8_KR; ++g) {
-        const int8_t *wg = blk.w + g * EQ_QD8_NR * EQ_QD8_KR;
+      for (size_t g = 0; g < kc / kr; ++g) {
+        const int8_t *wg = blk.w + g * EQ_QD8_NR * kr;
         for (size_t j = 0; j < EQ_QD8_NR; ++j) {
-          for (size_t t = 0; t < EQ_QD8_KR; ++t) {
-            acc[j] += (int32_t)ai[g * EQ_QD8_KR + t] * wg[j * EQ_QD8_KR + t];
+          for (size_t t = 0; t < kr; ++t) {
+            acc[j] += (int32_t)ai[g * kr + t] * wg[j * kr + t];
           }
         }
       }
@@ -90,6 +91,20 @@ static void qd8_gemm_1x16c4__scalar(size_t mr, size_t nc, size_t kc, const int8_
       }
     }
   }
+}
+
+static void qd8_gemm_1x16c4__scalar(size_t mr, size_t nc, size_t kc, const int8_t *a,
+                                    size_t a_stride, const void *packed_w, float *c,
+                                    size_t c_stride, const eq_qd8_row_quant *quant,
+                                    float act_min, float act_max) {
+  qd8_gemm_scalar(4, mr, nc, kc, a, a_stride, packed_w, c, c_stride, quant, act_min, act_max);
+}
+
+static void qd8_gemm_1x16c8__scalar(size_t mr, size_t nc, size_t kc, const int8_t *a,
+                                    size_t a_stride, const void *packed_w, float *c,
+                                    size_t c_stride, const eq_qd8_row_quant *quant,
+                                    float act_min, float act_max) {
+  qd8_gemm_scalar(8, mr, nc, kc, a, a_stride, packed_w, c, c_stride, quant, act_min, act_max);
 }
 
 
@@ -341,7 +356,23 @@ static const eq_qd8_ukernels kScalar = {qd8_gemm_1x16c4__scalar, 1, 0, eq_qd8_qu
 
 EQ_QD8_NODE_KERNELS(kScalar)
 
+/* The c8 layout's reference (the spec of the I8MM kernels, and their stand-in wherever EDGEQ_ISA
+ * leaves none): prepare packs c8 only when a c8 kernel beats the c4 one (edgeq/ops/qd8.py). */
+static const eq_qd8_ukernels kScalarC8 = {qd8_gemm_1x16c8__scalar, 1, 0,
+                                          eq_qd8_quantize__scalar, eq_qd8_dwconv__scalar,
+                                          eq_qd8_quantize_grid__scalar};
+
+static int fully_connected_qd8_c8(const eq_node *node, eq_ctx *ctx) {
+  return eq_qd8_fully_connected(node, ctx, &kScalarC8);
+}
+
+static int conv2d_qd8_c8(const eq_node *node, eq_ctx *ctx) {
+  return eq_qd8_conv2d(node, ctx, &kScalarC8);
+}
+
 const eq_kernel_info eq_ref_qd8_kernels[] = {
     EQ_QD8_TABLE_ENTRIES(0),
+    {"fully_connected_qd8_c8", fully_connected_qd8_c8, sizeof(eq_qd8_fc_params), 0},
+    {"conv2d_qd8_c8", conv2d_qd8_c8, sizeof(eq_qd8_conv_params), 0},
     {NULL, NULL, 0, 0},
 };
