@@ -11,15 +11,15 @@
  *                     (depthwise).
  *   product           acc[n] = sum_k x_q[k] * w[n][k] - zp * ksum[n]   (exact, int32)
  *   epilogue          out = clamp(float(acc) * (scale * w_scale[n]) + bias[n], act_min, act_max)
- *                     (two roundings, no FMA: this is what LiteRT's conv results match bit for
- *                     bit; its FC results differ from it in the last bit for some outputs)
+ *                     (two roundings, no FMA; given the same inputs, LiteRT's QD8 layers of
+ *                     the shared models agree with it to the last bit or within one ulp)
  *
  * A "row" is one row of the FC input, or one whole image for CONV_2D / DEPTHWISE_CONV_2D
  * (whose padding then reads as that image's zero point, i.e. as real 0); a pointwise CONV_2D
  * is run as an FC over its pixels, one row per pixel, as LiteRT does (edgeq/ops/qd8.py).
  *
- * Packed GEMM weights (one layout for every x86 variant and the reference; EQ_QD8_NR = 16
- * output channels per block, EQ_QD8_KR = 4 consecutive k per channel):
+ * Packed GEMM weights (the c4 layout: every x86 and NEON variant and the reference;
+ * EQ_QD8_NR = 16 output channels per block, EQ_QD8_KR = 4 consecutive k per channel):
  *   kc = K rounded up to a multiple of 4; blocks = ceil(N / 16); per block, in this order:
  *     int32 ksum[16]                 sum over k of the channel's weights
  *     int8  w[kc / 4][16][4]         w[g][j][i] = weight of channel 16 * block + j at k = 4g + i
@@ -32,8 +32,8 @@
  */
 #ifndef EDGEQ_PARAMS_QD8_H
 #define EDGEQ_PARAMS_QD8_H
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "edgeq/kernel.h"
