@@ -72,7 +72,8 @@ class BuildExt(build_ext):
                 [source], output_dir=self.build_temp, include_dirs=ext.include_dirs,
                 extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
         ext.extra_objects = list(ext.extra_objects or []) + objects
-        # Relink when only an ISA file changed (extra_objects alone do not make the link stale).
+        # The extension is relinked only when a listed source or dependency changed; the ISA
+        # files are neither, so name them here or an edit to one alone would not reach the .so.
         ext.depends = list(ext.depends or []) + [source for source, _ in per_isa]
         super().build_extension(ext)
 

@@ -36,8 +36,9 @@ def default_num_threads() -> int:
 class _Session:
     """One subgraph's graph, current input shapes and (once allocated) its plan."""
 
-    def __init__(self, model, subgraph_index: int, num_threads: int):
+    def __init__(self, model, subgraph_index: int, num_threads: int, quantize=None):
         self.graph = Graph(model, subgraph_index)
+        self.graph.quantize = quantize  # read by edgeq/ops/qd8.py
         self.fused = fuse_activations(self.graph)
         self.num_threads = num_threads
         self.input_shapes: dict = {}
@@ -165,7 +166,11 @@ class Interpreter:
     """Runs a .tflite model. Same constructor and methods as LiteRT's Interpreter."""
 
     def __init__(self, model_path=None, model_content=None, experimental_delegates=None,
-                 num_threads: Optional[int] = None, **kwargs):
+                 num_threads: Optional[int] = None, quantize: Optional[str] = None, **kwargs):
+        """quantize="qd8" (an edgeq extension) runs a float model the way a dynamic-range one
+        runs: CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / BATCH_MATMUL weights of 1024
+        elements or more are quantized per channel to int8 at load, as TensorFlow's converter
+        does with Optimize.DEFAULT, and run on the QD8 kernels."""
         if (model_path is None) == (model_content is None):
             raise ValueError("give exactly one of model_path or model_content")
         if experimental_delegates:
@@ -177,10 +182,13 @@ class Interpreter:
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < -1
                                         or num_threads == 0):
             raise ValueError("num_threads should be >= 1, or -1 / None for the default")
+        if quantize not in (None, "qd8"):
+            raise ValueError(f"quantize={quantize!r}: the only mode is 'qd8' (or None)")
+        self._quantize = quantize
         self._num_threads = default_num_threads() if num_threads in (None, -1) else num_threads
         source = os.fspath(model_path) if model_path is not None else model_content
         self._model = read_model(source)
-        self._sessions: dict = {0: _Session(self._model, 0, self._num_threads)}
+        self._sessions: dict = {0: _Session(self._model, 0, self._num_threads, quantize)}
 
     @property
     def _main(self) -> _Session:
@@ -189,7 +197,7 @@ class Interpreter:
     def _session(self, subgraph_index: int) -> _Session:
         if subgraph_index not in self._sessions:
             self._sessions[subgraph_index] = _Session(self._model, subgraph_index,
-                                                      self._num_threads)
+                                                      self._num_threads, self._quantize)
         return self._sessions[subgraph_index]
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -26,6 +26,11 @@ FLOAT_MODELS = [
     "hand_recrop.tflite", "iris_landmark.tflite", "palm_detection_lite.tflite",
 ]
 
+# Dynamic-range int8 models (the QD8 path): compared in tests/test_qd8_models.py, with a
+# tolerance measured there.
+QD8_MODELS = ["ds_cnn_kws.qd8.tflite", "mobilenet_v2.qd8.tflite",
+              "mobilenet_v3_small.qd8.tflite", "tiny_bert.qd8.tflite"]
+
 # Inputs with unknown dims are resized to these before allocation (both runtimes alike).
 RESIZE = {"mobilenet_v3_small": (1, 224, 224, 3)}
 REFERENCE = Path(__file__).resolve().parent / "reference"

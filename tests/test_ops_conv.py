@@ -431,7 +431,8 @@ def test_batch_matmul_sweep(seed):
 # Each conv/matmul layer of the shared models is cut out into a one-op model (same weights, with
 # fp16 weights dequantized as a folded DEQUANTIZE would; same options) and run on random input.
 # Layers whose input has unknown dims in the file are left out: their stored shape is a
-# placeholder. Layers with int8 weights (the qd8 models) must be refused.
+# placeholder. Layers with int8 weights (the qd8 models) run the QD8 path, tested with their
+# weight scales in tests/test_qd8_kernels.py.
 
 MY_OPS = {BuiltinOp.CONV_2D, BuiltinOp.DEPTHWISE_CONV_2D, BuiltinOp.TRANSPOSE_CONV,
           BuiltinOp.FULLY_CONNECTED, BuiltinOp.BATCH_MATMUL}
@@ -478,10 +479,7 @@ def test_real_model_layers(name):
     layers = list(_cut_layers(shared_model(f"{name}.tflite")))
     assert layers
     for op, inputs, feeds, options, version, int8 in layers:
-        if int8:
-            with pytest.raises(edgeq.ModelError, match=r"\(QD8\) are not supported yet"):
-                prepare_error(op, inputs, options=options, version=version)
-        else:
+        if not int8:
             check(op, inputs, feeds, options=options, version=version)
 
 
@@ -595,9 +593,8 @@ def test_conv2d_wrong_rank():
                       options=conv_options())
 
 
-@pytest.mark.parametrize("wdtype", [np.int8, np.uint8])
-def test_conv2d_hybrid_weights_refused(wdtype):
-    w = RNG.integers(-5, 5, (2, 3, 3, 3)).astype(wdtype)
+def test_conv2d_uint8_weights_refused():
+    w = RNG.integers(0, 5, (2, 3, 3, 3)).astype(np.uint8)
     with pytest.raises(edgeq.ModelError,
                        match=r"CONV_2D.*dynamic-range int8 weights \(QD8\) are not supported "
                              r"yet.*filter tensor 1 'const1'"):
@@ -629,13 +626,6 @@ def test_depthwise_zero_stride():
     with pytest.raises(edgeq.ModelError, match=r"stride_w( is |=)0"):
         prepare_error(BuiltinOp.DEPTHWISE_CONV_2D, [((1, 4, 4, 3), F32), rand(1, 3, 3, 3)],
                       options=dw_options(1, stride=(1, 0)))
-
-
-def test_depthwise_hybrid_refused():
-    w = RNG.integers(-5, 5, (1, 3, 3, 3)).astype(np.int8)
-    with pytest.raises(edgeq.ModelError, match=r"DEPTHWISE_CONV_2D.*\(QD8\) are not supported"):
-        prepare_error(BuiltinOp.DEPTHWISE_CONV_2D, [((1, 4, 4, 3), F32), w],
-                      options=dw_options(1))
 
 
 def test_transpose_conv_output_channels_mismatch():
@@ -715,15 +705,6 @@ def test_fully_connected_shuffled_weights_refused():
                       options=opts)
 
 
-def test_fully_connected_hybrid_refused():
-    w = RNG.integers(-5, 5, (3, 4)).astype(np.int8)
-    with pytest.raises(edgeq.ModelError,
-                       match=r"FULLY_CONNECTED.*dynamic-range int8 weights \(QD8\).*weights "
-                             r"tensor 1"):
-        prepare_error(BuiltinOp.FULLY_CONNECTED, [((2, 4), F32), w, rand(3)],
-                      options=fc_options())
-
-
 def test_batch_matmul_inner_mismatch():
     with pytest.raises(edgeq.ModelError, match=r"inner dimensions differ.*gives 4.*gives 5"):
         prepare_error(BuiltinOp.BATCH_MATMUL, [((2, 3, 4), F32), ((2, 5, 6), F32)],
@@ -739,11 +720,4 @@ def test_batch_matmul_batch_not_broadcastable():
 def test_batch_matmul_rank1_refused():
     with pytest.raises(edgeq.ModelError, match=r"rank >= 2"):
         prepare_error(BuiltinOp.BATCH_MATMUL, [((4,), F32), ((4, 6), F32)],
-                      options={"adj_x": False, "adj_y": False})
-
-
-def test_batch_matmul_hybrid_refused():
-    w = RNG.integers(-5, 5, (4, 6)).astype(np.int8)
-    with pytest.raises(edgeq.ModelError, match=r"BATCH_MATMUL.*\(QD8\) are not supported yet"):
-        prepare_error(BuiltinOp.BATCH_MATMUL, [((3, 4), F32), w],
                       options={"adj_x": False, "adj_y": False})

@@ -3,9 +3,10 @@ FULLY_CONNECTED, BATCH_MATMUL.
 
 Prepare checks every shape and option the kernels (kernels/ref/conv.c) index with, computes the
 output shape and padding exactly as TFLite does, and refuses what edgeq does not run yet:
-quantized activations, and float activations with int8/uint8 weights (dynamic-range "hybrid"
-models, the QD8 path). fp16 weights reach prepare already as float32 constants, because a
-constant DEQUANTIZE is evaluated before its consumer is prepared.
+quantized activations, and float activations with uint8 weights. Float activations with int8
+weights (dynamic-range "hybrid" models, the QD8 path) go to edgeq/ops/qd8.py. fp16 weights reach
+prepare already as float32 constants, because a constant DEQUANTIZE is evaluated before its
+consumer is prepared.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import ctypes
 
 import numpy as np
 
+from edgeq.ops import qd8
 from edgeq.ops.common import (BROADCAST_DIMS, broadcast_shape, broadcast_strides,
                               fused_activation, pack_f32_gemm_weights)
 from edgeq.ops.registry import KernelCall, register
@@ -177,6 +179,8 @@ def _index(t):
 
 @register(BuiltinOp.CONV_2D)
 def prepare_conv2d(ctx):
+    if qd8.is_hybrid(ctx, 0, 1):
+        return qd8.prepare_conv2d(ctx)
     ctx.expect_inputs(2, 3)
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
     _check_activation_dtype(ctx, x)
@@ -266,6 +270,8 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
 
 @register(BuiltinOp.DEPTHWISE_CONV_2D)
 def prepare_depthwise_conv2d(ctx):
+    if qd8.is_hybrid(ctx, 0, 1):
+        return qd8.prepare_depthwise_conv2d(ctx)
     ctx.expect_inputs(2, 3)
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
     _check_activation_dtype(ctx, x)
@@ -375,6 +381,8 @@ def prepare_transpose_conv(ctx):
 
 @register(BuiltinOp.FULLY_CONNECTED)
 def prepare_fully_connected(ctx):
+    if qd8.is_hybrid(ctx, 0, 1):
+        return qd8.prepare_fully_connected(ctx)
     ctx.expect_inputs(2, 3)
     fmt = int(ctx.options.get("weights_format", 0))
     if fmt != 0:
@@ -416,6 +424,8 @@ def prepare_fully_connected(ctx):
 
 @register(BuiltinOp.BATCH_MATMUL)
 def prepare_batch_matmul(ctx):
+    if qd8.is_hybrid(ctx, 0, 1):
+        return qd8.prepare_batch_matmul(ctx)
     ctx.expect_inputs(2)
     lhs, rhs = ctx.input(0), ctx.input(1)
     _check_activation_dtype(ctx, lhs, "lhs")

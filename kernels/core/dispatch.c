@@ -19,15 +19,25 @@ extern const eq_kernel_info eq_ref_f32_gemm_kernels[];
 /* ISA tables: built only for their architecture (setup.py compiles `*__<isa>.c` per target). */
 extern const eq_kernel_info eq_x86_avx512_kernels[];
 extern const eq_kernel_info eq_x86_avx2_kernels[];
+extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
+extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
 #elif defined(__aarch64__)
+extern const eq_kernel_info eq_arm_neoni8mm_qd8_kernels[];
+extern const eq_kernel_info eq_arm_neondot_qd8_kernels[];
+extern const eq_kernel_info eq_arm_neon_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neon_kernels[];
 #endif
 
 static const eq_kernel_info *const kTables[] = {
 #if defined(__x86_64__) || defined(_M_X64)
+    eq_x86_avx512vnni_qd8_kernels,
+    eq_x86_avx2_qd8_kernels,
     eq_x86_avx512_kernels,
     eq_x86_avx2_kernels,
 #elif defined(__aarch64__)
+    eq_arm_neoni8mm_qd8_kernels,
+    eq_arm_neondot_qd8_kernels,
+    eq_arm_neon_qd8_kernels,
     eq_arm_neon_kernels,
 #endif
     eq_ref_elementwise_kernels, eq_ref_conv_kernels,     eq_ref_pool_kernels,
