@@ -146,9 +146,16 @@ static inline float floor_mod_op_f32(float x, float y) {
   return (m != 0 && ((y < 0) != (m < 0))) ? m + y : m;
 }
 
-/* double -> int32 as x86 truncation gives it: out of range and NaN become INT32_MIN. */
+/* double -> int32 as the CPU's own truncation gives it, which is what LiteRT's plain C++ cast
+ * yields there: x86 (cvttsd2si) turns out-of-range values and NaN into INT32_MIN, ARM
+ * (fcvtzs) saturates to INT32_MIN/INT32_MAX and turns NaN into 0. */
 static inline int32_t f64_to_i32_trunc(double v) {
-  return (v > -2147483649.0 && v < 2147483648.0) ? (int32_t)v : INT32_MIN;
+  if (v > -2147483649.0 && v < 2147483648.0) return (int32_t)v;
+#if defined(__aarch64__) || defined(__arm__)
+  return v != v ? 0 : (v > 0 ? INT32_MAX : INT32_MIN);
+#else
+  return INT32_MIN;
+#endif
 }
 
 /* TFLite: int32 POW goes through std::pow in double, exponents must be >= 0. */
