@@ -1,6 +1,7 @@
 """The `edgeq` command: run a model, inspect a model, describe the installation.
 
-    edgeq run [MODEL] [--input FILE] [--threads N] [--repeat N] [--norm unit|signed|raw]
+    edgeq run [MODEL] [--input FILE] [--output FILE.npz] [--threads N] [--repeat N]
+              [--norm unit|signed|raw]
     edgeq inspect MODEL
     edgeq info
 
@@ -435,6 +436,7 @@ def cmd_run(args, out) -> int:
 
     times = []
     correct = 0
+    saved = []  # per sample, the outputs (for --output)
     current_shapes = {d["index"]: tuple(int(v) for v in d["shape"]) for d in details}
     for i, feed in enumerate(samples):
         for k, value in feed.items():
@@ -449,12 +451,16 @@ def cmd_run(args, out) -> int:
         interp.invoke()
         times.append(time.perf_counter() - start)
         results = [interp.get_tensor(o["index"]) for o in outputs]
+        if args.output:
+            saved.append(results)
         if len(samples) == 1:
             _print_outputs(outputs, results, labels, out)
         else:
             correct += _print_sample_line(i, len(samples), results, labels, labels_true, out)
     if len(samples) > 1 and labels_true is not None:
         print(f"{correct}/{len(samples)} correct", file=out)
+    if args.output:
+        _save_outputs(Path(args.output), outputs, saved, out)
 
     repeats = []
     for _ in range(args.repeat):
@@ -667,6 +673,19 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _save_outputs(path: Path, outputs: list, saved: list, out):
+    """Write every output to an .npz keyed by output name (one sample: its arrays as they are;
+    several: stacked along a new first axis, sample by sample)."""
+    arrays = {}
+    for k, detail in enumerate(outputs):
+        values = [results[k] for results in saved]
+        arrays[detail["name"] or f"output_{k}"] = values[0] if len(values) == 1 else \
+            np.stack(values)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    print(f"outputs saved to {path} ({', '.join(repr(n) for n in arrays)})", file=out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeq", description="Run and inspect TensorFlow Lite "
                                      "models with edgeq.")
@@ -681,7 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "npz 'labels' array gives true classes) or a .png/.ppm/.pgm image "
                      "(default: seeded random values)")
     run.add_argument("--threads", "-t", type=_positive, default=None,
-                     help="threads (default: all CPUs)")
+                     help="threads (default: the board's, see `edgeq info`)")
+    run.add_argument("--output", "-o", help="save the outputs to this .npz, by output name")
     run.add_argument("--repeat", "-r", type=_non_negative, default=10,
                      help="timed runs after the first (default 10)")
     run.add_argument("--norm", choices=("unit", "signed", "raw"), default="unit",

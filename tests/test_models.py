@@ -111,3 +111,37 @@ def test_details_match_litert():
             np.testing.assert_array_equal(m["shape"], t["shape"])
             np.testing.assert_array_equal(m["shape_signature"], t["shape_signature"])
     assert ours.get_signature_list() == ref.get_signature_list()
+
+
+@pytest.mark.parametrize("name", ["ds_cnn_kws.fp32.tflite", "mobilenet_v3_small.fp16.tflite",
+                                  "tiny_bert.fp32.tflite", "face_detection_short_range.tflite"])
+def test_edgeq_run_command_matches_litert(name, tmp_path):
+    """`edgeq run MODEL --input x.npz --output y.npz` gives LiteRT's outputs too."""
+    from edgeq.cli import main
+
+    path = shared_model(name)
+    ref = edgeq.Interpreter(model_path=str(path), num_threads=1)
+    run(ref, name, seed=1)  # resized and allocated: its details give the inputs' shapes
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        expected = recorded_outputs(name, ref)
+    else:
+        expected = run(litert_interpreter(model_path=str(path)), name, seed=1)
+    details = ref.get_input_details()
+    feeds = make_inputs(details, seed=1)
+    np.savez(tmp_path / "in.npz", **{d["name"]: x for d, x in zip(details, feeds)})
+    argv = ["run", str(path), "--input", str(tmp_path / "in.npz"), "--output",
+            str(tmp_path / "out.npz"), "--threads", "1", "--repeat", "0"]
+    assert main(argv) == 0
+    with np.load(tmp_path / "out.npz") as saved:
+        names = [d["name"] for d in ref.get_output_details()]
+        assert sorted(saved.files) == sorted(names)
+        for k, (n, e) in enumerate(zip(names, expected)):
+            assert_close_to_range(saved[n], e, 1e-4, what=f"{name} output {k} via edgeq run")
+
+
+def test_an_input_too_small_for_the_model_is_refused_not_nan():
+    path = shared_model("mobilenet_v3_small.fp32.tflite")
+    it = edgeq.Interpreter(model_path=str(path), num_threads=1)
+    it.resize_tensor_input(it.get_input_details()[0]["index"], (1, 8, 8, 3))
+    with pytest.raises(edgeq.ModelError, match=r"too small for this model.*empty output"):
+        it.allocate_tensors()

@@ -15,8 +15,14 @@ from edgeq.errors import ModelError
 from edgeq.ops import registry
 from edgeq.ops.registry import PrepareContext, TensorInfo
 from edgeq.runtime import run_kernel
+from edgeq.tflite.schema import BuiltinOp
 
 MAX_ELEMENTS = 1 << 31  # refuse absurd intermediate tensors before allocating anything
+
+# Windowed ops whose output shrinks with the input: an empty output from a non-empty input
+# means the input is too small for the model (LiteRT refuses to allocate such a graph).
+_WINDOWED = {BuiltinOp.CONV_2D, BuiltinOp.DEPTHWISE_CONV_2D, BuiltinOp.AVERAGE_POOL_2D,
+             BuiltinOp.MAX_POOL_2D, BuiltinOp.L2_POOL_2D}
 
 
 @dataclass
@@ -48,6 +54,7 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
         shape = input_shapes.get(t.index, t.shape)
         infos.append(TensorInfo(t.index, t.name, tuple(shape), t.dtype, value, t.quantization))
 
+    consumed = {t for node in graph.nodes for t in node.inputs}
     prepared = []
     for node in graph.nodes:
         ins = [infos[i] if i >= 0 else None for i in node.inputs]
@@ -64,6 +71,7 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
             if o.size > MAX_ELEMENTS:
                 raise ModelError(f"{node.describe()}: output '{o.name}' would have "
                                  f"{o.size} elements (shape {list(o.shape)})")
+        _check_not_vanishing(node, ins, outs, consumed)
         if all(o.value is not None for o in outs):
             continue  # prepare computed the outputs itself (SHAPE, ...)
         if call is None:
@@ -77,6 +85,18 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
             continue
         prepared.append(PreparedNode(node, call))
     return infos, prepared
+
+
+def _check_not_vanishing(node, ins, outs, consumed):
+    """An intermediate that a window op empties would make every later result meaningless
+    (a MEAN over nothing is NaN): refuse it, naming the op and the sizes."""
+    if node.op not in _WINDOWED or not ins or ins[0] is None or ins[0].size == 0:
+        return
+    out = outs[0]
+    if out.size == 0 and out.index in consumed:
+        raise ModelError(f"{node.describe()}: input '{ins[0].name}' of shape {list(ins[0].shape)} "
+                         f"is too small for this model: the op leaves an empty output of shape "
+                         f"{list(out.shape)}; give the model a larger input")
 
 
 def _evaluate(node, call, infos):

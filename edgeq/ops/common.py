@@ -17,16 +17,20 @@ def dtype_code(dtype) -> int:
     return TENSOR_TYPE_OF[np.dtype(dtype)]
 
 
-# TFLite clamps even "no activation" to the finite float range (inf + 0 gives FLT_MAX).
+# TFLite's builtin kernels clamp even "no activation" to the finite float range (inf + 0 gives
+# FLT_MAX); XNNPack, LiteRT's default for elementwise ops, leaves the upper bounds open.
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
-def activation_range(ctx, act: int):
-    """(min, max) clamp for a fused activation that is a clamp; TANH/SIGN_BIT are refused."""
+def activation_range(ctx, act: int, finite: bool = True):
+    """(min, max) clamp for a fused activation that is a clamp; TANH/SIGN_BIT are refused.
+
+    finite=False leaves unbounded sides at +-inf, so that +-inf inputs stay infinite."""
+    big = FLT_MAX if finite else float("inf")
     if act == ACT_NONE:
-        return -FLT_MAX, FLT_MAX
+        return -big, big
     if act == ACT_RELU:
-        return 0.0, FLT_MAX
+        return 0.0, big
     if act == ACT_RELU_N1_TO_1:
         return -1.0, 1.0
     if act == ACT_RELU6:
@@ -34,8 +38,8 @@ def activation_range(ctx, act: int):
     raise ctx.fail(f"fused_activation_function {act} is not supported for this op")
 
 
-def fused_activation(ctx):
-    return activation_range(ctx, int(ctx.options.get("fused_activation_function", 0)))
+def fused_activation(ctx, finite: bool = True):
+    return activation_range(ctx, int(ctx.options.get("fused_activation_function", 0)), finite)
 
 
 def broadcast_shape(ctx, a, b):

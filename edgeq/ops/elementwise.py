@@ -116,7 +116,7 @@ def prepare_binary(ctx, kernel_base: str, out_dtype=None, has_activation=True, d
     out_shape = broadcast_shape(ctx, a.shape, b.shape)
     ctx.set_output(0, out_shape, out_dtype or a.dtype)
     dims, (sa, sb) = _collapse(ctx, out_shape, a.shape, b.shape)
-    lo, hi = fused_activation(ctx) if has_activation else (-np.inf, np.inf)
+    lo, hi = fused_activation(ctx, finite=False) if has_activation else (-np.inf, np.inf)
     params = BinaryParams(_array(dims), _array(sa), _array(sb), lo, hi)
     return KernelCall(f"{kernel_base}_{suffix}", params)
 

@@ -34,6 +34,7 @@ class StridedCopyParams(ctypes.Structure):
         ("ndim", ctypes.c_int32),
         ("dims", ctypes.c_int32 * MOVE_DIMS),
         ("in_strides", ctypes.c_int32 * MOVE_DIMS),
+        ("in_offset", ctypes.c_int32),
     ]
 
 
@@ -125,8 +126,9 @@ def _row_major_strides(shape) -> list:
     return strides
 
 
-def _strided_call(ctx, op: str, dtype, dims, strides) -> KernelCall:
-    """Collapse an (out dims, input strides) gather and return its kernel call."""
+def _strided_call(ctx, op: str, dtype, dims, strides, offset: int = 0) -> KernelCall:
+    """Collapse an (out dims, input strides) gather starting at input element `offset` and
+    return its kernel call. Strides may be negative (a slice walking backwards)."""
     pairs = []
     if all(d != 0 for d in dims):
         for d, s in zip(dims, strides):
@@ -140,16 +142,18 @@ def _strided_call(ctx, op: str, dtype, dims, strides) -> KernelCall:
         pairs = pairs or [(1, 0)]
     else:
         pairs = [(0, 0)]  # nothing to move; the kernel returns at once
+        offset = 0
     if len(pairs) > MOVE_DIMS:
         raise ctx.fail(f"needs {len(pairs)} dims after collapsing, above the supported "
                        f"{MOVE_DIMS}")
-    if any(d > INT32_MAX or s > INT32_MAX for d, s in pairs):
+    if any(d > INT32_MAX or abs(s) > INT32_MAX for d, s in pairs) or offset > INT32_MAX:
         raise ctx.fail("tensor too large for the 32-bit index parameters")
     params = StridedCopyParams()
     params.ndim = len(pairs)
     for k, (d, s) in enumerate(pairs):
         params.dims[k] = d
         params.in_strides[k] = s
+    params.in_offset = offset
     return KernelCall(_sized_kernel(op, dtype), params)
 
 

@@ -6,6 +6,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/movement.h"
+#include "strided_copy.h"
 
 /* RESHAPE, SQUEEZE, EXPAND_DIMS, DENSIFY: same elements, same order, new shape. */
 static int copy_x(const eq_node *node, eq_ctx *ctx) {
@@ -20,7 +21,7 @@ static int copy_x(const eq_node *node, eq_ctx *ctx) {
 /* Walks the output contiguously; the input position follows an odometer over the outer dims,
  * so the index space is never divided back into coordinates. */
 #define DEFINE_STRIDED_COPY(NAME, T)                                                         \
-  static int NAME(const eq_node *node, eq_ctx *ctx) {                                        \
+  int NAME(const eq_node *node, eq_ctx *ctx) {                                               \
     (void)ctx;                                                                               \
     const eq_strided_copy_params *p = (const eq_strided_copy_params *)node->params;          \
     eq_tensor *out_t = node->outputs[0];                                                     \
@@ -31,7 +32,7 @@ static int copy_x(const eq_node *node, eq_ctx *ctx) {
     const int32_t inner = p->dims[last];                                                     \
     const int64_t step = p->in_strides[last];                                                \
     int32_t idx[EQ_MOVE_DIMS] = {0};                                                         \
-    int64_t pos = 0; /* input offset of the current output row */                           \
+    int64_t pos = p->in_offset; /* input offset of the current output row */                 \
     for (;;) {                                                                               \
       if (step == 1) {                                                                       \
         memcpy(dst, src + pos, (size_t)inner * sizeof(T));                                   \
@@ -50,10 +51,10 @@ static int copy_x(const eq_node *node, eq_ctx *ctx) {
     }                                                                                        \
   }
 
-DEFINE_STRIDED_COPY(strided_copy_x8, uint8_t)
-DEFINE_STRIDED_COPY(strided_copy_x16, uint16_t)
-DEFINE_STRIDED_COPY(strided_copy_x32, uint32_t)
-DEFINE_STRIDED_COPY(strided_copy_x64, uint64_t)
+DEFINE_STRIDED_COPY(eq_ref_strided_copy_x8, uint8_t)
+DEFINE_STRIDED_COPY(eq_ref_strided_copy_x16, uint16_t)
+DEFINE_STRIDED_COPY(eq_ref_strided_copy_x32, uint32_t)
+DEFINE_STRIDED_COPY(eq_ref_strided_copy_x64, uint64_t)
 
 static int64_t rows_before(const eq_tensor *t, int32_t axis) {
   int64_t rows = 1;
@@ -124,12 +125,6 @@ static int split_x(const eq_node *node, eq_ctx *ctx) {
   }
   return 0;
 }
-
-#define STRIDED_ENTRIES(OP)                                               \
-  {OP "_x8", strided_copy_x8, sizeof(eq_strided_copy_params)},            \
-  {OP "_x16", strided_copy_x16, sizeof(eq_strided_copy_params)},          \
-  {OP "_x32", strided_copy_x32, sizeof(eq_strided_copy_params)},          \
-  {OP "_x64", strided_copy_x64, sizeof(eq_strided_copy_params)}
 
 /* Ops that share an implementation still get their own names, so that an optimized variant of
  * one (a blocked transpose, a memcpy-doubling tile) can later replace it alone. */

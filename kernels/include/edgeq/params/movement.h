@@ -11,13 +11,16 @@
 #define EQ_MOVE_DIMS 16
 
 /* A gather over an N-d index space: the output, walked in row-major order over dims, takes the
- * input element at sum(i_k * in_strides[k]) (strides in elements). TRANSPOSE permutes the
- * input's strides; BROADCAST_TO and TILE give stride 0 along repeated dims. Prepare collapses
- * size-1 dims and merges contiguous neighbours, so 1 <= ndim <= EQ_MOVE_DIMS. */
+ * input element at in_offset + sum(i_k * in_strides[k]) (in elements). TRANSPOSE permutes the
+ * input's strides; BROADCAST_TO and TILE give stride 0 along repeated dims; the slicing family
+ * (SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, ...) starts at in_offset and may step backwards
+ * (negative strides). Prepare collapses size-1 dims and merges contiguous neighbours, so
+ * 1 <= ndim <= EQ_MOVE_DIMS. */
 typedef struct eq_strided_copy_params {
   int32_t ndim;
   int32_t dims[EQ_MOVE_DIMS];
   int32_t in_strides[EQ_MOVE_DIMS];
+  int32_t in_offset;
 } eq_strided_copy_params;
 
 /* CONCATENATION and PACK: every input contributes a contiguous run of elements to each of the
