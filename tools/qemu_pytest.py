@@ -83,9 +83,12 @@ def stage_project(scratch: Path, site: Path, models: Path | None) -> Path:
         shutil.copy2(script, project / "tools" / script.name)
     shutil.copytree(ROOT / "tests", project / "tests",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
-    for name in ("pyproject.toml", "conftest.py", "pytest.ini", "setup.cfg"):
+    # README.md and .ci/run: tests/test_readme.py checks them against the code.
+    for name in ("pyproject.toml", "conftest.py", "pytest.ini", "setup.cfg", "README.md"):
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, project / name)
+    if (ROOT / ".ci").is_dir():
+        shutil.copytree(ROOT / ".ci", project / ".ci")
     # tests/test_board.py checks the source configs too (the wheel carries its own copy).
     if (ROOT / "board_configs").is_dir():
         shutil.copytree(ROOT / "board_configs", project / "board_configs")
