@@ -41,10 +41,12 @@ import litert_arm  # noqa: E402
 import sysroot as sysroot_tool  # noqa: E402
 
 BOARD_FOR_CPU = {"cortex-a53": "rpi3", "cortex-a72": "rpi4", "cortex-a76": "rpi5"}
-# Tests whose subject is not the ARM build and that take many minutes of emulated CPU: the
-# demo model's trainer (25 s natively, over 10 min under qemu; its output is plain data, the
-# same on every architecture) is tested by the native run. --all keeps them.
-TOO_SLOW_EMULATED = ("tests/test_demo_model.py::test_script_regenerates_an_equivalent_model",)
+# Tests that mean nothing under emulation, left to the native run (--all keeps them): the demo
+# model's trainer (25 s natively, over 10 min under qemu; its output is plain data, the same on
+# every architecture), and wall-time bounds (an emulated core's speed is not a board's;
+# benchmarks/arm_instructions.py measures ARM cost). A node id also deselects its parameters.
+TOO_SLOW_EMULATED = ("tests/test_demo_model.py::test_script_regenerates_an_equivalent_model",
+                     "tests/test_ops_conv.py::test_mobilenet_sized_layers_are_fast")
 CPUS = ("cortex-a35", "cortex-a53", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1",
         "a64fx", "max")
 
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
     pytest_args = [os.path.relpath(a, ROOT) if os.path.isabs(a) and Path(a).resolve()
                    .is_relative_to(ROOT) else a for a in pytest_args]
     if not args.all:
-        print("deselected as too slow under emulation (--all runs them): "
+        print("deselected as meaningless under emulation (--all runs them): "
               + ", ".join(TOO_SLOW_EMULATED), file=sys.stderr)
         pytest_args = pytest_args + [f"--deselect={t}" for t in TOO_SLOW_EMULATED]
     board = args.board or BOARD_FOR_CPU.get(args.cpu, "generic-aarch64")
