@@ -90,6 +90,15 @@ class BuildPy(build_py):
             self.copy_file(str(config), str(target / config.name))
 
 
+def link_libraries():
+    """libm, and libpthread where it is a separate library. Android's libc (Bionic, Termux)
+    has pthreads built in and no libpthread to link: `-lpthread` fails there."""
+    if sys.platform == "win32":
+        return []
+    android = hasattr(sys, "getandroidapilevel") or "ANDROID_ROOT" in os.environ
+    return ["m"] if android else ["m", "pthread"]
+
+
 portable, _ = kernel_sources()
 extensions = [
     Extension(
@@ -98,7 +107,7 @@ extensions = [
         include_dirs=["kernels/include"],
         depends=[p.relative_to(ROOT).as_posix() for p in KERNELS.rglob("*.h")],
         extra_compile_args=COMMON_FLAGS,
-        libraries=["m", "pthread"] if sys.platform != "win32" else [],
+        libraries=link_libraries(),
     )
 ]
 

@@ -94,11 +94,12 @@ def run_litert(model: bytes, feeds: list, kernels: str = "xnnpack"):
     reference kernels) or "builtin" (its optimized builtin kernels, no XNNPack)."""
     kwargs = {}
     if kernels != "xnnpack":
-        from ai_edge_litert.interpreter import OpResolverType
-
+        litert = pytest.importorskip("ai_edge_litert.interpreter",
+                                     reason="ai-edge-litert (the reference) is not installed")
+        resolvers = litert.OpResolverType
         kwargs["experimental_op_resolver_type"] = {
-            "reference": OpResolverType.BUILTIN_REF,
-            "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
+            "reference": resolvers.BUILTIN_REF,
+            "builtin": resolvers.BUILTIN_WITHOUT_DEFAULT_DELEGATES}[kernels]
     return _feed_and_run(litert_interpreter(model_content=model, **kwargs), feeds)
 
 

@@ -227,7 +227,11 @@ def build_extension(cfg: dict, root: Path, build: Path, cc: str, verbose: bool) 
                             Path(py["include"]).joinpath("patchlevel.h").read_bytes())
     includes = [f"-I{ROOT / d}" for d in setup["include_dirs"]]
     includes += [f"-I{py['include']}", "-idirafter", py["include_after"]]
-    base = ["-fPIC", "-DNDEBUG"] + includes
+    # The root's own glibc headers and libraries (it has libc6-dev): the cross compiler then
+    # needs no libc6-dev-arm64-cross (only a Recommends of gcc-aarch64-linux-gnu, so absent
+    # after --no-install-recommends), and headers match the glibc the tests run against.
+    sysroot_flag = f"--sysroot={root}"
+    base = ["-fPIC", "-DNDEBUG", sysroot_flag] + includes
     board_flags = list(cfg["cflags"])
 
     sources = [cythonize(p, build) for p in setup["pyx"]] + [ROOT / s for s in setup["c_sources"]]
@@ -240,7 +244,7 @@ def build_extension(cfg: dict, root: Path, build: Path, cc: str, verbose: bool) 
         flags = base + setup["common_flags"] + isa_board_flags(board_flags) + list(isa_flags)
         objects.append(compile_one(cc, ROOT / src, flags, headers_key, verbose))
     module = build / ("executor" + py["ext_suffix"])
-    link = [cc, "-shared", "-o", str(module)] + [str(o) for o in objects]
+    link = [cc, sysroot_flag, "-shared", "-o", str(module)] + [str(o) for o in objects]
     link += ["-Wl,-O1", "-Wl,-z,relro,-z,now", "-s"] + [f"-l{lib}" for lib in setup["libraries"]]
     if verbose:
         log("+ " + " ".join(link))

@@ -37,9 +37,16 @@ TOOLS = Path(__file__).resolve().parent
 ROOT = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 import cross_build  # noqa: E402
+import litert_arm  # noqa: E402
 import sysroot as sysroot_tool  # noqa: E402
 
 BOARD_FOR_CPU = {"cortex-a53": "rpi3", "cortex-a72": "rpi4", "cortex-a76": "rpi5"}
+# Tests that mean nothing under emulation, left to the native run (--all keeps them): the demo
+# model's trainer (25 s natively, over 10 min under qemu; its output is plain data, the same on
+# every architecture), and wall-time bounds (an emulated core's speed is not a board's;
+# benchmarks/arm_instructions.py measures ARM cost). A node id also deselects its parameters.
+TOO_SLOW_EMULATED = ("tests/test_demo_model.py::test_script_regenerates_an_equivalent_model",
+                     "tests/test_ops_conv.py::test_mobilenet_sized_layers_are_fast")
 CPUS = ("cortex-a35", "cortex-a53", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1",
         "a64fx", "max")
 
@@ -63,15 +70,27 @@ def install_wheel(wheel: Path, site: Path, py_version: str) -> None:
     subprocess.run(cmd, check=True, env=env)
 
 
-def stage_project(scratch: Path, models: Path | None) -> Path:
-    """scratch/project/{tests,board_configs,pyproject.toml}; scratch/shared/models -> models."""
+def stage_project(scratch: Path, site: Path, models: Path | None) -> Path:
+    """scratch/project/{tests,tools,board_configs,pyproject.toml}, project/edgeq/data -> the
+    installed package's data; scratch/shared/models -> models."""
     project = scratch / "project"
     project.mkdir()
+    # Tests read the demo model's files by their source path and import tools/ scripts. The
+    # data link leads into the installed wheel, so they read what the wheel ships; project/edgeq
+    # has no __init__.py, so the installed package still wins the import.
+    (project / "edgeq").mkdir()
+    (project / "edgeq" / "data").symlink_to(site / "edgeq" / "data")
+    (project / "tools").mkdir()
+    for script in sorted(TOOLS.glob("*.py")):
+        shutil.copy2(script, project / "tools" / script.name)
     shutil.copytree(ROOT / "tests", project / "tests",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
-    for name in ("pyproject.toml", "conftest.py", "pytest.ini", "setup.cfg"):
+    # README.md and .ci/run: tests/test_readme.py checks them against the code.
+    for name in ("pyproject.toml", "conftest.py", "pytest.ini", "setup.cfg", "README.md"):
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, project / name)
+    if (ROOT / ".ci").is_dir():
+        shutil.copytree(ROOT / ".ci", project / ".ci")
     # tests/test_board.py checks the source configs too (the wheel carries its own copy).
     if (ROOT / "board_configs").is_dir():
         shutil.copytree(ROOT / "board_configs", project / "board_configs")
@@ -105,15 +124,18 @@ def write_hooks(scratch: Path, qemu: str, cpu: str, root: Path) -> tuple[Path, P
 
 
 def run_pytest(cpu: str, root: Path, site: Path, project: Path, pytest_args: list,
-               timeout: float | None) -> tuple[int, float]:
+               timeout: float | None, litert: Path | None) -> tuple[int, float]:
     qemu = shutil.which("qemu-aarch64")
     if not qemu:
         raise SystemExit("qemu-aarch64 not found: apt-get install qemu-user")
     hooks, wrapper = write_hooks(project.parent, qemu, cpu, root)
+    path = [hooks, site] + ([litert] if litert else [])
     # EDGEQ_QEMU_CPU lets tests know which core they run on (tests/test_board.py checks it).
-    env = sysroot_tool.clean_env({"PYTHONPATH": f"{hooks}{os.pathsep}{site}",
+    env = sysroot_tool.clean_env({"PYTHONPATH": os.pathsep.join(map(str, path)),
                                   "EDGEQ_QEMU_CPU": cpu, "EDGEQ_QEMU_PYTHON": str(wrapper)})
     cmd = [str(wrapper), "-m", "pytest", "-p", "no:cacheprovider"] + pytest_args
+    if litert:
+        cmd = litert_arm.in_cpu_namespace(cmd, project.parent)
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
     start = time.monotonic()
     try:
@@ -122,6 +144,23 @@ def run_pytest(cpu: str, root: Path, site: Path, project: Path, pytest_args: lis
         code = 124
         print(f"timed out after {timeout:.0f} s", file=sys.stderr)
     return code, time.monotonic() - start
+
+
+def find_litert(mode: str, py_version: str) -> Path | None:
+    """LiteRT's aarch64 install, or None when not wanted or (auto) not possible here."""
+    if mode == "off":
+        return None
+    why = litert_arm.can_wrap()
+    if why is None:
+        try:
+            return litert_arm.litert_site(py_version)
+        except (subprocess.CalledProcessError, OSError) as e:
+            why = f"installing it failed ({e})"
+    if mode == "on":
+        raise SystemExit(f"--litert on: {why}")
+    print(f"LiteRT not used under emulation ({why}): tests needing it skip, model tests use "
+          "tests/reference/", file=sys.stderr)
+    return None
 
 
 def main(argv=None) -> int:
@@ -137,10 +176,19 @@ def main(argv=None) -> int:
     p.add_argument("--run-timeout", type=float, default=None,
                    help="seconds before the emulated run is stopped")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    p.add_argument("--litert", choices=("auto", "on", "off"), default="auto",
+                   help="install LiteRT's aarch64 wheel so tests compare against it on the "
+                   "emulated core (needs root for a private mount; auto: when possible)")
+    p.add_argument("--all", action="store_true",
+                   help="also run the tests skipped as too slow under emulation")
     args, pytest_args = p.parse_known_args(argv)
     # Paths into this checkout name the same files in the scratch copy.
     pytest_args = [os.path.relpath(a, ROOT) if os.path.isabs(a) and Path(a).resolve()
                    .is_relative_to(ROOT) else a for a in pytest_args]
+    if not args.all:
+        print("deselected as meaningless under emulation (--all runs them): "
+              + ", ".join(TOO_SLOW_EMULATED), file=sys.stderr)
+        pytest_args = pytest_args + [f"--deselect={t}" for t in TOO_SLOW_EMULATED]
     board = args.board or BOARD_FOR_CPU.get(args.cpu, "generic-aarch64")
     root = sysroot_tool.ensure_sysroot(args.sysroot)
     py = sysroot_tool.python_info(root)
@@ -153,10 +201,11 @@ def main(argv=None) -> int:
             board, scratch / "dist", root)
         site = scratch / "site"
         install_wheel(wheel, site, py["version"])
-        project = stage_project(scratch, models)
+        litert = find_litert(args.litert, py["version"])
+        project = stage_project(scratch, site, models)
         prepared = time.monotonic() - start
         code, seconds = run_pytest(args.cpu, root, site, project, pytest_args or ["-q"],
-                                   args.run_timeout)
+                                   args.run_timeout, litert)
         print(f"qemu {args.cpu} (board {board}): pytest exit {code}, build+install "
               f"{prepared:.1f} s, tests {seconds:.1f} s", file=sys.stderr)
         return code

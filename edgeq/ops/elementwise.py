@@ -268,7 +268,10 @@ CLAMPS = {
 @register(*CLAMPS)
 def prepare_relu(ctx):
     lo, hi = CLAMPS[ctx.node.op]
-    return prepare_unary(ctx, "clamp", params=ClampParams(lo, hi))
+    # LiteRT runs RELU_0_TO_1 in its own kernel, the others in XNNPack's (whose clamps keep or
+    # drop the sign of -0 as the CPU's max/min instruction does).
+    kernel = "clamp_by_compare" if ctx.node.op == BuiltinOp.RELU_0_TO_1 else "clamp"
+    return prepare_unary(ctx, kernel, params=ClampParams(lo, hi))
 
 
 @register(BuiltinOp.LEAKY_RELU)

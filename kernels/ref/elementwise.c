@@ -11,7 +11,32 @@
 #include "edgeq/dispatch.h"
 #include "edgeq/params/elementwise.h"
 
-static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+/* float max/min as LiteRT computes them on each CPU (its vector kernels use the native
+ * instruction). x86 maxps/minps: the second operand unless the first is strictly greater/less,
+ * so a NaN in either place and ties (signed zeros) give the second. ARM FMAX/FMIN: NaN if
+ * either operand is NaN, and +0 > -0 (max(-0, +0) = +0, min(-0, +0) = -0). */
+/* NaN stays NaN, and a value equal to a bound (-0 against 0) is kept. */
+static inline float clamp_by_compare(float v, float lo, float hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+#if defined(__aarch64__) || defined(__arm__)
+static inline float max_f32(float x, float y) {
+  if (x != x || y != y) return x + y;
+  if (x == y) return signbit(x) ? y : x;
+  return x > y ? x : y;
+}
+static inline float min_f32(float x, float y) {
+  if (x != x || y != y) return x + y;
+  if (x == y) return signbit(x) ? x : y;
+  return x < y ? x : y;
+}
+/* Clamps are FMAX then FMIN there: NaN stays NaN, clamp(-0, 0, hi) is +0. */
+static inline float clampf(float v, float lo, float hi) { return min_f32(max_f32(v, lo), hi); }
+#else
+static inline float max_f32(float x, float y) { return x > y ? x : y; }
+static inline float min_f32(float x, float y) { return x < y ? x : y; }
+static inline float clampf(float v, float lo, float hi) { return clamp_by_compare(v, lo, hi); }
+#endif
 
 /* ---------------------------------------------------------------------------------------------
  * IEEE half <-> single, bit-exact and portable (no _Float16, no F16C). */
@@ -146,9 +171,16 @@ static inline float floor_mod_op_f32(float x, float y) {
   return (m != 0 && ((y < 0) != (m < 0))) ? m + y : m;
 }
 
-/* double -> int32 as x86 truncation gives it: out of range and NaN become INT32_MIN. */
+/* double -> int32 as the CPU's own truncation gives it, which is what LiteRT's plain C++ cast
+ * yields there: x86 (cvttsd2si) turns out-of-range values and NaN into INT32_MIN, ARM
+ * (fcvtzs) saturates to INT32_MIN/INT32_MAX and turns NaN into 0. */
 static inline int32_t f64_to_i32_trunc(double v) {
-  return (v > -2147483649.0 && v < 2147483648.0) ? (int32_t)v : INT32_MIN;
+  if (v > -2147483649.0 && v < 2147483648.0) return (int32_t)v;
+#if defined(__aarch64__) || defined(__arm__)
+  return v != v ? 0 : (v > 0 ? INT32_MAX : INT32_MIN);
+#else
+  return INT32_MIN;
+#endif
 }
 
 /* TFLite: int32 POW goes through std::pow in double, exponents must be >= 0. */
@@ -173,10 +205,10 @@ DEFINE_BINARY(squared_difference_f32, float, (x - y) * (x - y), NOCLAMP)
 DEFINE_BINARY(squared_difference_i32, int32_t,
               (int32_t)(((uint32_t)x - (uint32_t)y) * ((uint32_t)x - (uint32_t)y)), NOCLAMP)
 /* TFLite's MAXIMUM/MINIMUM: el1 > el2 ? el1 : el2, so a NaN in either gives y. */
-DEFINE_BINARY(maximum_f32, float, x > y ? x : y, NOCLAMP)
+DEFINE_BINARY(maximum_f32, float, max_f32(x, y), NOCLAMP)
 DEFINE_BINARY(maximum_i32, int32_t, x > y ? x : y, NOCLAMP)
 DEFINE_BINARY(maximum_i64, int64_t, x > y ? x : y, NOCLAMP)
-DEFINE_BINARY(minimum_f32, float, x < y ? x : y, NOCLAMP)
+DEFINE_BINARY(minimum_f32, float, min_f32(x, y), NOCLAMP)
 DEFINE_BINARY(minimum_i32, int32_t, x < y ? x : y, NOCLAMP)
 DEFINE_BINARY(minimum_i64, int64_t, x < y ? x : y, NOCLAMP)
 DEFINE_BINARY(pow_f32, float, powf(x, y), NOCLAMP)
@@ -309,6 +341,9 @@ DEFINE_MATH(gelu_tanh_f32, float, gelu_tanh(x))
 DEFINE_MATH(gelu_f32, float, gelu_erf(x))
 DEFINE_MATH(elu_f32, float, x < 0 ? expm1f(x) : x)
 DEFINE_UNARY(clamp_f32, float, float, eq_clamp_params, clampf(x, p->lo, p->hi))
+/* RELU_0_TO_1 is not an XNNPack op: LiteRT's own kernel clamps by comparing, on every CPU. */
+DEFINE_UNARY(clamp_by_compare_f32, float, float, eq_clamp_params,
+             clamp_by_compare(x, p->lo, p->hi))
 DEFINE_UNARY(leaky_relu_f32, float, float, eq_alpha_params, x > 0 ? x : x * p->alpha)
 
 /* ---------------------------------------------------------------------------------------------
@@ -467,6 +502,7 @@ const eq_kernel_info eq_ref_elementwise_kernels[] = {
     NOPARAMS(logistic_f32), NOPARAMS(tanh_f32), NOPARAMS(hard_swish_f32),
     NOPARAMS(gelu_tanh_f32), NOPARAMS(gelu_f32), NOPARAMS(elu_f32),
     {"clamp_f32", clamp_f32, sizeof(eq_clamp_params)},
+    {"clamp_by_compare_f32", clamp_by_compare_f32, sizeof(eq_clamp_params)},
     {"leaky_relu_f32", leaky_relu_f32, sizeof(eq_alpha_params)},
     CAST_ENTRIES_TO(f32) CAST_ENTRIES_TO(f16) CAST_ENTRIES_TO(i64) CAST_ENTRIES_TO(i32)
     CAST_ENTRIES_TO(i16) CAST_ENTRIES_TO(i8) CAST_ENTRIES_TO(u8) CAST_ENTRIES_TO(bool)
