@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from edgeq.errors import InvokeError
-from edgeq.graph.graph import Graph, fuse_activations
+from edgeq.graph.graph import Graph, fold_padding, fuse_activations
 from edgeq.graph.prepare import prepare_graph
 from edgeq.plan.planner import build_plan
 from edgeq.runtime import KernelFailure
@@ -40,6 +40,7 @@ class _Session:
         self.graph = Graph(model, subgraph_index)
         self.graph.quantize = quantize  # read by edgeq/ops/qd8.py
         self.fused = fuse_activations(self.graph)
+        self.folded_pads = fold_padding(self.graph)
         self.num_threads = num_threads
         self.input_shapes: dict = {}
         self.infos = None

@@ -153,3 +153,65 @@ def fuse_activations(graph: Graph) -> int:
         fused += 1
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
     return fused
+
+
+# Convolutions that can take a preceding zero PAD as their own padding (input 0).
+_PADDABLE = (BuiltinOp.CONV_2D, BuiltinOp.DEPTHWISE_CONV_2D)
+_PADDING_VALID = 1
+
+
+def _spatial_zero_padding(graph: Graph, pad: Node):
+    """(top, bottom, left, right) when `pad` is a constant zero padding of H and W only of a
+    float32 NHWC tensor, else None (anything prepare would refuse stays for prepare to refuse)."""
+    if pad.op not in (BuiltinOp.PAD, BuiltinOp.PADV2) or len(pad.outputs) != 1:
+        return None
+    if not 2 <= len(pad.inputs) <= (3 if pad.op == BuiltinOp.PADV2 else 2):
+        return None
+    src, amounts = graph.tensors[pad.inputs[0]], graph.tensors[pad.inputs[1]]
+    if src.dtype != np.float32 or len(src.shape) != 4 or amounts.data is None:
+        return None
+    if len(pad.inputs) == 3 and pad.inputs[2] >= 0:
+        fill = graph.tensors[pad.inputs[2]]
+        value = None if fill.data is None else np.asarray(fill.data).reshape(-1)
+        # -0.0 would be a different fill; only the exact +0.0 the conv pads with folds.
+        if fill.dtype != np.float32 or value is None or value.size != 1 or value[0] != 0 \
+                or np.signbit(value[0]):
+            return None
+    pairs = np.asarray(amounts.data)
+    if pairs.shape != (4, 2) or pairs.dtype.kind != "i" or (pairs < 0).any() \
+            or pairs[0].any() or pairs[3].any():
+        return None
+    return tuple(int(v) for v in (pairs[1, 0], pairs[1, 1], pairs[2, 0], pairs[2, 1]))
+
+
+def fold_padding(graph: Graph) -> int:
+    """Fold a zero PAD of H/W into the VALID CONV_2D / DEPTHWISE_CONV_2D that alone reads it:
+    the conv reads the unpadded tensor with node.options["explicit_padding"] = (top, bottom,
+    left, right) added to its own, and the padded copy is never made. Returns the count."""
+    keep_visible = set(graph.outputs)
+    folded = 0
+    changed = True
+    while changed:  # a PAD feeding a PAD feeding a conv folds both, one per pass
+        changed = False
+        uses = graph.consumers()
+        for pad in graph.nodes:
+            amounts = _spatial_zero_padding(graph, pad)
+            if amounts is None:
+                continue
+            out = pad.outputs[0]
+            readers = uses.get(out, [])
+            if out in keep_visible or len(readers) != 1:
+                continue
+            conv = readers[0]
+            if conv.op not in _PADDABLE or conv.inputs.count(out) != 1 or \
+                    conv.inputs[0] != out or \
+                    int(conv.options.get("padding", -1)) != _PADDING_VALID:
+                continue
+            before = conv.options.get("explicit_padding", (0, 0, 0, 0))
+            conv.options["explicit_padding"] = tuple(a + b for a, b in zip(before, amounts))
+            conv.inputs[0] = pad.inputs[0]
+            graph.nodes = [n for n in graph.nodes if n is not pad]
+            folded += 1
+            changed = True
+            break
+    return folded

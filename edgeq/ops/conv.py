@@ -148,15 +148,21 @@ def _spatial(ctx, in_h, in_w, k_h, k_w):
     s_h, s_w = _positive_option(ctx, "stride_h"), _positive_option(ctx, "stride_w")
     d_h = _positive_option(ctx, "dilation_h_factor", 1)
     d_w = _positive_option(ctx, "dilation_w_factor", 1)
-    for what, k, d, size in (("height", k_h, d_h, in_h), ("width", k_w, d_w, in_w)):
+    # A zero PAD folded in by edgeq.graph.graph.fold_padding: the convolution runs over the
+    # padded size; padding past the last row/column is implicit (the kernels bound-check the
+    # input, and the output size comes from the padded extent).
+    top, bottom, left, right = ctx.options.get("explicit_padding", (0, 0, 0, 0))
+    padded_h, padded_w = in_h + top + bottom, in_w + left + right
+    for what, k, d, size in (("height", k_h, d_h, padded_h), ("width", k_w, d_w, padded_w)):
         if k <= 0:
             raise ctx.fail(f"filter {what} is {k}; it must be > 0")
         if (k - 1) * d + 1 + size > INT32_MAX:
             raise ctx.fail(f"dilated filter {what} {(k - 1) * d + 1} is out of range")
-    out_h, pad_top = _out_and_pad(ctx, padding, in_h, k_h, s_h, d_h)
-    out_w, pad_left = _out_and_pad(ctx, padding, in_w, k_w, s_w, d_w)
-    for what, out, k, d, size in (("height", out_h, k_h, d_h, in_h),
-                                  ("width", out_w, k_w, d_w, in_w)):
+    out_h, pad_top = _out_and_pad(ctx, padding, padded_h, k_h, s_h, d_h)
+    out_w, pad_left = _out_and_pad(ctx, padding, padded_w, k_w, s_w, d_w)
+    pad_top, pad_left = pad_top + top, pad_left + left
+    for what, out, k, d, size in (("height", out_h, k_h, d_h, padded_h),
+                                  ("width", out_w, k_w, d_w, padded_w)):
         # TFLite accepts an empty output (VALID, filter just past the input) but fails on the
         # negative size C division gives when the filter overshoots by a stride or more.
         if out < 0:

@@ -304,7 +304,8 @@ def prepare_conv2d(ctx):
         return _packed(ctx, w, wq.reshape(g.out_c, depth), scales, bias_values, "conv_packed",
                        kr)
 
-    if g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1 and g.pad_top == g.pad_left == 0:
+    if g.k_h == g.k_w == 1 and g.stride_h == g.stride_w == 1 and \
+            (g.out_h, g.out_w) == (g.in_h, g.in_w):
         # A pointwise conv is an FC over the pixels, and LiteRT quantizes it that way: per
         # pixel, not per image (measured on the shared MobileNetV2: per-pixel rows bring edgeq
         # within LiteRT's own rounding noise of its output, per-image rows do not).

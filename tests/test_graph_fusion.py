@@ -1,0 +1,137 @@
+"""Graph rewrites: a zero PAD of H/W folded into the VALID convolution that alone reads it.
+
+Each case is a small model run by edgeq and by LiteRT (which folds the same PADs in XNNPack);
+the plan must have lost the pad node exactly where folding is exact."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import edgeq
+from edgeq.tflite.schema import BuiltinOp
+from edgeq.tflite.writer import ModelBuilder
+from harness import assert_close_to_range, run_edgeq, run_litert
+
+RNG = np.random.default_rng(7)
+F32 = np.float32
+VALID, SAME = 1, 0
+
+
+def pad_conv_model(x_shape, paddings, conv="conv", k=3, stride=1, conv_padding=VALID,
+                   pad_value=None, extra_reader=False, pad_is_output=False, qd8=False, seed=0):
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    c = x_shape[3] + sum(paddings[3])  # the conv reads the padded channels
+    x = b.add_tensor("x", x_shape, F32)
+    amounts = b.add_tensor("paddings", [4, 2], np.int32,
+                           data=np.asarray(paddings, np.int32))
+    padded = b.add_tensor("padded", [], F32)
+    if pad_value is None:
+        b.add_operator(BuiltinOp.PAD, [x, amounts], [padded])
+    else:
+        v = b.add_tensor("value", [], F32, data=np.array(pad_value, F32))
+        b.add_operator(BuiltinOp.PADV2, [x, amounts, v], [padded])
+    y = b.add_tensor("y", [], F32)
+    opts = {"padding": conv_padding, "stride_w": stride, "stride_h": stride}
+    if conv == "conv":
+        w = rng.standard_normal((5, k, k, c)).astype(F32)
+        out_c = 5
+    else:
+        w = rng.standard_normal((1, k, k, c)).astype(F32)
+        out_c = c
+        opts["depth_multiplier"] = 1
+    if qd8:
+        qdim = 0 if conv == "conv" else 3
+        axes = tuple(a for a in range(4) if a != qdim)
+        scales = (np.abs(w).max(axis=axes) / 127).astype(F32)
+        shape = [1, 1, 1, 1]
+        shape[qdim] = -1
+        wq = np.round(w / scales.reshape(shape)).astype(np.int8)
+        wt = b.add_tensor("w", w.shape, np.int8, data=wq,
+                          quantization=dict(scale=scales, zero_point=np.zeros(len(scales),
+                                                                              np.int64),
+                                            quantized_dimension=qdim))
+    else:
+        wt = b.add_tensor("w", w.shape, F32, data=w)
+    bias = b.add_tensor("bias", [out_c], F32, data=rng.standard_normal(out_c).astype(F32))
+    op = BuiltinOp.CONV_2D if conv == "conv" else BuiltinOp.DEPTHWISE_CONV_2D
+    b.add_operator(op, [padded, wt, bias], [y], options=opts)
+    outputs = [y]
+    if extra_reader:
+        z = b.add_tensor("z", [], F32)
+        b.add_operator(BuiltinOp.RELU, [padded], [z])
+        outputs.append(z)
+    if pad_is_output:
+        outputs.append(padded)
+    b.set_inputs([x])
+    b.set_outputs(outputs)
+    return b.build()
+
+
+def plan_kernels(model):
+    it = edgeq.Interpreter(model_content=model, num_threads=1)
+    it.allocate_tensors()
+    return [p.call.kernel for p in it._main.plan.nodes]
+
+
+def check(model, x_shape, folds):
+    x = RNG.uniform(-1, 1, x_shape).astype(F32)
+    expected = run_litert(model, [x])
+    actual = run_edgeq(model, [x])
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert_close_to_range(a, e)
+    has_pad = any(k.startswith("pad") for k in plan_kernels(model))
+    assert has_pad != folds, plan_kernels(model)
+
+
+@pytest.mark.parametrize("conv", ["conv", "depthwise"])
+@pytest.mark.parametrize("paddings", [
+    [[0, 0], [1, 1], [1, 1], [0, 0]],      # symmetric, as MediaPipe writes it
+    [[0, 0], [0, 1], [0, 1], [0, 0]],      # bottom/right only (TF's SAME for stride 2)
+    [[0, 0], [2, 0], [1, 3], [0, 0]],      # asymmetric both ways
+])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_zero_spatial_pad_folds_into_valid_conv(conv, paddings, stride):
+    shape = (1, 9, 8, 6)
+    check(pad_conv_model(shape, paddings, conv, stride=stride), shape, folds=True)
+
+
+def test_pad_folds_into_a_pointwise_conv_that_grows_the_image():
+    shape = (1, 5, 4, 3)
+    check(pad_conv_model(shape, [[0, 0], [0, 2], [1, 0], [0, 0]], k=1), shape, folds=True)
+
+
+def test_padv2_with_zero_folds_and_nonzero_does_not():
+    shape = (1, 6, 6, 4)
+    pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
+    check(pad_conv_model(shape, pads, pad_value=0.0), shape, folds=True)
+    check(pad_conv_model(shape, pads, pad_value=1.5), shape, folds=False)
+
+
+@pytest.mark.parametrize("kwargs,paddings", [
+    ({}, [[0, 0], [1, 1], [1, 1], [1, 1]]),                      # pads channels
+    ({}, [[1, 0], [1, 1], [1, 1], [0, 0]]),                      # pads the batch
+    ({"conv_padding": SAME}, [[0, 0], [1, 1], [1, 1], [0, 0]]),  # conv pads itself
+    ({"extra_reader": True}, [[0, 0], [1, 1], [1, 1], [0, 0]]),  # the padded tensor is read twice
+    ({"pad_is_output": True}, [[0, 0], [1, 1], [1, 1], [0, 0]]),  # and is visible
+])
+def test_pads_that_must_stay(kwargs, paddings):
+    shape = (1, 6, 7, 4)
+    check(pad_conv_model(shape, paddings, **kwargs), shape, folds=False)
+
+
+@pytest.mark.parametrize("conv", ["conv", "depthwise"])
+def test_pad_folds_into_qd8_convolutions_exactly(conv):
+    """A QD8 conv pads with the image's zero point, which is the quantized 0.0: folding a zero
+    PAD in gives the very same numbers as running the PAD."""
+    shape = (1, 8, 8, 4)
+    pads = [[0, 0], [1, 2], [2, 1], [0, 0]]
+    model = pad_conv_model(shape, pads, conv, qd8=True)
+    x = RNG.uniform(-1, 1, shape).astype(F32)
+    folded = run_edgeq(model, [x])[0]
+    assert not any(k.startswith("pad") for k in plan_kernels(model))
+    kept = pad_conv_model(shape, pads, conv, qd8=True, pad_is_output=True)  # same weights
+    assert any(k.startswith("pad") for k in plan_kernels(kept))
+    np.testing.assert_array_equal(folded, run_edgeq(kept, [x])[0])
+    assert_close_to_range(folded, run_litert(model, [x])[0], rel=0.02)
