@@ -207,6 +207,10 @@ def fold_padding(graph: Graph) -> int:
                     conv.inputs[0] != out or \
                     int(conv.options.get("padding", -1)) != _PADDING_VALID:
                 continue
+            # A 1x1 filter over a padded input is a pointwise FC under QD8 (quantized per
+            # pixel) but a convolution (per image) once folded: it stays as written.
+            if tuple(graph.tensors[conv.inputs[1]].shape[1:3]) == (1, 1):
+                continue
             before = conv.options.get("explicit_padding", (0, 0, 0, 0))
             conv.options["explicit_padding"] = tuple(a + b for a, b in zip(before, amounts))
             conv.inputs[0] = pad.inputs[0]
