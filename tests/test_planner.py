@@ -33,3 +33,42 @@ def test_chain_reuses_memory():
     lifetimes = {k: (k, k + 1) for k in range(10)}
     _, total = plan_arena(sizes, lifetimes)
     assert total <= 2 * 1024
+
+
+def _fake_graph(n_tensors, inputs, outputs, variables=()):
+    from types import SimpleNamespace
+    tensors = [SimpleNamespace(is_variable=t in variables) for t in range(n_tensors)]
+    return SimpleNamespace(inputs=list(inputs), outputs=list(outputs), tensors=tensors)
+
+
+def _fake_node(kernel, inputs, outputs):
+    from types import SimpleNamespace
+    return SimpleNamespace(call=SimpleNamespace(kernel=kernel, inputs=inputs, outputs=outputs))
+
+
+def test_dying_reshape_chain_shares_its_input_bytes():
+    from edgeq.plan.planner import _alias_dying_copies
+    # 0 -relu-> 1 -reshape-> 2 -reshape-> 3 -relu-> 4: 2 and 3 reuse 1's bytes
+    nodes = [_fake_node("relu_f32", [0], [1]), _fake_node("copy_x", [1, 5], [2]),
+             _fake_node("copy_x", [2], [3]), _fake_node("relu_f32", [3], [4])]
+    lifetimes = {0: (-1, 4), 1: (0, 1), 2: (1, 2), 3: (2, 3), 4: (-1, 4)}
+    alias = _alias_dying_copies(_fake_graph(6, [0], [4]), nodes, lifetimes)
+    assert alias == {2: 1, 3: 1}
+    assert lifetimes == {0: (-1, 4), 1: (0, 3), 4: (-1, 4)}
+
+
+def test_reshape_keeps_own_bytes_when_input_lives_on_or_is_pinned():
+    from edgeq.plan.planner import _alias_dying_copies
+    # 1 is read again at step 2, so the reshape at step 1 must not overwrite it in place
+    # (it would not, being a pure copy, but 2's lifetime would then have to be merged wrongly)
+    nodes = [_fake_node("relu_f32", [0], [1]), _fake_node("copy_x", [1], [2]),
+             _fake_node("add_f32", [1, 2], [3]), _fake_node("copy_x", [3], [4])]
+    lifetimes = {0: (-1, 4), 1: (0, 2), 2: (1, 2), 3: (2, 3), 4: (-1, 4)}
+    before = dict(lifetimes)
+    # 4 is a graph output: the last reshape keeps its own bytes too
+    assert _alias_dying_copies(_fake_graph(5, [0], [4]), nodes, lifetimes) == {}
+    assert lifetimes == before
+    # a graph input is never aliased either
+    nodes = [_fake_node("copy_x", [0], [1]), _fake_node("relu_f32", [1], [2])]
+    lifetimes = {0: (-1, 2), 1: (0, 1), 2: (-1, 2)}
+    assert _alias_dying_copies(_fake_graph(3, [0], [2]), nodes, lifetimes) == {}

@@ -62,6 +62,28 @@ def plan_arena(sizes: dict, lifetimes: dict) -> tuple[dict, int]:
     return offsets, total
 
 
+def _alias_dying_copies(graph, prepared: list, lifetimes: dict) -> dict:
+    """Lets a RESHAPE-like copy (kernel copy_x) write into its input's bytes when the input is
+    read by no later node: the copy then sees the same pointer and moves nothing. Returns
+    {aliased tensor: tensor that owns the bytes}; the owner's lifetime grows to cover the alias,
+    which drops out of `lifetimes`. Graph inputs/outputs and variables keep their own bytes
+    (they are set or read between invokes)."""
+    pinned = set(graph.inputs) | set(graph.outputs)
+    pinned |= {t for t, tdef in enumerate(graph.tensors) if tdef.is_variable}
+    alias: dict = {}
+    for step, p in enumerate(prepared):
+        if p.call.kernel != "copy_x":  # reads input 0 only (RESHAPE's shape is a constant)
+            continue
+        source, target = p.call.inputs[0], p.call.outputs[0]
+        owner = alias.get(source, source)
+        if (owner in pinned or target in pinned or owner not in lifetimes
+                or target not in lifetimes or lifetimes[owner][1] != step):
+            continue
+        alias[target] = owner
+        lifetimes[owner] = (lifetimes[owner][0], lifetimes.pop(target)[1])
+    return alias
+
+
 def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan:
     n = len(prepared)
     # Lifetimes of non-constant tensors, in node steps; graph inputs/outputs span everything.
@@ -88,6 +110,7 @@ def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan
             touch(t, -1)
             touch(t, n)
 
+    alias = _alias_dying_copies(graph, prepared, lifetimes)
     sizes = {t: infos[t].nbytes for t in lifetimes}
     for step, p in enumerate(prepared):
         if p.call.scratch_bytes:
@@ -115,10 +138,10 @@ def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan
             address = value.ctypes.data
             views[t] = value
         else:
-            off = base + offsets[t]
-            view = arena[off:off + info.nbytes].view(info.dtype).reshape(info.shape)
-            views[t] = view
-            address = address0 + offsets[t]
+            offset = offsets[alias.get(t, t)]
+            view = arena[base + offset:base + offset + info.nbytes]
+            views[t] = view.view(info.dtype).reshape(info.shape)
+            address = address0 + offset
         slot[t] = len(c_tensors)
         c_tensors.append((address, TENSOR_TYPE_OF[info.dtype], info.shape))
         return slot[t]
