@@ -330,12 +330,6 @@ def prepare_transpose_conv(ctx):
     """Inputs in TFLite's order: output_shape, weights [OC, KH, KW, IC], input, optional bias."""
     ctx.expect_inputs(3, 4)
     shape_t, w, x = ctx.input(0), ctx.input(1), ctx.input(2)
-    bias = ctx.optional_input(3)
-    _check_activation_dtype(ctx, x)
-    _check_weights_dtype(ctx, w, "weights")
-    _check_output(ctx)
-    _check_rank(ctx, x, 4, "input")
-    _check_rank(ctx, w, 4, "weights")
     if shape_t.dtype != np.int32:
         raise ctx.fail(f"output_shape {_describe(shape_t)} has dtype {shape_t.dtype}; TFLite "
                        f"requires int32")
@@ -343,23 +337,36 @@ def prepare_transpose_conv(ctx):
     if out_shape.ndim != 1 or out_shape.size != 4:
         raise ctx.fail(f"output_shape must be 4 values [N, H, W, C], it is "
                        f"{out_shape.tolist()}")
+    padding = int(ctx.options.get("padding", PADDING_SAME))
+    s_h, s_w = _positive_option(ctx, "stride_h"), _positive_option(ctx, "stride_w")
+    return transpose_conv_call(ctx, x, w, ctx.optional_input(3), tuple(int(v) for v in out_shape),
+                               padding, s_h, s_w)
+
+
+def transpose_conv_call(ctx, x, w, bias, out_shape, padding, s_h, s_w):
+    """The checks and the kernel call of a transposed convolution of x by weights
+    [OC, KH, KW, IC] to out_shape [N, H, W, C] (TRANSPOSE_CONV, and MediaPipe's
+    Convolution2DTransposeBias in edgeq/ops/mediapipe.py)."""
+    _check_activation_dtype(ctx, x)
+    _check_weights_dtype(ctx, w, "weights")
+    _check_output(ctx)
+    _check_rank(ctx, x, 4, "input")
+    _check_rank(ctx, w, 4, "weights")
     n, in_h, in_w, in_c = x.shape
     out_c, k_h, k_w, w_in = w.shape
-    out_n, out_h, out_w, shape_c = (int(v) for v in out_shape)
+    out_n, out_h, out_w, shape_c = out_shape
     if w_in != in_c:
         raise ctx.fail(f"input has {in_c} channels but the weights {list(w.shape)} expect "
                        f"{w_in}")
     if out_n != n:
-        raise ctx.fail(f"output_shape {out_shape.tolist()} has batch {out_n} but the input has "
+        raise ctx.fail(f"output_shape {list(out_shape)} has batch {out_n} but the input has "
                        f"{n}")
     if shape_c != out_c:
-        raise ctx.fail(f"output_shape {out_shape.tolist()} has {shape_c} channels but the "
+        raise ctx.fail(f"output_shape {list(out_shape)} has {shape_c} channels but the "
                        f"weights {list(w.shape)} produce {out_c}")
     if out_h < 0 or out_w < 0:
-        raise ctx.fail(f"output_shape {out_shape.tolist()} has a negative dimension")
+        raise ctx.fail(f"output_shape {list(out_shape)} has a negative dimension")
     _check_bias(ctx, bias, out_c)
-    padding = int(ctx.options.get("padding", PADDING_SAME))
-    s_h, s_w = _positive_option(ctx, "stride_h"), _positive_option(ctx, "stride_w")
     for what, k in (("height", k_h), ("width", k_w)):
         if k <= 0:
             raise ctx.fail(f"weights {what} is {k}; it must be > 0")
@@ -372,7 +379,7 @@ def prepare_transpose_conv(ctx):
     back_w, pad_left = _out_and_pad(ctx, padding, out_w, k_w, s_w, 1)
     if (back_h, back_w) != (in_h, in_w):
         name = "SAME" if padding == PADDING_SAME else "VALID"
-        raise ctx.fail(f"output_shape {out_shape.tolist()} does not fit the input "
+        raise ctx.fail(f"output_shape {list(out_shape)} does not fit the input "
                        f"{list(x.shape)}: with {name} padding, strides {s_h}x{s_w} and a "
                        f"{k_h}x{k_w} filter it maps back to {back_h}x{back_w}, not "
                        f"{in_h}x{in_w}")
