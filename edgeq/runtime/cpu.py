@@ -6,6 +6,7 @@ it does not really have.
 """
 from __future__ import annotations
 
+import functools
 import os
 import platform
 
@@ -37,7 +38,9 @@ def _family() -> str:
     return "arm" if machine.startswith(("aarch64", "arm")) else "x86"
 
 
+@functools.lru_cache(maxsize=None)
 def detected() -> int:
+    """The CPU's feature bits, probed once (cpuid traps to the hypervisor in a VM: ~30 us)."""
     return cpu_features()
 
 
