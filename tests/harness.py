@@ -24,6 +24,21 @@ def shared_model(name: str) -> Path:
     return path
 
 
+def isa_fixture(variants: dict):
+    """A fixture `allowed` parametrized over {name: ISA feature bits}: each kernel test runs
+    once per variant with those bits, skipped (saying which) where this CPU lacks them."""
+    from edgeq.runtime import cpu
+
+    @pytest.fixture(params=list(variants))
+    def allowed(request):
+        bits = variants[request.param]
+        if bits & ~cpu.detected():
+            pytest.skip(f"this CPU lacks {request.param}")
+        return bits
+
+    return allowed
+
+
 def litert_interpreter(**kwargs):
     litert = pytest.importorskip("ai_edge_litert.interpreter",
                                  reason="ai-edge-litert (the reference) is not installed")

@@ -15,20 +15,14 @@ from edgeq.ops.common import broadcast_strides, pack_f32_gemm_weights
 from edgeq.ops.conv import ConvParams, FcParams
 from edgeq.ops.elementwise import BinaryParams, _array
 from edgeq.runtime import cpu, run_kernel
-from harness import assert_close_to_range
+from harness import assert_close_to_range, isa_fixture
 
 F32 = np.float32
 FLT_MAX = float(np.finfo(F32).max)
 VARIANTS = {"portable": 0, "avx2": cpu.FEATURES["avx2"],
             "avx512": cpu.FEATURES["avx2"] | cpu.FEATURES["avx512"], "neon": cpu.FEATURES["neon"]}
 
-
-@pytest.fixture(params=list(VARIANTS))
-def allowed(request):
-    bits = VARIANTS[request.param]
-    if bits & ~cpu.detected():
-        pytest.skip(f"this CPU lacks {request.param}")
-    return bits
+allowed = isa_fixture(VARIANTS)
 
 
 def rand(rng, *shape):

@@ -129,17 +129,6 @@ static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
   return 0;
 }
 
-/* [lo, hi] (inclusive) of input positions i with 0 <= i < in_size whose window, placed at
- * i * stride - pad, covers output position t - pad, i.e. 0 <= t - i * stride < k. Empty when
- * lo > hi. t >= 0 always (pad >= 0), so the divisions below round the right way. */
-static inline void transpose_window(int32_t t, int32_t k, int32_t stride, int32_t in_size,
-                                    int32_t *lo, int32_t *hi) {
-  const int64_t first = (int64_t)t - k + 1;  /* i * stride must reach at least this */
-  *lo = first <= 0 ? 0 : (int32_t)((first + stride - 1) / stride);
-  *hi = t / stride;
-  if (*hi > in_size - 1) *hi = in_size - 1;
-}
-
 /* Inputs (edgeq order, see conv.py): input [N, H, W, C], filter [OC, KH, KW, C], optional bias
  * [OC]. TFLite defines the op as a scatter: every input pixel adds input * filter into the
  * window of output pixels it maps to. Computed here as a gather per output pixel, visiting the
@@ -159,11 +148,11 @@ static int transpose_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
       const int32_t ty = oy + p->pad_top;
       int32_t iy_lo, iy_hi;
-      transpose_window(ty, p->k_h, p->stride_h, p->in_h, &iy_lo, &iy_hi);
+      eq_transpose_window(ty, p->k_h, p->stride_h, p->in_h, &iy_lo, &iy_hi);
       for (int32_t ox = 0; ox < p->out_w; ++ox) {
         const int32_t tx = ox + p->pad_left;
         int32_t ix_lo, ix_hi;
-        transpose_window(tx, p->k_w, p->stride_w, p->in_w, &ix_lo, &ix_hi);
+        eq_transpose_window(tx, p->k_w, p->stride_w, p->in_w, &ix_lo, &ix_hi);
         float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
         for (int32_t oc = 0; oc < p->out_c; ++oc) {
           const float *f_oc = filter + oc * filter_stride;

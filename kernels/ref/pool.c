@@ -90,22 +90,6 @@ static int l2_pool2d_f32(const eq_node *node, eq_ctx *ctx) {
 }
 
 /* TFLite's input/output scale of one resized axis, in float32. */
-static float resize_scale(int32_t in_size, int32_t out_size, int32_t align_corners) {
-  if (align_corners && out_size > 1) return (float)(in_size - 1) / (float)(out_size - 1);
-  return (float)in_size / (float)out_size;
-}
-
-/* Source coordinate of output index i for bilinear sampling and its two neighbours, clamped to
- * the input the way TFLite clamps them (the weights use the unclamped coordinate). */
-static void bilinear_source(int32_t i, float scale, int32_t half_pixel, int32_t in_size,
-                            float *pos, int32_t *lo, int32_t *hi) {
-  const float v = half_pixel ? ((float)i + 0.5f) * scale - 0.5f : (float)i * scale;
-  const int32_t f = (int32_t)floorf(v), c = (int32_t)ceilf(v);
-  *pos = v;
-  *lo = f > 0 ? f : 0;
-  *hi = c < in_size - 1 ? c : in_size - 1;
-}
-
 static int resize_bilinear_f32(const eq_node *node, eq_ctx *ctx) {
   (void)ctx;
   const eq_resize_params *p = (const eq_resize_params *)node->params;
@@ -113,21 +97,21 @@ static int resize_bilinear_f32(const eq_node *node, eq_ctx *ctx) {
   float *out = (float *)node->outputs[0]->data;
   const int64_t C = p->channels;
   const int64_t row_stride = (int64_t)p->in_w * C;
-  const float scale_h = resize_scale(p->in_h, p->out_h, p->align_corners);
-  const float scale_w = resize_scale(p->in_w, p->out_w, p->align_corners);
+  const float scale_h = eq_resize_scale(p->in_h, p->out_h, p->align_corners);
+  const float scale_w = eq_resize_scale(p->in_w, p->out_w, p->align_corners);
   for (int32_t b = 0; b < p->batch; ++b) {
     const float *image = in + (int64_t)b * p->in_h * row_stride;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
       float sy;
       int32_t y0, y1;
-      bilinear_source(oy, scale_h, p->half_pixel_centers, p->in_h, &sy, &y0, &y1);
+      eq_bilinear_source(oy, scale_h, p->half_pixel_centers, p->in_h, &sy, &y0, &y1);
       const float dy = sy - (float)y0;
       const float *row0 = image + (int64_t)y0 * row_stride;
       const float *row1 = image + (int64_t)y1 * row_stride;
       for (int32_t ox = 0; ox < p->out_w; ++ox, out += C) {
         float sx;
         int32_t x0, x1;
-        bilinear_source(ox, scale_w, p->half_pixel_centers, p->in_w, &sx, &x0, &x1);
+        eq_bilinear_source(ox, scale_w, p->half_pixel_centers, p->in_w, &sx, &x0, &x1);
         const float dx = sx - (float)x0;
         const float *a = row0 + (int64_t)x0 * C, *b1 = row1 + (int64_t)x0 * C;
         const float *c1 = row0 + (int64_t)x1 * C, *d = row1 + (int64_t)x1 * C;
@@ -161,8 +145,8 @@ static int resize_nearest_x32(const eq_node *node, eq_ctx *ctx) {
   uint32_t *out = (uint32_t *)node->outputs[0]->data;
   const int64_t C = p->channels;
   const int64_t row_stride = (int64_t)p->in_w * C;
-  const float scale_h = resize_scale(p->in_h, p->out_h, p->align_corners);
-  const float scale_w = resize_scale(p->in_w, p->out_w, p->align_corners);
+  const float scale_h = eq_resize_scale(p->in_h, p->out_h, p->align_corners);
+  const float scale_w = eq_resize_scale(p->in_w, p->out_w, p->align_corners);
   for (int32_t b = 0; b < p->batch; ++b) {
     const uint32_t *image = in + (int64_t)b * p->in_h * row_stride;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {

@@ -20,6 +20,9 @@ int eq_f32_softmax__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_mean__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_resize_bilinear__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_logistic__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_transpose_conv__avx2(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(avx2, eq_f32_gemm_6x16__avx2, 6, eq_f32_dwconv__avx2,
                     eq_f32_dwconv_row__avx2)
@@ -39,5 +42,8 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"softmax_f32", eq_f32_softmax__avx2, sizeof(eq_softmax_params), EQ_ISA_AVX2},
     {"mean_f32", eq_f32_mean__avx2, sizeof(eq_reduce_params), EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
+    {"resize_bilinear_f32", eq_f32_resize_bilinear__avx2, sizeof(eq_resize_params), EQ_ISA_AVX2},
+    {"logistic_f32", eq_f32_logistic__avx2, 0, EQ_ISA_AVX2},
+    {"transpose_conv2d_f32", eq_f32_transpose_conv__avx2, sizeof(eq_conv_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };

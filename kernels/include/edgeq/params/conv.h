@@ -29,6 +29,18 @@ typedef struct eq_conv_params {
   float act_min, act_max;
 } eq_conv_params;
 
+/* TRANSPOSE_CONV (eq_conv_params, with pad_top / pad_left as prepare derives them): the
+ * [lo, hi] (inclusive) of input positions i with 0 <= i < in_size whose window, placed at
+ * i * stride - pad, covers output position t - pad, i.e. 0 <= t - i * stride < k. Empty when
+ * lo > hi. t >= 0 always (pad >= 0), so the divisions below round the right way. */
+static inline void eq_transpose_window(int32_t t, int32_t k, int32_t stride, int32_t in_size,
+                                       int32_t *lo, int32_t *hi) {
+  const int64_t first = (int64_t)t - k + 1;  /* i * stride must reach at least this */
+  *lo = first <= 0 ? 0 : (int32_t)((first + stride - 1) / stride);
+  *hi = t / stride;
+  if (*hi > in_size - 1) *hi = in_size - 1;
+}
+
 /* FULLY_CONNECTED: out[r, u] = sum_k in[r, k] * weights[u, k] (+ bias[u]), for rows r of the
  * input seen as [rows, depth]. */
 typedef struct eq_fc_params {
