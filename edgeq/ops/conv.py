@@ -348,7 +348,9 @@ def transpose_conv_call(ctx, x, w, bias, out_shape, padding, s_h, s_w):
     [OC, KH, KW, IC] to out_shape [N, H, W, C] (TRANSPOSE_CONV, and MediaPipe's
     Convolution2DTransposeBias in edgeq/ops/mediapipe.py)."""
     _check_activation_dtype(ctx, x)
-    _check_weights_dtype(ctx, w, "weights")
+    hybrid = qd8.is_hybrid_tensors(ctx, x, w)
+    if not hybrid:
+        _check_weights_dtype(ctx, w, "weights")
     _check_output(ctx)
     _check_rank(ctx, x, 4, "input")
     _check_rank(ctx, w, 4, "weights")
@@ -387,6 +389,8 @@ def transpose_conv_call(ctx, x, w, bias, out_shape, padding, s_h, s_w):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, 1, 1,
                         pad_top, pad_left, 1, 1, lo, hi)
+    if hybrid:
+        return qd8.prepare_transpose_conv(ctx, x, w, bias, params)
     return KernelCall("transpose_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
 
 

@@ -77,6 +77,8 @@ def _quantizing(ctx, x, w) -> bool:
         return len(ws) == 4 and ws[1] * ws[2] <= MAX_DW_TAPS
     if op == "FULLY_CONNECTED":
         return len(ws) == 2 and int(ctx.options.get("weights_format", 0)) == 0
+    if op in ("TRANSPOSE_CONV", "Convolution2DTransposeBias"):
+        return len(ws) == 4
     if op == "BATCH_MATMUL":
         return (not ctx.options.get("adj_x", False) and len(ws) >= 2
                 and all(d == 1 for d in ws[:-2]))
@@ -88,7 +90,11 @@ def is_hybrid(ctx, x_index: int, w_index: int) -> bool:
     Interpreter(quantize="qd8") turns into int8 ones (conv.py's hook)."""
     if len(ctx.inputs) <= max(x_index, w_index):
         return False
-    x, w = ctx.inputs[x_index], ctx.inputs[w_index]
+    return is_hybrid_tensors(ctx, ctx.inputs[x_index], ctx.inputs[w_index])
+
+
+def is_hybrid_tensors(ctx, x, w) -> bool:
+    """is_hybrid for the activation and weight tensors themselves."""
     return (x is not None and w is not None and x.dtype == F32
             and (w.dtype == I8 or _quantizing(ctx, x, w)))
 
@@ -345,3 +351,25 @@ def prepare_depthwise_conv2d(ctx):
                         g.act_max)
     return KernelCall("depthwise_conv2d_qd8", params, inputs=[x.index, filt, s, b],
                       scratch_bytes=4 * g.in_h * g.in_w * g.in_c)
+
+
+# --- TRANSPOSE_CONV --------------------------------------------------------------------------
+
+def prepare_transpose_conv(ctx, x, w, bias, params):
+    """The transposed convolution of conv.transpose_conv_call (geometry checked there, params
+    its eq_conv_params) with int8 weights [OC, KH, KW, IC]: kernels/ref/conv.c
+    transpose_conv2d_qd8 quantizes each image and sums in int32."""
+    out_c, k_h, k_w, in_c = w.shape
+    taps = k_h * k_w
+    _check_depth(ctx, taps * in_c)
+    wq, scales = int8_weights(ctx, w, out_c, 0)  # input 1 in both ops that get here
+    key = ("deconv", ctx.node.index, w.index)
+    weights = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(wq))
+    sums = _cached_constant(ctx, key + ("sums",), lambda: np.ascontiguousarray(
+        wq.astype(np.int32).sum(axis=3, dtype=np.int32).reshape(out_c, taps)))
+    s = _cached_constant(ctx, key + ("scales",), lambda: scales)
+    b = _cached_constant(ctx, key + ("bias",), lambda: _bias_values(ctx, bias, out_c))
+    image = params.in_h * params.in_w * params.in_c
+    return KernelCall("transpose_conv2d_qd8", params, inputs=[x.index, weights, sums, s, b],
+                      scratch_bytes=_align64(image))
+

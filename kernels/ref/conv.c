@@ -8,6 +8,7 @@
  * innermost one walks contiguous memory of both operands. */
 #include "edgeq/dispatch.h"
 #include "edgeq/params/conv.h"
+#include "edgeq/params/qd8.h"
 #include "edgeq/threadpool.h"
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
@@ -146,21 +147,16 @@ static int transpose_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
   for (int32_t b = 0; b < p->batch; ++b) {
     const float *in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
-      const int32_t ty = oy + p->pad_top;
-      int32_t iy_lo, iy_hi;
-      eq_transpose_window(ty, p->k_h, p->stride_h, p->in_h, &iy_lo, &iy_hi);
       for (int32_t ox = 0; ox < p->out_w; ++ox) {
-        const int32_t tx = ox + p->pad_left;
-        int32_t ix_lo, ix_hi;
-        eq_transpose_window(tx, p->k_w, p->stride_w, p->in_w, &ix_lo, &ix_hi);
+        const eq_deconv_window win = eq_deconv_window_at(p, oy, ox);
         float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
         for (int32_t oc = 0; oc < p->out_c; ++oc) {
           const float *f_oc = filter + oc * filter_stride;
           float acc = 0.0f;
-          for (int32_t iy = iy_lo; iy <= iy_hi; ++iy) {
-            const int32_t ky = ty - iy * p->stride_h;
-            for (int32_t ix = ix_lo; ix <= ix_hi; ++ix) {
-              const int32_t kx = tx - ix * p->stride_w;
+          for (int32_t iy = win.iy_lo; iy <= win.iy_hi; ++iy) {
+            const int32_t ky = win.ty - iy * p->stride_h;
+            for (int32_t ix = win.ix_lo; ix <= win.ix_hi; ++ix) {
+              const int32_t kx = win.tx - ix * p->stride_w;
               const float *x = in_b + ((int64_t)iy * p->in_w + ix) * p->in_c;
               const float *f = f_oc + ((int64_t)ky * p->k_w + kx) * p->in_c;
               for (int32_t c = 0; c < p->in_c; ++c) acc += x[c] * f[c];
@@ -168,6 +164,52 @@ static int transpose_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
           }
           if (bias) acc += bias[oc];
           o[oc] = clampf(acc, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* TRANSPOSE_CONV with int8 weights (the QD8 path, edgeq/ops/qd8.py): each image quantized as
+ * one row (params/qd8.h), then per output pixel and channel the reference's gather in int32,
+ * acc = sum over window taps t of (sum_c x_q[c] * w[oc][t][c] - zero_point * wsum[oc][t]),
+ * and the QD8 epilogue clamp(float(acc) * (scale * w_scale[oc]) + bias[oc]).
+ * Inputs: x [N, H, W, IC] float, w int8 [OC, KH, KW, IC], wsum int32 [OC, KH * KW] (sum over c),
+ * w_scale float [OC], bias float [OC]. Scratch: the quantized image (H * W * IC bytes). */
+static int transpose_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const int8_t *w = (const int8_t *)node->inputs[1]->data;
+  const int32_t *wsum = (const int32_t *)node->inputs[2]->data;
+  const float *w_scale = (const float *)node->inputs[3]->data;
+  const float *bias = (const float *)node->inputs[4]->data;
+  float *out = (float *)node->outputs[0]->data;
+  int8_t *xq = (int8_t *)node->scratch;
+  const int64_t image = (int64_t)p->in_h * p->in_w * p->in_c;
+  const int32_t taps = p->k_h * p->k_w;
+  for (int32_t b = 0; b < p->batch; ++b) {
+    eq_qd8_row_quant quant;
+    eq_qd8_quantize__scalar((size_t)image, in + b * image, xq, &quant);
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const eq_deconv_window win = eq_deconv_window_at(p, oy, ox);
+        float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
+        for (int32_t oc = 0; oc < p->out_c; ++oc) {
+          int32_t acc = 0;
+          for (int32_t iy = win.iy_lo; iy <= win.iy_hi; ++iy) {
+            const int32_t ky = win.ty - iy * p->stride_h;
+            for (int32_t ix = win.ix_lo; ix <= win.ix_hi; ++ix) {
+              const int32_t tap = ky * p->k_w + (win.tx - ix * p->stride_w);
+              const int8_t *x = xq + ((int64_t)iy * p->in_w + ix) * p->in_c;
+              const int8_t *f = w + ((int64_t)oc * taps + tap) * p->in_c;
+              for (int32_t c = 0; c < p->in_c; ++c) acc += (int32_t)x[c] * (int32_t)f[c];
+              acc -= quant.zero_point * wsum[oc * taps + tap];
+            }
+          }
+          o[oc] = clampf((float)acc * (quant.scale * w_scale[oc]) + bias[oc], p->act_min,
+                         p->act_max);
         }
       }
     }
@@ -261,6 +303,7 @@ const eq_kernel_info eq_ref_conv_kernels[] = {
     {"conv2d_f32", conv2d_f32, sizeof(eq_conv_params)},
     {"depthwise_conv2d_f32", depthwise_conv2d_f32, sizeof(eq_conv_params)},
     {"transpose_conv2d_f32", transpose_conv2d_f32, sizeof(eq_conv_params)},
+    {"transpose_conv2d_qd8", transpose_conv2d_qd8, sizeof(eq_conv_params)},
     {"fully_connected_f32", fully_connected_f32, sizeof(eq_fc_params)},
     {"batch_matmul_f32", batch_matmul_f32, sizeof(eq_matmul_params)},
     {NULL, NULL, 0},

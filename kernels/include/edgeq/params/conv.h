@@ -41,6 +41,23 @@ static inline void eq_transpose_window(int32_t t, int32_t k, int32_t stride, int
   if (*hi > in_size - 1) *hi = in_size - 1;
 }
 
+/* The input window of output pixel (oy, ox) of a TRANSPOSE_CONV: the input pixels (iy, ix) in
+ * [iy_lo, iy_hi] x [ix_lo, ix_hi] contribute, each through filter tap (ty - iy * stride_h,
+ * tx - ix * stride_w). */
+typedef struct eq_deconv_window {
+  int32_t ty, tx, iy_lo, iy_hi, ix_lo, ix_hi;
+} eq_deconv_window;
+
+static inline eq_deconv_window eq_deconv_window_at(const eq_conv_params *p, int32_t oy,
+                                                   int32_t ox) {
+  eq_deconv_window w;
+  w.ty = oy + p->pad_top;
+  w.tx = ox + p->pad_left;
+  eq_transpose_window(w.ty, p->k_h, p->stride_h, p->in_h, &w.iy_lo, &w.iy_hi);
+  eq_transpose_window(w.tx, p->k_w, p->stride_w, p->in_w, &w.ix_lo, &w.ix_hi);
+  return w;
+}
+
 /* FULLY_CONNECTED: out[r, u] = sum_k in[r, k] * weights[u, k] (+ bias[u]), for rows r of the
  * input seen as [rows, depth]. */
 typedef struct eq_fc_params {
