@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from edgeq.ops.conv import ConvParams
+from edgeq.ops.conv import ConvParams, pack_deconv_weights, pad_deconv_channels
 from edgeq.ops.pool import ResizeParams
 from edgeq.runtime import cpu, run_kernel
 from harness import assert_close_to_range, isa_fixture
@@ -15,6 +15,8 @@ from harness import assert_close_to_range, isa_fixture
 F32 = np.float32
 FLT_MAX = float(np.finfo(F32).max)
 VARIANTS = {"avx2": cpu.FEATURES["avx2"], "neon": cpu.FEATURES["neon"]}
+# The packed transposed convolution also has a portable C version (allowed=0).
+DECONV_VARIANTS = dict(VARIANTS, portable=0)
 
 allowed = isa_fixture(VARIANTS)
 
@@ -73,9 +75,14 @@ DECONV_CASES = [  # (in h, w, c), out channels, kernel, stride, SAME
 ]
 
 
+deconv_allowed = isa_fixture(DECONV_VARIANTS)
+
+
 @pytest.mark.parametrize("bias,act", [(True, (-FLT_MAX, FLT_MAX)), (False, (-0.5, 0.7))])
-@pytest.mark.parametrize("case", DECONV_CASES, ids=str)
-def test_transpose_conv(allowed, case, bias, act):
+@pytest.mark.parametrize("case", DECONV_CASES + [((3, 3, 5), 40, (3, 3), (2, 2), True), ((2, 3, 4), 24, (2, 2), (2, 2), True)], ids=str)
+@pytest.mark.parametrize("packed", [True, False])
+def test_transpose_conv(deconv_allowed, case, bias, act, packed):
+    allowed = deconv_allowed
     (h, w, c), oc, k, stride, same = case
     rng = np.random.default_rng(h + 7 * w + 31 * c + oc)
     out_h, out_w, pad_top, pad_left = _deconv_geometry((h, w), k, stride, same)
@@ -86,6 +93,11 @@ def test_transpose_conv(allowed, case, bias, act):
                               1, 1, pad_top, pad_left, 1, 1, *act))
     got = np.full((2, out_h, out_w, oc), np.nan, F32)
     want = np.empty_like(got)
-    run_kernel("transpose_conv2d_f32", params, [x, filt, b], [got], allowed=allowed)
+    if packed:
+        run_kernel("transpose_conv2d_f32_packed", params,
+                   [x, pack_deconv_weights(filt), pad_deconv_channels(b, oc)], [got],
+                   allowed=allowed)
+    else:  # the unpacked kernel's ISA variants (allowed=0: the reference itself)
+        run_kernel("transpose_conv2d_f32", params, [x, filt, b], [got], allowed=allowed)
     run_kernel("transpose_conv2d_f32", params, [x, filt, b], [want], allowed=0)
     assert_close_to_range(got, want, rel=1e-5)

@@ -113,6 +113,26 @@ def test_matches_spec_litert_and_the_float_op(case, bias, isa):
     assert_close_to_range(actual, exact, 0.02, what="against the float op")
 
 
+@pytest.mark.parametrize("ic,k,expected", [(8, 3, "transpose_conv2d_qd8_grid"),
+                                            (64, 5, "transpose_conv2d_qd8")])
+def test_int32_sums_where_float_ones_could_be_inexact(ic, k, expected, isa):
+    """255 * sum |w| of an output channel reaching 2^24 keeps the int32 kernel (a 5x5x64 filter
+    of +-127 does); below it the packed grid kernel runs; both give the spec bit for bit."""
+    rng = np.random.default_rng(ic)
+    w = rng.choice(np.array([-127, 127], np.int8), (3, k, k, ic))
+    scale = rng.uniform(0.001, 0.01, 3).astype(F32)
+    x = rng.standard_normal((1, 4, 4, ic)).astype(F32)
+    m = model(x.shape, w, scale, None, [1, 8, 8, 3], (2, 2), True)
+    it = edgeq.Interpreter(model_content=m)
+    it.allocate_tensors()
+    kernel = "transpose_conv2d_qd8" if isa == "scalar" else expected
+    assert [n.call.kernel for n in it._get_plan().nodes] == [kernel]
+    (actual,) = run_edgeq(m, [x])
+    (oh, ow), pad = geometry((4, 4), (k, k), (2, 2), True)
+    np.testing.assert_array_equal(actual, deconv_spec(x, w, scale, np.zeros(3, F32), (2, 2),
+                                                      pad, (oh, ow)))
+
+
 def test_fused_relu6_and_quantize_mode():
     rng = np.random.default_rng(3)
     w = rng.integers(-127, 128, (4, 3, 3, 8)).astype(np.int8)
@@ -129,7 +149,7 @@ def test_fused_relu6_and_quantize_mode():
                float_weights=True)
     it = edgeq.Interpreter(model_content=fm, quantize="qd8")
     it.allocate_tensors()
-    assert [n.call.kernel for n in it._get_plan().nodes] == ["transpose_conv2d_qd8"]
+    assert [n.call.kernel for n in it._get_plan().nodes] == ["transpose_conv2d_qd8_grid"]
     it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()
     (exact,) = run_edgeq(fm, [x])

@@ -391,7 +391,38 @@ def transpose_conv_call(ctx, x, w, bias, out_shape, padding, s_h, s_w):
                         pad_top, pad_left, 1, 1, lo, hi)
     if hybrid:
         return qd8.prepare_transpose_conv(ctx, x, w, bias, params)
+    # Packed weights vectorize over output channels; with fewer than one block of them (a
+    # segmentation head's single channel) the unpacked kernels' dot products over the input
+    # channels do better.
+    if not cpu.reference_only() and w.value is not None and _constant_or_absent(bias) and \
+            (out_c >= DECONV_OC_BLOCK or in_c < DECONV_OC_BLOCK):
+        packed = ctx.add_constant(pack_deconv_weights(w.value), "packed_weights")
+        b = ctx.add_constant(pad_deconv_channels(bias.value if bias is not None else None,
+                                                 out_c), "packed_bias")
+        return KernelCall("transpose_conv2d_f32_packed", params, inputs=[x.index, packed, b])
     return KernelCall("transpose_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
+
+
+DECONV_OC_BLOCK = 8  # EQ_DECONV_OC_BLOCK (kernels/include/edgeq/params/conv.h)
+
+
+def pack_deconv_weights(w: np.ndarray) -> np.ndarray:
+    """Weights [OC, KH, KW, IC] -> the packed float32 [KH * KW][IC][ocp] of params/conv.h."""
+    out_c, k_h, k_w, in_c = w.shape
+    ocp = -(-out_c // DECONV_OC_BLOCK) * DECONV_OC_BLOCK
+    packed = np.zeros((k_h * k_w, in_c, ocp), np.float32)
+    packed[:, :, :out_c] = np.asarray(w, np.float32).transpose(1, 2, 3, 0).reshape(
+        k_h * k_w, in_c, out_c)
+    return packed
+
+
+def pad_deconv_channels(values, out_c: int) -> np.ndarray:
+    """A per-output-channel vector (bias, scales; None = zeros) padded to ocp."""
+    ocp = -(-out_c // DECONV_OC_BLOCK) * DECONV_OC_BLOCK
+    padded = np.zeros(ocp, np.float32)
+    if values is not None:
+        padded[:out_c] = np.asarray(values, np.float32).reshape(out_c)
+    return padded
 
 
 # --- FULLY_CONNECTED -------------------------------------------------------------------------

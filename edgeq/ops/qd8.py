@@ -357,19 +357,31 @@ def prepare_depthwise_conv2d(ctx):
 
 def prepare_transpose_conv(ctx, x, w, bias, params):
     """The transposed convolution of conv.transpose_conv_call (geometry checked there, params
-    its eq_conv_params) with int8 weights [OC, KH, KW, IC]: kernels/ref/conv.c
-    transpose_conv2d_qd8 quantizes each image and sums in int32."""
+    its eq_conv_params) with int8 weights [OC, KH, KW, IC]. Each image is quantized as one row;
+    the sums are int32 (kernels/ref/conv.c transpose_conv2d_qd8), or, where no output channel
+    can reach 2^24 (255 * sum |w| below it), float sums on the integer grid, which are exact and
+    run on the packed-weight kernels (transpose_conv2d_qd8_grid)."""
+    from edgeq.runtime import cpu
+
     out_c, k_h, k_w, in_c = w.shape
     taps = k_h * k_w
     _check_depth(ctx, taps * in_c)
     wq, scales = int8_weights(ctx, w, out_c, 0)  # input 1 in both ops that get here
     key = ("deconv", ctx.node.index, w.index)
+    image = params.in_h * params.in_w * params.in_c
+    bound = 255 * int(np.abs(wq.astype(np.int64)).reshape(out_c, -1).sum(axis=1).max(initial=0))
+    if not cpu.reference_only() and bound < (1 << 24):
+        packed = _cached_constant(ctx, key + ("packed",), lambda: conv.pack_deconv_weights(wq))
+        b = _cached_constant(ctx, key + ("padded bias",), lambda: conv.pad_deconv_channels(
+            _bias_values(ctx, bias, out_c), out_c))
+        s = _cached_constant(ctx, key + ("padded scales",),
+                             lambda: conv.pad_deconv_channels(scales, out_c))
+        return KernelCall("transpose_conv2d_qd8_grid", params, inputs=[x.index, packed, b, s],
+                          scratch_bytes=_align64(image) + 4 * image)
     weights = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(wq))
     sums = _cached_constant(ctx, key + ("sums",), lambda: np.ascontiguousarray(
         wq.astype(np.int32).sum(axis=3, dtype=np.int32).reshape(out_c, taps)))
     s = _cached_constant(ctx, key + ("scales",), lambda: scales)
     b = _cached_constant(ctx, key + ("bias",), lambda: _bias_values(ctx, bias, out_c))
-    image = params.in_h * params.in_w * params.in_c
     return KernelCall("transpose_conv2d_qd8", params, inputs=[x.index, weights, sums, s, b],
                       scratch_bytes=_align64(image))
-

@@ -153,14 +153,10 @@ static int transpose_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
         for (int32_t oc = 0; oc < p->out_c; ++oc) {
           const float *f_oc = filter + oc * filter_stride;
           float acc = 0.0f;
-          for (int32_t iy = win.iy_lo; iy <= win.iy_hi; ++iy) {
-            const int32_t ky = win.ty - iy * p->stride_h;
-            for (int32_t ix = win.ix_lo; ix <= win.ix_hi; ++ix) {
-              const int32_t kx = win.tx - ix * p->stride_w;
-              const float *x = in_b + ((int64_t)iy * p->in_w + ix) * p->in_c;
-              const float *f = f_oc + ((int64_t)ky * p->k_w + kx) * p->in_c;
-              for (int32_t c = 0; c < p->in_c; ++c) acc += x[c] * f[c];
-            }
+          EQ_DECONV_FOR_EACH_TAP(p, win, iy, ix, tap) {
+            const float *x = in_b + ((int64_t)iy * p->in_w + ix) * p->in_c;
+            const float *f = f_oc + (int64_t)tap * p->in_c;
+            for (int32_t c = 0; c < p->in_c; ++c) acc += x[c] * f[c];
           }
           if (bias) acc += bias[oc];
           o[oc] = clampf(acc, p->act_min, p->act_max);
@@ -198,15 +194,11 @@ static int transpose_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
         float *o = out + (((int64_t)b * p->out_h + oy) * p->out_w + ox) * p->out_c;
         for (int32_t oc = 0; oc < p->out_c; ++oc) {
           int32_t acc = 0;
-          for (int32_t iy = win.iy_lo; iy <= win.iy_hi; ++iy) {
-            const int32_t ky = win.ty - iy * p->stride_h;
-            for (int32_t ix = win.ix_lo; ix <= win.ix_hi; ++ix) {
-              const int32_t tap = ky * p->k_w + (win.tx - ix * p->stride_w);
-              const int8_t *x = xq + ((int64_t)iy * p->in_w + ix) * p->in_c;
-              const int8_t *f = w + ((int64_t)oc * taps + tap) * p->in_c;
-              for (int32_t c = 0; c < p->in_c; ++c) acc += (int32_t)x[c] * (int32_t)f[c];
-              acc -= quant.zero_point * wsum[oc * taps + tap];
-            }
+          EQ_DECONV_FOR_EACH_TAP(p, win, iy, ix, tap) {
+            const int8_t *x = xq + ((int64_t)iy * p->in_w + ix) * p->in_c;
+            const int8_t *f = w + ((int64_t)oc * taps + tap) * p->in_c;
+            for (int32_t c = 0; c < p->in_c; ++c) acc += (int32_t)x[c] * (int32_t)f[c];
+            acc -= quant.zero_point * wsum[oc * taps + tap];
           }
           o[oc] = clampf((float)acc * (quant.scale * w_scale[oc]) + bias[oc], p->act_min,
                          p->act_max);
@@ -215,6 +207,75 @@ static int transpose_conv2d_qd8(const eq_node *node, eq_ctx *ctx) {
     }
   }
   return 0;
+}
+
+/* The packed-weight transposed convolution (params/conv.h) behind two kernels, portable C:
+ *   transpose_conv2d_f32_packed  inputs x, packed w, bias [ocp]: clamp(sum + bias)
+ *   transpose_conv2d_qd8_grid    inputs x, packed w (int8 values as floats), bias [ocp],
+ *                                w_scale [ocp]; each image quantized as one row and put on the
+ *                                integer grid (x_q - zero_point, exact as floats), the sums taken
+ *                                in float, exactly (prepare checks 255 * sum |w| < 2^24 for every
+ *                                output channel), then the QD8 epilogue: the same numbers as
+ *                                transpose_conv2d_qd8. Scratch: the int8 image, 64-byte aligned,
+ *                                then the grid.
+ * Per output pixel the window's taps in increasing (y, x), channels innermost. */
+static void deconv_packed_rows(void *arg, int64_t begin, int64_t end) {
+  const eq_deconv_job *j = (const eq_deconv_job *)arg;
+  const eq_conv_params *p = (const eq_conv_params *)j->node->params;
+  const float *w = (const float *)j->node->inputs[1]->data;
+  const float *bias = (const float *)j->node->inputs[2]->data;
+  const int32_t ocp = eq_deconv_ocp(p->out_c);
+  float *out = (float *)j->node->outputs[0]->data +
+               (int64_t)j->batch * p->out_h * p->out_w * p->out_c;
+  for (int64_t oy = begin; oy < end; ++oy) {
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const eq_deconv_window win = eq_deconv_window_at(p, (int32_t)oy, ox);
+      float *o = out + (oy * p->out_w + ox) * p->out_c;
+      for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        float acc = 0.0f;
+        EQ_DECONV_FOR_EACH_TAP(p, win, iy, ix, tap) {
+          const float *x = j->image + ((int64_t)iy * p->in_w + ix) * p->in_c;
+          const float *f = w + (int64_t)tap * p->in_c * ocp + oc;
+          for (int32_t c = 0; c < p->in_c; ++c) acc += x[c] * f[(int64_t)c * ocp];
+        }
+        const float v = j->w_scale ? acc * (j->row_scale * j->w_scale[oc]) + bias[oc]
+                                   : acc + bias[oc];
+        o[oc] = clampf(v, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+/* Drives deconv_packed_rows-style row functions over the images: for QD8 each image is first
+ * quantized and put on the grid (shared by every ISA's variant of the two kernels). */
+int eq_deconv_packed_run(const eq_node *node, eq_ctx *ctx, int qd8, eq_task_fn rows) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  const float *in = (const float *)node->inputs[0]->data;
+  const int64_t image = (int64_t)p->in_h * p->in_w * p->in_c;
+  eq_deconv_job job = {node, in, qd8 ? (const float *)node->inputs[3]->data : NULL, 1.0f, 0};
+  int8_t *xq = (int8_t *)node->scratch;
+  float *grid = (float *)((char *)node->scratch + ((image + 63) & ~(int64_t)63));
+  for (int32_t b = 0; b < p->batch; ++b) {
+    job.batch = b;
+    job.image = in + b * image;
+    if (qd8) {
+      eq_qd8_row_quant quant;
+      eq_qd8_quantize__scalar((size_t)image, job.image, xq, &quant);
+      for (int64_t i = 0; i < image; ++i) grid[i] = (float)(xq[i] - quant.zero_point);
+      job.image = grid;
+      job.row_scale = quant.scale;
+    }
+    eq_parallel_for(ctx, p->out_h, 1, rows, &job);
+  }
+  return 0;
+}
+
+static int transpose_conv2d_f32_packed(const eq_node *node, eq_ctx *ctx) {
+  return eq_deconv_packed_run(node, ctx, 0, deconv_packed_rows);
+}
+
+static int transpose_conv2d_qd8_grid(const eq_node *node, eq_ctx *ctx) {
+  return eq_deconv_packed_run(node, ctx, 1, deconv_packed_rows);
 }
 
 /* Inputs: input (any shape, seen as [rows, depth]), weights [units, depth], optional bias
@@ -304,6 +365,8 @@ const eq_kernel_info eq_ref_conv_kernels[] = {
     {"depthwise_conv2d_f32", depthwise_conv2d_f32, sizeof(eq_conv_params)},
     {"transpose_conv2d_f32", transpose_conv2d_f32, sizeof(eq_conv_params)},
     {"transpose_conv2d_qd8", transpose_conv2d_qd8, sizeof(eq_conv_params)},
+    {"transpose_conv2d_f32_packed", transpose_conv2d_f32_packed, sizeof(eq_conv_params)},
+    {"transpose_conv2d_qd8_grid", transpose_conv2d_qd8_grid, sizeof(eq_conv_params)},
     {"fully_connected_f32", fully_connected_f32, sizeof(eq_fc_params)},
     {"batch_matmul_f32", batch_matmul_f32, sizeof(eq_matmul_params)},
     {NULL, NULL, 0},

@@ -23,6 +23,8 @@ int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_resize_bilinear__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_logistic__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_transpose_conv__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_transpose_conv_packed__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_qd8_transpose_conv_grid__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_qd8_transpose_conv__avx2(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(avx2, eq_f32_gemm_6x16__avx2, 6, eq_f32_dwconv__avx2,
@@ -46,6 +48,10 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"resize_bilinear_f32", eq_f32_resize_bilinear__avx2, sizeof(eq_resize_params), EQ_ISA_AVX2},
     {"logistic_f32", eq_f32_logistic__avx2, 0, EQ_ISA_AVX2},
     {"transpose_conv2d_f32", eq_f32_transpose_conv__avx2, sizeof(eq_conv_params), EQ_ISA_AVX2},
+    {"transpose_conv2d_f32_packed", eq_f32_transpose_conv_packed__avx2, sizeof(eq_conv_params),
+     EQ_ISA_AVX2},
+    {"transpose_conv2d_qd8_grid", eq_qd8_transpose_conv_grid__avx2, sizeof(eq_conv_params),
+     EQ_ISA_AVX2},
     {"transpose_conv2d_qd8", eq_qd8_transpose_conv__avx2, sizeof(eq_conv_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };

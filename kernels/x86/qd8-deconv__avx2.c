@@ -54,14 +54,10 @@ static void deconv_rows(void *arg, int64_t begin, int64_t end) {
       float *o = out_b + (oy * p->out_w + ox) * p->out_c;
       for (int32_t oc = 0; oc < p->out_c; ++oc) {
         int32_t acc = 0;
-        for (int32_t iy = win.iy_lo; iy <= win.iy_hi; ++iy) {
-          const int32_t ky = win.ty - iy * p->stride_h;
-          for (int32_t ix = win.ix_lo; ix <= win.ix_hi; ++ix) {
-            const int32_t tap = ky * p->k_w + (win.tx - ix * p->stride_w);
-            acc += dot_i8(j->xq + ((int64_t)iy * p->in_w + ix) * ic,
-                          w + ((int64_t)oc * taps + tap) * ic, ic);
-            acc -= zp * wsum[oc * taps + tap];
-          }
+        EQ_DECONV_FOR_EACH_TAP(p, win, iy, ix, tap) {
+          acc += dot_i8(j->xq + ((int64_t)iy * p->in_w + ix) * ic,
+                        w + ((int64_t)oc * taps + tap) * ic, ic);
+          acc -= zp * wsum[oc * taps + tap];
         }
         const float v = (float)acc * (j->quant.scale * w_scale[oc]) + bias[oc];
         o[oc] = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);

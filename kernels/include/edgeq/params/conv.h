@@ -58,6 +58,38 @@ static inline eq_deconv_window eq_deconv_window_at(const eq_conv_params *p, int3
   return w;
 }
 
+/* for (iy, ix) in the window, tap = the filter tap (ky * k_w + kx) through which input pixel
+ * (iy, ix) reaches the window's output pixel: the taps in increasing (y, x). */
+#define EQ_DECONV_FOR_EACH_TAP(p, win, iy, ix, tap)                                         \
+  for (int32_t iy = (win).iy_lo; iy <= (win).iy_hi; ++iy)                                  \
+    for (int32_t ix = (win).ix_lo,                                                         \
+                 tap = ((win).ty - iy * (p)->stride_h) * (p)->k_w + (win).tx - ix * (p)->stride_w; \
+         ix <= (win).ix_hi; ++ix, tap -= (p)->stride_w)
+
+/* Packed TRANSPOSE_CONV weights (transpose_conv2d_f32_packed / transpose_conv2d_qd8_grid,
+ * made once at prepare): [k_h * k_w][in_c][ocp] floats, ocp = out_c rounded up to
+ * EQ_DECONV_OC_BLOCK and zero past out_c, so that one tap's one input channel is a contiguous
+ * run of output channels; the bias (and the QD8 weight scales) padded to ocp alike. */
+#define EQ_DECONV_OC_BLOCK 8
+static inline int32_t eq_deconv_ocp(int32_t out_c) {
+  return (out_c + EQ_DECONV_OC_BLOCK - 1) / EQ_DECONV_OC_BLOCK * EQ_DECONV_OC_BLOCK;
+}
+
+/* One image's work for a row function of those kernels: rows(job, oy_begin, oy_end). */
+struct eq_node;
+struct eq_ctx;
+typedef struct eq_deconv_job {
+  const struct eq_node *node;
+  const float *image;    /* this image of the input, or its grid */
+  const float *w_scale;  /* NULL for float32 */
+  float row_scale;       /* QD8: the image's quantization scale */
+  int32_t batch;         /* the image's index */
+} eq_deconv_job;
+
+/* Runs `rows` over every image (kernels/ref/conv.c), quantizing each first when qd8. */
+int eq_deconv_packed_run(const struct eq_node *node, struct eq_ctx *ctx, int qd8,
+                         void (*rows)(void *job, int64_t begin, int64_t end));
+
 /* FULLY_CONNECTED: out[r, u] = sum_k in[r, k] * weights[u, k] (+ bias[u]), for rows r of the
  * input seen as [rows, depth]. */
 typedef struct eq_fc_params {

@@ -1,4 +1,7 @@
-/* f32 TRANSPOSE_CONV (and MediaPipe's Convolution2DTransposeBias), AVX2: the reference's
+/* f32 TRANSPOSE_CONV (and MediaPipe's Convolution2DTransposeBias) on its unpacked weights
+ * [OC, KH, KW, IC], AVX2, for layers with fewer output channels than one packed block (a
+ * segmentation head's 1-channel output: prepare picks it there, edgeq/ops/conv.py; the packed
+ * kernel, f32-deconv-packed__avx2.c, vectorizes over output channels instead): the reference's
  * gather per output pixel (kernels/ref/conv.c: every input pixel whose window covers it, in
  * increasing (y, x) order) with the dot products over input channels 8 at a time, four output
  * channels per pass; output rows split across threads. Sums are reassociated across the 8
