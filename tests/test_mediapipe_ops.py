@@ -1,10 +1,10 @@
-"""MediaPipe's custom ops (edgeq/ops/mediapipe.py), which stock LiteRT refuses.
+"""MediaPipe's custom ops (edgeq/ops/mediapipe.py).
 
-LiteRT cannot run selfie_segmentation.tflite (its Convolution2DTransposeBias is unresolved), so
-the reference is the same model with that op rewritten as the builtin TRANSPOSE_CONV (with
-its bias input and an output_shape constant), which LiteRT runs; edgeq runs the original op.
-The op's own output (the logits before the final sigmoid) is exposed as a second graph output
-in both, so that the comparison sees values with a real range.
+LiteRT runs selfie_segmentation.tflite's Convolution2DTransposeBias only in its XNNPack delegate
+(its own kernels refuse it). edgeq is compared against both: LiteRT + XNNPack on the model as it
+is, and LiteRT's reference kernels on its builtin twin (edgeq/tflite/twin.py: the op rewritten as
+TRANSPOSE_CONV with a bias). The op's own output (the logits before the final sigmoid) is exposed
+as a second graph output, so that the comparison sees values with a real range.
 """
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import edgeq
-from edgeq.tflite.reader import read_model
-from edgeq.tflite.schema import BuiltinOp
+from edgeq.tflite.twin import builtin_twin
 from edgeq.tflite.writer import ModelBuilder
 from harness import (assert_close_to_range, run_edgeq, run_litert,
                      shared_model)
@@ -24,45 +23,17 @@ CUSTOM = "Convolution2DTransposeBias"
 
 
 def rewrite(model: bytes, builtin: bool, expose_custom_outputs: bool = True) -> bytes:
-    """A copy of a one-subgraph model; with builtin=True each Convolution2DTransposeBias
-    becomes TRANSPOSE_CONV(output_shape, weights, input, bias)."""
-    m = read_model(model)
-    (sg,) = m.subgraphs
-    b = ModelBuilder(description="rewritten " + CUSTOM)
-    for t in sg.tensors:
-        data = None if t.data is None else np.ascontiguousarray(t.data).tobytes()
-        b.add_tensor(t.name, t.shape, t.type, data=data, quantization=t.quantization,
-                     shape_signature=t.shape_signature, is_variable=t.is_variable,
-                     sparsity=t.sparsity)
-    extra = []
-    for op in sg.operators:
-        if op.custom_code == CUSTOM:
-            extra += list(op.outputs)
-            if builtin:
-                padding, stride_w, stride_h = struct.unpack_from("<iii", op.custom_options)
-                out = sg.tensors[op.outputs[0]]
-                shape = b.add_tensor(f"{out.name}/output_shape", [4], np.int32,
-                                     data=np.array(out.shape, np.int32))
-                x, w, bias = op.inputs
-                b.add_operator(BuiltinOp.TRANSPOSE_CONV, [shape, w, x, bias], op.outputs,
-                               options={"padding": {1: 0, 2: 1}[padding],
-                                        "stride_w": stride_w, "stride_h": stride_h})
-                continue
-        if op.custom_code is not None:
-            b.add_operator(op.custom_code, op.inputs, op.outputs,
-                           custom_options=op.custom_options, version=op.version)
-        else:
-            b.add_operator(op.builtin_code, op.inputs, op.outputs, options=op.options,
-                           version=op.version, options_type=op.options_type)
-    b.set_inputs(list(sg.inputs))
-    b.set_outputs(list(sg.outputs) + (extra if expose_custom_outputs else []))
-    return b.build()
+    return builtin_twin(model, builtin=builtin, expose_custom_outputs=expose_custom_outputs)
 
 
-def test_selfie_segmentation_matches_litert_on_its_builtin_twin():
+@pytest.mark.parametrize("reference", ["xnnpack", "twin"])
+def test_selfie_segmentation_matches_litert(reference):
     model = shared_model("selfie_segmentation.tflite").read_bytes()
     x = np.random.default_rng(3).uniform(0, 1, (1, 256, 256, 3)).astype(np.float32)
-    expected = run_litert(rewrite(model, builtin=True), [x])
+    if reference == "xnnpack":
+        expected = run_litert(rewrite(model, builtin=False), [x])
+    else:
+        expected = run_litert(rewrite(model, builtin=True), [x], kernels="reference")
     actual = run_edgeq(rewrite(model, builtin=False), [x])
     assert len(actual) == len(expected) == 2
     logits = expected[1]

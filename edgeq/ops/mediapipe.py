@@ -1,5 +1,6 @@
-"""MediaPipe's custom ops: the ones its published .tflite models carry and that a stock LiteRT
-interpreter refuses ("Encountered unresolved custom op") unless the program links MediaPipe.
+"""MediaPipe's custom ops: the ones its published .tflite models carry. LiteRT runs them only
+through its XNNPack delegate; its own kernels refuse them ("Encountered unresolved custom op"),
+so a LiteRT build or run without XNNPack cannot load such a model.
 
 Convolution2DTransposeBias (selfie segmentation, hair segmentation, ...): a transposed
 convolution with a bias, its options packed as a raw C struct in custom_options.
