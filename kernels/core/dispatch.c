@@ -15,6 +15,7 @@ extern const eq_kernel_info eq_ref_slicing_kernels[];
 
 extern const eq_kernel_info eq_ref_qd8_kernels[];
 extern const eq_kernel_info eq_ref_f32_gemm_kernels[];
+extern const eq_kernel_info eq_core_f16_kernels[];  /* fp16 storage: kernels/core/f16_drivers.c */
 #if defined(__x86_64__) || defined(_M_X64)
 /* ISA tables: built only for their architecture (setup.py compiles `*__<isa>.c` per target). */
 extern const eq_kernel_info eq_x86_avx512_kernels[];
@@ -42,7 +43,7 @@ static const eq_kernel_info *const kTables[] = {
 #endif
     eq_ref_elementwise_kernels, eq_ref_conv_kernels,     eq_ref_pool_kernels,
     eq_ref_reduce_kernels,      eq_ref_movement_kernels, eq_ref_slicing_kernels,
-    eq_ref_qd8_kernels,         eq_ref_f32_gemm_kernels,
+    eq_ref_qd8_kernels,         eq_ref_f32_gemm_kernels, eq_core_f16_kernels,
 };
 
 const eq_kernel_info *eq_kernel_at(int index) {
