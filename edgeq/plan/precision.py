@@ -36,7 +36,8 @@ F16 = np.dtype(np.float16)
 
 # Mirrors of kernels/include/edgeq/f16.h.
 KIND_CONV, KIND_POOL, KIND_ROWS, KIND_FLAT, KIND_BINARY, KIND_WHOLE = range(1, 7)
-SLICE_BYTES = 128 * 1024  # EQ_F16_SLICE_BYTES
+SLICE_BYTES = 128 * 1024  # float32 bytes of one slice, at most
+MIN_SLICE_BYTES = 16 * 1024
 INNER_PARAMS_MAX = 256
 MAX_INPUTS = 8
 QD8_MAX_F16_DW_CHANNELS = 2048  # EQ_QD8_MAX_F16_DW_CHANNELS
@@ -294,8 +295,12 @@ def _slice_out_count(kind, call, infos, slice_) -> int:
 def _slicing(kind, call, infos, mask) -> tuple:
     """(slice, float32 input buffer elements) for the twin's kind; slices of about SLICE_BYTES."""
     q = call.params
-    budget = SLICE_BYTES // 4
     x = infos[call.inputs[0]]
+    # Buffers of at most a quarter of the float32 tensors the node touches (so that the arena
+    # shrinks even for small tensors), at least MIN_SLICE_BYTES (so that slices stay few).
+    touched = sum(infos[t].size for t in call.inputs + call.outputs
+                  if t >= 0 and infos[t].value is None)
+    budget = max(MIN_SLICE_BYTES, min(SLICE_BYTES, touched)) // 4
     if kind in (KIND_CONV, KIND_POOL):
         if kind == KIND_CONV:
             in_row, out_row = q.in_w * q.in_c, q.out_w * q.out_c

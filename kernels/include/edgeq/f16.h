@@ -107,8 +107,8 @@ int eq_f16_convert_node(const eq_node *node, eq_ctx *ctx, eq_f16_to_f32_fn to_f3
  * params by address, edgeq/plan/precision.py) on one slice of the problem at a time: the fp16
  * inputs of the slice are converted into float32 scratch, the kernel runs on shadow tensors
  * over that scratch, and its float32 slice is converted into the fp16 output. Slices are small
- * (about EQ_F16_SLICE_BYTES of float32 data), so they stay in cache and the arena holds only
- * fp16 activations. The slicing, per `kind`:
+ * (the planner sizes them: 16-128 KB of float32 data), so they stay in cache and the arena
+ * holds only fp16 activations. The slicing, per `kind`:
  *
  *   EQ_F16_CONV     conv / depthwise / pool geometry (eq_conv_params first in the inner
  *                   params): bands of `slice` output rows of one image; the band's input rows
@@ -127,7 +127,6 @@ int eq_f16_convert_node(const eq_node *node, eq_ctx *ctx, eq_f16_to_f32_fn to_f3
 enum eq_f16_kind { EQ_F16_CONV = 1, EQ_F16_POOL = 2, EQ_F16_ROWS = 3, EQ_F16_FLAT = 4,
                    EQ_F16_BINARY = 5, EQ_F16_WHOLE = 6 };
 
-#define EQ_F16_SLICE_BYTES (128 * 1024)
 #define EQ_F16_INNER_PARAMS_MAX 256
 #define EQ_F16_MAX_INPUTS 8
 
