@@ -101,6 +101,7 @@ def _fp16_interpreter(name, **kwargs):
 
 def _capable(kernel):
     return (kernel == "f16_twin" or kernel.endswith("_f16") or kernel in precision.MOVERS
+            or kernel in precision.NATIVE_F16.values()
             or kernel in {k.replace("_x32", "_x16") for k in precision.SIZED_MOVERS}
             or kernel in precision.QD8_KERNELS)
 
@@ -344,3 +345,97 @@ def test_twin_equals_its_float32_kernel_on_fp16_values(case, allowed):
     run_kernel(twin32.kernel, twin32.params_bytes(), twin_in, [got32], twin32.scratch_bytes,
                allowed=allowed)
     np.testing.assert_array_equal(got32, want)
+
+
+# --- elementwise kernels on fp16 tensors -------------------------------------------------------
+
+NATIVE_CASES = {
+    "same": ((1, 7, 9, 33), (1, 7, 9, 33)),
+    "tail": ((1, 1, 1, 13), (1, 1, 1, 13)),
+    "one": ((1,), (1,)),
+    "channel": ((2, 31, 17, 24), (24,)),
+    "scalar_lhs": ((1,), (5, 1000)),
+    "middle": ((3, 1, 70), (3, 40, 1)),
+    "large": ((1, 256, 256, 8), (1, 1, 1, 8)),
+}
+FP16_ARITH = cpu.FEATURES["neonfp16"]
+
+
+def _binary_params(sa, sb):
+    from edgeq.ops.common import broadcast_strides
+    from edgeq.ops.elementwise import BinaryParams
+
+    out = np.broadcast_shapes(sa, sb)
+    dims, (st_a, st_b) = broadcast_strides(out, sa, sb)
+    params = BinaryParams()
+    params.out_dims[:] = dims
+    params.a_strides[:] = st_a
+    params.b_strides[:] = st_b
+    params.act_min, params.act_max = -1.5, 2.5
+    return out, params
+
+
+def _native_levels():
+    return [m for m in (0, AVX2, NEON | FP16_ARITH) if m & cpu.detected() == m]
+
+
+@pytest.mark.parametrize("allowed", _native_levels())
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu"])
+@pytest.mark.parametrize("case", sorted(NATIVE_CASES))
+def test_native_binary_f16_matches_the_reference(op, case, allowed):
+    sa, sb = NATIVE_CASES[case]
+    out_shape, params = _binary_params(sa, sb)
+    rng = np.random.default_rng(len(case))
+    a = rng.uniform(-3, 3, sa).astype(np.float16)
+    b = rng.uniform(-3, 3, sb).astype(np.float16)
+    if case == "same":  # special values ride along
+        a.reshape(-1)[:6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 65504]
+    got = np.empty(out_shape, np.float16)
+    run_kernel(f"{op}_f16", bytes(params), [a, b], [got], allowed=allowed)
+    x, y = np.broadcast_arrays(a.astype(np.float32), b.astype(np.float32))
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = {"add": x + y, "sub": x - y, "mul": x * y, "prelu": np.where(x >= 0, x, x * y)}[op]
+        if op != "prelu":
+            r = np.where(r < -1.5, -1.5, np.where(r > 2.5, 2.5, r))
+        want = r.astype(np.float16)
+    if allowed & FP16_ARITH and op in ("add", "sub"):
+        # one rounding of the exact sum instead of two: at most one ulp apart
+        diff = np.abs(got.view(np.int16).astype(np.int32) - want.view(np.int16).astype(np.int32))
+        assert diff[~np.isnan(want)].max() <= 1
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    else:
+        np.testing.assert_array_equal(got.view(np.uint16)[~np.isnan(want)],
+                                      want.view(np.uint16)[~np.isnan(want)])
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+@pytest.mark.parametrize("allowed", _native_levels())
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 100, 100_001])
+def test_native_hard_swish_f16(n, allowed):
+    x = np.random.default_rng(n).uniform(-8, 8, n).astype(np.float16)
+    got = np.empty(n, np.float16)
+    run_kernel("hard_swish_f16", None, [x], [got], allowed=allowed)
+    x32 = x.astype(np.float32)
+    want = (x32 * np.clip(x32 + 3, 0, 6) / 6).astype(np.float16)
+    if allowed & FP16_ARITH:  # a rounding after each step
+        np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32),
+                                   rtol=4e-3, atol=4e-3)
+    else:
+        np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+
+
+def test_pass_uses_the_native_kernels_where_fp16_holds_the_constants():
+    """face_landmark's ADDs run on fp16; mobilenet_v3's MUL by 1/6 (a constant fp16 would round)
+    runs as a twin on the float32 constant, its other MULs natively."""
+    it = _fp16_interpreter("face_landmark.tflite")
+    assert "add_f16" in set(it._get_plan().compiled.kernel_of_node)
+    it = _fp16_interpreter("mobilenet_v3_small.fp32.tflite")
+    infos = it._main.infos
+    by_constant = {}
+    for p in it._get_plan().nodes:
+        kernel = getattr(p.call, "twin_of", None) or p.call.kernel
+        if kernel in ("mul_f32", "mul_f16"):
+            consts = [infos[t].value for t in p.call.inputs if infos[t].value is not None]
+            by_constant.setdefault(kernel, []).extend(float(c.reshape(-1)[0]) for c in consts)
+    assert any(abs(v - 1 / 6) < 1e-6 for v in by_constant["mul_f32"]), by_constant
+    assert "mul_f16" in by_constant

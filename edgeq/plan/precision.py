@@ -9,6 +9,8 @@ as usual. A node is fp16-capable when its kernel has an fp16 twin:
 - float32 kernels in F16_TWINS run through the `f16_twin` driver (kernels/include/edgeq/f16.h):
   their float32 kernel, chosen here for this CPU, runs slice by slice on float32 copies in
   scratch, and its output is rounded to fp16 once;
+- ADD, SUB, MUL, PRELU, HARD_SWISH have kernels of their own on fp16 tensors (NATIVE_F16:
+  F16C on x86, ARMv8.2 fp16 arithmetic on the ARM cores that have it, kernels/ref/f16.c);
 - kernels that only move elements (RESHAPE's copy, TRANSPOSE, CONCATENATION, PAD, GATHER,
   slicing...) run on fp16 as they are, or under their 16-bit name (`_x32` -> `_x16`).
 
@@ -70,6 +72,10 @@ F16_TWINS = {
     **{f"{op}_f32": KIND_WHOLE for op in _WHOLE},
 }
 
+# float32 kernels with a kernel of their own on fp16 tensors (kernels/ref/f16.c: one pass, no
+# float32 copies; every operand fp16, so only where fp16 holds their constants exactly).
+NATIVE_F16 = {f"{op}_f32": f"{op}_f16" for op in ("add", "sub", "mul", "prelu", "hard_swish")}
+
 QD8_KERNELS = ("fully_connected_qd8", "conv2d_qd8", "depthwise_conv2d_qd8",
                "fully_connected_qd8_c8", "conv2d_qd8_c8")
 
@@ -98,13 +104,26 @@ def resolve(precision: str, allowed: int | None = None) -> str:
 
 @dataclass
 class _Role:
-    kind: str  # "qd8", "twin", "mover"
+    kind: str  # "qd8", "twin", "native", "mover"
     inputs: tuple  # input positions that carry float activations
     kernel: str  # the kernel name when rewritten
 
 
-def _role(call, infos) -> _Role | None:
+def _exact_in_f16(info) -> bool:
+    """A float32 constant that fp16 holds exactly (or no constant). One that it does not (a
+    Keras hard-sigmoid's 1/6) stays float32, read by the twin: rounding it would bias every
+    product by the same relative error, which adds up through a network."""
+    if info.value is None or info.dtype != F32:
+        return True
+    with np.errstate(over="ignore"):
+        return bool(np.array_equal(info.value.astype(F16).astype(F32), info.value))
+
+
+def _role(call, infos, allowed) -> _Role | None:
     k = call.kernel
+    if (k in NATIVE_F16 and find_kernel(NATIVE_F16[k], allowed) is not None
+            and all(_exact_in_f16(infos[t]) for t in call.inputs if t >= 0)):
+        return _Role("native", tuple(range(len(call.inputs))), NATIVE_F16[k])
     if k in QD8_KERNELS:
         if k.startswith("depthwise") and infos[call.outputs[0]].shape[-1] > QD8_MAX_F16_DW_CHANNELS:
             return None
@@ -154,7 +173,7 @@ def apply_fp16(graph, infos: list, prepared: list, allowed: int | None = None) -
     node list (convert nodes included)."""
     allowed = cpu.allowed() if allowed is None else allowed
     rw = _Rewriter(graph, infos, allowed)
-    roles = [_role(p.call, infos) for p in prepared]
+    roles = [_role(p.call, infos, allowed) for p in prepared]
 
     f16: set = set()
 
@@ -192,7 +211,7 @@ def apply_fp16(graph, infos: list, prepared: list, allowed: int | None = None) -
             out.append(_qd8_node(rw, p))
         elif role.kind == "twin":
             out.append(_twin_node(rw, p, f16))
-        else:
+        else:  # movers and native fp16 kernels: every element tensor fp16
             out.extend(_mover_node(rw, p, role, f16))
     return out
 

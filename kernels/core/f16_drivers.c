@@ -314,6 +314,64 @@ int eq_f16_twin(const eq_node *node, eq_ctx *ctx) {
   }
 }
 
+/* --- elementwise ---------------------------------------------------------------------------- */
+
+typedef struct binary_job {
+  const eq_node *node;
+  eq_f16_vbinary_fn row;
+} binary_job;
+
+/* Rows [begin, end) of the outer index space (the first five collapsed dims). */
+static void binary_rows(void *arg, int64_t begin, int64_t end) {
+  const binary_job *j = (const binary_job *)arg;
+  const eq_binary_params *p = (const eq_binary_params *)j->node->params;
+  const uint16_t *A = (const uint16_t *)j->node->inputs[0]->data;
+  const uint16_t *B = (const uint16_t *)j->node->inputs[1]->data;
+  uint16_t *out = (uint16_t *)j->node->outputs[0]->data;
+  const int32_t *d = p->out_dims;
+  const int32_t n = d[EQ_BCAST_DIMS - 1];
+  for (int64_t r = begin; r < end; ++r) {
+    int64_t rest = r, at_a = 0, at_b = 0;
+    for (int32_t k = EQ_BCAST_DIMS - 2; k >= 0; --k) {
+      const int64_t i = rest % d[k];
+      rest /= d[k];
+      at_a += i * p->a_strides[k];
+      at_b += i * p->b_strides[k];
+    }
+    j->row((size_t)n, A + at_a, p->a_strides[EQ_BCAST_DIMS - 1], B + at_b,
+           p->b_strides[EQ_BCAST_DIMS - 1], out + r * n, p->act_min, p->act_max);
+  }
+}
+
+int eq_f16_binary(const eq_node *node, eq_ctx *ctx, eq_f16_vbinary_fn row) {
+  const eq_binary_params *p = (const eq_binary_params *)node->params;
+  int64_t rows = 1;
+  for (int32_t k = 0; k < EQ_BCAST_DIMS - 1; ++k) rows *= p->out_dims[k];
+  const int64_t n = p->out_dims[EQ_BCAST_DIMS - 1];
+  if (rows * n == 0) return 0;
+  binary_job job = {node, row};
+  eq_parallel_for(ctx, rows, n >= 16384 ? 1 : 16384 / n, binary_rows, &job);
+  return 0;
+}
+
+typedef struct unary_job {
+  const uint16_t *in;
+  uint16_t *out;
+  eq_f16_vunary_fn row;
+} unary_job;
+
+static void unary_range(void *arg, int64_t begin, int64_t end) {
+  const unary_job *j = (const unary_job *)arg;
+  j->row((size_t)(end - begin), j->in + begin, j->out + begin);
+}
+
+int eq_f16_unary(const eq_node *node, eq_ctx *ctx, eq_f16_vunary_fn row) {
+  unary_job job = {(const uint16_t *)node->inputs[0]->data, (uint16_t *)node->outputs[0]->data,
+                   row};
+  eq_parallel_for(ctx, node->outputs[0]->count, 16384, unary_range, &job);
+  return 0;
+}
+
 static int convert_f16_f32(const eq_node *node, eq_ctx *ctx) {
   return eq_f16_convert_node(node, ctx, eq_f16_converters_for(ctx->isa).to_f32, NULL);
 }

@@ -142,6 +142,59 @@ typedef struct eq_f16_twin_params {
 
 int eq_f16_twin(const eq_node *node, eq_ctx *ctx);
 
+/* --- elementwise kernels on fp16 tensors ------------------------------------------------
+ *
+ * add_f16, sub_f16, mul_f16, prelu_f16 (eq_binary_params, every operand fp16) and
+ * hard_swish_f16 (no params) read and write fp16 in one pass. The spec (kernels/ref/f16.c): the
+ * float32 operation on the fp16 values, clamped, rounded once, which is also what the x86 F16C
+ * variants compute. The ARMv8.2 FP16 variants (`__neonfp16.c`) compute in fp16 arithmetic: ADD
+ * and SUB may then differ from the spec by one ulp (a second rounding), HARD_SWISH by a few.
+ *
+ * A row kernel computes out[i] = op(a[i * sa], b[i * sb]) for i < n (strides in elements, 0 for
+ * a broadcast operand); the driver walks the outer broadcast dims and splits them among
+ * threads. */
+typedef void (*eq_f16_vbinary_fn)(size_t n, const uint16_t *a, ptrdiff_t sa, const uint16_t *b,
+                                  ptrdiff_t sb, uint16_t *out, float lo, float hi);
+typedef void (*eq_f16_vunary_fn)(size_t n, const uint16_t *in, uint16_t *out);
+
+/* The scalar rows (kernels/ref/f16.c): the spec, and the vector rows' tails. */
+void eq_f16_add__scalar(size_t, const uint16_t *, ptrdiff_t, const uint16_t *, ptrdiff_t,
+                        uint16_t *, float, float);
+void eq_f16_sub__scalar(size_t, const uint16_t *, ptrdiff_t, const uint16_t *, ptrdiff_t,
+                        uint16_t *, float, float);
+void eq_f16_mul__scalar(size_t, const uint16_t *, ptrdiff_t, const uint16_t *, ptrdiff_t,
+                        uint16_t *, float, float);
+void eq_f16_prelu__scalar(size_t, const uint16_t *, ptrdiff_t, const uint16_t *, ptrdiff_t,
+                          uint16_t *, float, float);
+void eq_f16_hard_swish__scalar(size_t n, const uint16_t *in, uint16_t *out);
+
+int eq_f16_binary(const eq_node *node, eq_ctx *ctx, eq_f16_vbinary_fn row);
+int eq_f16_unary(const eq_node *node, eq_ctx *ctx, eq_f16_vunary_fn row);
+
+/* The node kernels of one ISA from its row kernels NAME_<op>: add sub mul prelu hard_swish. */
+#define EQ_F16_ELEMENTWISE_KERNELS(NAME)                                                   \
+  static int add_f16_##NAME(const eq_node *n, eq_ctx *c) {                                \
+    return eq_f16_binary(n, c, NAME##_add);                                               \
+  }                                                                                        \
+  static int sub_f16_##NAME(const eq_node *n, eq_ctx *c) {                                \
+    return eq_f16_binary(n, c, NAME##_sub);                                               \
+  }                                                                                        \
+  static int mul_f16_##NAME(const eq_node *n, eq_ctx *c) {                                \
+    return eq_f16_binary(n, c, NAME##_mul);                                               \
+  }                                                                                        \
+  static int prelu_f16_##NAME(const eq_node *n, eq_ctx *c) {                              \
+    return eq_f16_binary(n, c, NAME##_prelu);                                             \
+  }                                                                                        \
+  static int hard_swish_f16_##NAME(const eq_node *n, eq_ctx *c) {                         \
+    return eq_f16_unary(n, c, NAME##_hard_swish);                                         \
+  }
+#define EQ_F16_ELEMENTWISE_ENTRIES(NAME, bits)                                             \
+  {"add_f16", add_f16_##NAME, sizeof(eq_binary_params), (bits)},                           \
+  {"sub_f16", sub_f16_##NAME, sizeof(eq_binary_params), (bits)},                           \
+  {"mul_f16", mul_f16_##NAME, sizeof(eq_binary_params), (bits)},                           \
+  {"prelu_f16", prelu_f16_##NAME, sizeof(eq_binary_params), (bits)},                       \
+  {"hard_swish_f16", hard_swish_f16_##NAME, 0, (bits)}
+
 #ifdef __cplusplus
 }
 #endif
