@@ -80,7 +80,7 @@ class _Session:
     def allocate(self):
         infos, prepared = prepare_graph(self.graph, self.input_shapes)
         if self.precision == "fp16":
-            prepared = apply_fp16(self.graph, infos, prepared)
+            prepared = apply_fp16(self.graph, infos, prepared, threads=self.num_threads)
         self.plan = build_plan(self.graph, infos, prepared, self.num_threads)
         self.infos = infos
 

@@ -439,3 +439,17 @@ def test_pass_uses_the_native_kernels_where_fp16_holds_the_constants():
             by_constant.setdefault(kernel, []).extend(float(c.reshape(-1)[0]) for c in consts)
     assert any(abs(v - 1 / 6) < 1e-6 for v in by_constant["mul_f32"]), by_constant
     assert "mul_f16" in by_constant
+
+
+@pytest.mark.parametrize("name", ["face_landmark.tflite", "mobilenet_v2.fp32.tflite",
+                                  "tiny_bert.fp32.tflite"])
+def test_threads_never_change_an_fp16_result(name):
+    """Twins split their slices among threads (each slot its own scratch); the bits stay."""
+    path = str(shared_model(name))
+    one = run(edgeq.Interpreter(model_path=path, num_threads=1, precision="fp16"), name, 3)
+    it = edgeq.Interpreter(model_path=path, num_threads=2, precision="fp16")
+    two = run(it, name, 3)
+    assert any(p.call.params.slots == 2 for p in it._get_plan().nodes
+               if p.call.kernel == "f16_twin")
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)

@@ -51,6 +51,8 @@ class TwinParams(ctypes.Structure):
     _fields_ = [("inner", ctypes.c_uint64), ("inner_scratch", ctypes.c_int64),
                 ("kind", ctypes.c_int32), ("slice", ctypes.c_int32),
                 ("f16_inputs", ctypes.c_uint32), ("inner_params_size", ctypes.c_int32),
+                ("slots", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("slot_bytes", ctypes.c_int64),
                 ("inner_params", ctypes.c_uint8 * INNER_PARAMS_MAX)]
 
 
@@ -142,10 +144,11 @@ def _role(call, infos, allowed) -> _Role | None:
 
 
 class _Rewriter:
-    def __init__(self, graph, infos, allowed):
+    def __init__(self, graph, infos, allowed, threads):
         self.graph = graph
         self.infos = infos
         self.allowed = allowed
+        self.threads = threads
         self.pinned = set(graph.inputs) | set(graph.outputs)
         self.pinned |= {t for t, tdef in enumerate(graph.tensors) if tdef.is_variable}
         self.as_f32: dict = {}  # fp16 tensor -> its float32 copy (made once)
@@ -168,11 +171,13 @@ def _ports(call, role):
     return role.inputs, tuple(range(len(call.outputs)))
 
 
-def apply_fp16(graph, infos: list, prepared: list, allowed: int | None = None) -> list:
+def apply_fp16(graph, infos: list, prepared: list, allowed: int | None = None,
+               threads: int = 1) -> list:
     """Rewrites `prepared` for fp16 storage; appends the new tensors to `infos`. Returns the new
-    node list (convert nodes included)."""
+    node list (convert nodes included). `threads`: the plan's, which the twins split slices
+    among."""
     allowed = cpu.allowed() if allowed is None else allowed
-    rw = _Rewriter(graph, infos, allowed)
+    rw = _Rewriter(graph, infos, allowed, threads)
     roles = [_role(p.call, infos, allowed) for p in prepared]
 
     f16: set = set()
@@ -270,12 +275,15 @@ def _twin_node(rw, p, f16) -> PreparedNode:
     call = p.call
     mask = sum(1 << i for i, t in enumerate(call.inputs) if t in f16)
     out_f16 = rw.infos[call.outputs[0]].dtype == F16
-    return PreparedNode(p.node, make_twin(call, rw.infos, mask, out_f16, rw.allowed))
+    return PreparedNode(p.node, make_twin(call, rw.infos, mask, out_f16, rw.allowed,
+                                          rw.threads))
 
 
-def make_twin(call, infos, mask: int, out_f16: bool, allowed: int) -> KernelCall:
+def make_twin(call, infos, mask: int, out_f16: bool, allowed: int,
+              threads: int = 1) -> KernelCall:
     """The f16_twin call running `call`'s float32 kernel (as `allowed` picks it) with the inputs
-    in `mask` (bit i = input i) read as fp16 and, if out_f16, the output written as fp16."""
+    in `mask` (bit i = input i) read as fp16 and, if out_f16, the output written as fp16.
+    With threads > 1 and at least two slices per thread, each thread takes slices of its own."""
     kind = F16_TWINS[call.kernel]
     inner = kernel_address(call.kernel, allowed)
     if not inner:
@@ -284,15 +292,34 @@ def make_twin(call, infos, mask: int, out_f16: bool, allowed: int) -> KernelCall
     if len(raw) > INNER_PARAMS_MAX:
         raise RuntimeError(f"{call.kernel}: params of {len(raw)} bytes do not fit the fp16 twin")
     slice_, buffers = _slicing(kind, call, infos, mask)
-    params = TwinParams(inner=inner, inner_scratch=call.scratch_bytes, kind=kind, slice=slice_,
-                        f16_inputs=mask, inner_params_size=len(raw))
-    ctypes.memmove(params.inner_params, raw, len(raw))
     if out_f16:
         buffers += _round16(_slice_out_count(kind, call, infos, slice_))
-    scratch = _align64(call.scratch_bytes) + 4 * buffers + 64 if buffers else call.scratch_bytes
-    twin = KernelCall("f16_twin", params, list(call.inputs), list(call.outputs), scratch)
+    slot_bytes = _align64(_align64(call.scratch_bytes) + 4 * buffers)
+    slices = _slice_count(kind, call, infos, slice_)
+    slots = threads if threads > 1 and slices >= 2 * threads else 1
+    params = TwinParams(inner=inner, inner_scratch=call.scratch_bytes, kind=kind, slice=slice_,
+                        f16_inputs=mask, inner_params_size=len(raw), slots=slots,
+                        slot_bytes=slot_bytes)
+    ctypes.memmove(params.inner_params, raw, len(raw))
+    twin = KernelCall("f16_twin", params, list(call.inputs), list(call.outputs),
+                      slots * slot_bytes)
     twin.twin_of = call.kernel  # what runs inside, for the op profile and tests
     return twin
+
+
+def _slice_count(kind, call, infos, slice_) -> int:
+    q = call.params
+    if kind in (KIND_CONV, KIND_POOL):
+        return q.batch * -(-q.out_h // slice_)
+    if kind == KIND_ROWS:
+        return -(-q.rows // slice_)
+    if kind == KIND_FLAT:
+        return -(-infos[call.outputs[0]].size // max(slice_, 1))
+    if kind == KIND_BINARY:
+        dims = list(q.out_dims)
+        d = next((i for i, v in enumerate(dims[:-1]) if v != 1), len(dims) - 1)
+        return -(-dims[d] // slice_)
+    return 1
 
 
 def _slice_out_count(kind, call, infos, slice_) -> int:

@@ -1,6 +1,7 @@
 /* fp16 storage around float32 kernels (params: edgeq/f16.h): the conversion node kernels, the
  * converters each ISA level provides, and the twin driver that runs a float32 kernel slice by
  * slice on fp16 tensors. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "edgeq/cpu.h"
@@ -85,11 +86,17 @@ typedef struct twin_slice {
   eq_tensor *out_ptr[1];
   eq_node shadow;
   uint8_t params[EQ_F16_INNER_PARAMS_MAX];
+  char *scratch;   /* this slot's scratch: the inner kernel's, then the buffers */
   float *buffers;  /* float32 slice buffers, after the inner kernel's scratch */
+  int64_t slot, slots;  /* this runner takes slices k with k % slots == slot */
 } twin_slice;
 
-static void twin_setup(twin_slice *s, const eq_node *node, eq_ctx *ctx) {
+static void twin_setup(twin_slice *s, const eq_node *node, eq_ctx *ctx, int64_t slot,
+                       int64_t slots) {
   const eq_f16_twin_params *p = (const eq_f16_twin_params *)node->params;
+  s->slot = slot;
+  s->slots = slots;
+  s->scratch = (char *)node->scratch + slot * p->slot_bytes;
   s->node = node;
   s->ctx = ctx;
   s->p = p;
@@ -107,8 +114,10 @@ static void twin_setup(twin_slice *s, const eq_node *node, eq_ctx *ctx) {
   s->shadow.inputs = s->in_ptr;
   s->shadow.outputs = s->out_ptr;
   s->shadow.scratch_bytes = p->inner_scratch;
-  s->buffers = (float *)((char *)node->scratch + ((p->inner_scratch + 63) & ~(int64_t)63));
+  s->buffers = (float *)(s->scratch + ((p->inner_scratch + 63) & ~(int64_t)63));
 }
+
+static inline int is_mine(const twin_slice *s, int64_t k) { return k % s->slots == s->slot; }
 
 static int is_f16_input(const twin_slice *s, int32_t i) {
   return ((s->p->f16_inputs >> i) & 1u) && s->node->inputs[i] != NULL;
@@ -154,7 +163,7 @@ static void set_output(twin_slice *s, float *buf, int64_t first, int64_t count, 
 }
 
 static int run_and_store(twin_slice *s, float *out_buf, int64_t first, int64_t count) {
-  s->shadow.scratch = s->node->scratch;
+  s->shadow.scratch = s->scratch;
   if (s->shadow.run(&s->shadow, s->ctx) != 0) return -1;
   if (!out_is_f16(s)) return 0;
   convert_parallel(s->ctx, NULL, s->cv.to_f16, out_buf,
@@ -191,8 +200,10 @@ static int twin_bands(twin_slice *s, int pool) {
   const int32_t batch = *g.batch, in_h = *g.in_h, out_h = *g.out_h, pad_top = *g.pad_top;
   const int64_t in_row = (int64_t)g.in_w * g.in_c, out_row = (int64_t)g.out_w * g.out_c;
   const int32_t band = s->p->slice > 0 ? s->p->slice : 1;
+  int64_t k = 0;
   for (int32_t b = 0; b < batch; ++b) {
     for (int32_t oy0 = 0; oy0 < out_h; oy0 += band) {
+      if (!is_mine(s, k++)) continue;
       const int32_t rows = out_h - oy0 < band ? out_h - oy0 : band;
       int64_t first = (int64_t)oy0 * g.stride_h - pad_top;
       int64_t last = (int64_t)(oy0 + rows - 1) * g.stride_h - pad_top +
@@ -230,7 +241,8 @@ static int twin_rows(twin_slice *s) {
   eq_fc_params *q = (eq_fc_params *)s->params;
   const int32_t total = q->rows, depth = q->depth, units = q->units;
   const int32_t step = s->p->slice > 0 ? s->p->slice : 1;
-  for (int32_t r0 = 0; r0 < total; r0 += step) {
+  for (int32_t r0 = 0, k = 0; r0 < total; r0 += step) {
+    if (!is_mine(s, k++)) continue;
     const int32_t rows = total - r0 < step ? total - r0 : step;
     q->rows = rows;
     const int32_t in_dims[2] = {rows, depth}, out_dims[2] = {rows, units};
@@ -247,7 +259,8 @@ static int twin_rows(twin_slice *s) {
 static int twin_flat(twin_slice *s) {
   const int64_t total = s->node->outputs[0]->count;
   const int64_t step = s->p->slice > 0 ? s->p->slice : 1;
-  for (int64_t e0 = 0; e0 < total; e0 += step) {
+  for (int64_t e0 = 0, k = 0; e0 < total; e0 += step) {
+    if (!is_mine(s, k++)) continue;
     const int64_t n = total - e0 < step ? total - e0 : step;
     const int32_t dims[1] = {(int32_t)n};
     float *buf = stage_input(s, 0, e0, n, s->buffers, 1, dims);
@@ -268,7 +281,8 @@ static int twin_binary(twin_slice *s) {
   const int32_t extent = orig->out_dims[d];
   const int32_t step = s->p->slice > 0 ? s->p->slice : 1;
   const int32_t *strides[2] = {orig->a_strides, orig->b_strides};
-  for (int32_t i0 = 0; i0 < extent; i0 += step) {
+  for (int32_t i0 = 0, k = 0; i0 < extent; i0 += step) {
+    if (!is_mine(s, k++)) continue;
     const int32_t n = extent - i0 < step ? extent - i0 : step;
     q->out_dims[d] = n;
     float *buf = s->buffers;
@@ -296,22 +310,53 @@ static int twin_whole(twin_slice *s) {
   return run_and_store(s, buf, 0, s->node->outputs[0]->count);
 }
 
+static int twin_run(twin_slice *s) {
+  switch (s->p->kind) {
+    case EQ_F16_CONV: return twin_bands(s, 0);
+    case EQ_F16_POOL: return twin_bands(s, 1);
+    case EQ_F16_ROWS: return twin_rows(s);
+    case EQ_F16_FLAT: return twin_flat(s);
+    case EQ_F16_BINARY: return twin_binary(s);
+    case EQ_F16_WHOLE: return twin_whole(s);
+    default: return eq_fail(s->ctx, "fp16 twin: unknown slicing kind %d", (int)s->p->kind);
+  }
+}
+
+typedef struct slots_job {
+  const eq_node *node;
+  eq_ctx *ctx;
+  atomic_int failed;
+} slots_job;
+
+/* Slots [begin, end), each on its own scratch, with one-thread inner kernels. */
+static void twin_slots(void *arg, int64_t begin, int64_t end) {
+  slots_job *job = (slots_job *)arg;
+  const eq_f16_twin_params *p = (const eq_f16_twin_params *)job->node->params;
+  for (int64_t slot = begin; slot < end; ++slot) {
+    eq_ctx local = *job->ctx;
+    local.pool = NULL;
+    local.num_threads = 1;
+    twin_slice s;
+    twin_setup(&s, job->node, &local, slot, p->slots);
+    if (twin_run(&s) != 0 && atomic_exchange(&job->failed, 1) == 0) {
+      memcpy(job->ctx->message, local.message, sizeof local.message);
+    }
+  }
+}
+
 int eq_f16_twin(const eq_node *node, eq_ctx *ctx) {
   const eq_f16_twin_params *p = (const eq_f16_twin_params *)node->params;
-  if (node->n_inputs > EQ_F16_MAX_INPUTS || p->inner == 0 ||
+  if (node->n_inputs > EQ_F16_MAX_INPUTS || p->inner == 0 || p->slots < 1 ||
       p->inner_params_size > EQ_F16_INNER_PARAMS_MAX || p->inner_params_size < 0)
     return eq_fail(ctx, "fp16 twin: malformed params");
-  twin_slice s;
-  twin_setup(&s, node, ctx);
-  switch (p->kind) {
-    case EQ_F16_CONV: return twin_bands(&s, 0);
-    case EQ_F16_POOL: return twin_bands(&s, 1);
-    case EQ_F16_ROWS: return twin_rows(&s);
-    case EQ_F16_FLAT: return twin_flat(&s);
-    case EQ_F16_BINARY: return twin_binary(&s);
-    case EQ_F16_WHOLE: return twin_whole(&s);
-    default: return eq_fail(ctx, "fp16 twin: unknown slicing kind %d", (int)p->kind);
+  if (p->slots > 1 && ctx->pool != NULL && ctx->num_threads > 1) {
+    slots_job job = {node, ctx, 0};
+    eq_parallel_for(ctx, p->slots, 1, twin_slots, &job);
+    return atomic_load(&job.failed) ? -1 : 0;
   }
+  twin_slice s;
+  twin_setup(&s, node, ctx, 0, 1);
+  return twin_run(&s);
 }
 
 /* --- elementwise ---------------------------------------------------------------------------- */

@@ -122,6 +122,10 @@ int eq_f16_convert_node(const eq_node *node, eq_ctx *ctx, eq_f16_to_f32_fn to_f3
  *                   of size > 1; an operand broadcast along it is converted whole.
  *   EQ_F16_WHOLE    anything else: whole tensors (slice unused).
  *
+ * With several threads and enough slices, each of `slots` threads takes every slots-th slice in
+ * its own scratch slot and runs the float32 kernel single-threaded on it (one fork per node
+ * rather than one per slice); otherwise slices run in order, each kernel using the threads.
+ *
  * Inputs listed in f16_inputs (bit i = input i) are fp16 tensors; the others (weights, packed
  * blobs, constant operands) are passed through. The output is outputs[0], fp16. */
 enum eq_f16_kind { EQ_F16_CONV = 1, EQ_F16_POOL = 2, EQ_F16_ROWS = 3, EQ_F16_FLAT = 4,
@@ -137,6 +141,9 @@ typedef struct eq_f16_twin_params {
   int32_t slice;            /* rows / elements / indices per slice */
   uint32_t f16_inputs;      /* bit i: input i is fp16 */
   int32_t inner_params_size;
+  int32_t slots;            /* threads that take slices (each with one-thread inner kernels) */
+  int32_t reserved;
+  int64_t slot_bytes;       /* scratch of one slot: inner scratch (64-aligned), then buffers */
   uint8_t inner_params[EQ_F16_INNER_PARAMS_MAX];  /* the float32 kernel's params */
 } eq_f16_twin_params;
 
