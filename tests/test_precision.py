@@ -2,9 +2,10 @@
 
 Tolerances against LiteRT's fp32 outputs, from measurement (edgeq fp16 vs LiteRT fp32, max over
 seeds 0-5, x86): the trained MediaPipe models stay under 7.4e-3 of the output range (the 1e-2
-target; face_landmark is the worst); the random-weight models, which amplify rounding (see
-../shared/models/MANIFEST.md), reach 6.8e-4 (ds_cnn_kws), 2.8e-2 (mobilenet_v2), 1.4e-2
-(mobilenet_v3_small), 3.3e-2 (tiny_bert). RANDOM_REL sets each at about twice what was seen.
+target; face_landmark is the worst, then hand_landmark_lite 3.5e-3); the random-weight models,
+which amplify rounding (see ../shared/models/MANIFEST.md), reach 6.7e-4 (ds_cnn_kws), 2.8e-2
+(mobilenet_v2), 2.0e-2 (mobilenet_v3_small), 3.3e-2 (tiny_bert), the fp16-weight variants less.
+RANDOM_REL sets each at about twice what was seen.
 A wrong twin (a band at the wrong rows, an operand slice at the wrong offset, fp16 bits read as
 float32) is off by the whole range.
 """
@@ -26,7 +27,7 @@ MEDIAPIPE = ["face_detection_short_range.tflite", "face_landmark.tflite",
              "hand_landmark_lite.tflite", "hand_recrop.tflite", "iris_landmark.tflite",
              "palm_detection_lite.tflite"]
 MEDIAPIPE_REL = 1e-2
-RANDOM_REL = {"ds_cnn_kws": 2e-3, "mobilenet_v2": 6e-2, "mobilenet_v3_small": 3e-2,
+RANDOM_REL = {"ds_cnn_kws": 2e-3, "mobilenet_v2": 6e-2, "mobilenet_v3_small": 4e-2,
               "tiny_bert": 7e-2}
 
 AVX2, AVX512 = cpu.FEATURES["avx2"], cpu.FEATURES["avx512"]
@@ -190,8 +191,8 @@ def test_model_in_fp16_matches_litert_fp32(name):
 
 # QD8 with fp16 storage: the deviation from the fp32 model, RMS over seeds, against LiteRT's own
 # QD8 deviation from it (as tests/test_qd8_models.py measures QD8 itself). Measured over seeds
-# 0-5: ds_cnn_kws 1.0, mobilenet_v2 1.5, mobilenet_v3_small 1.2, tiny_bert 1.5 (fp16 rounding
-# moves activations across int8 steps, which these random networks amplify).
+# 0-5: ds_cnn_kws 1.24, mobilenet_v2 1.10, mobilenet_v3_small 1.64, tiny_bert 0.80 (fp16
+# rounding moves activations across int8 steps, which these random networks amplify).
 QD8_F16_FACTOR = 2.5
 QD8_F16_SEEDS = range(4)
 
