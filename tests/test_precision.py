@@ -377,7 +377,7 @@ def _binary_params(sa, sb):
 
 
 def _native_levels():
-    return [m for m in (0, AVX2, NEON | FP16_ARITH) if m & cpu.detected() == m]
+    return [m for m in (0, AVX2, NEON, NEON | FP16_ARITH) if m & cpu.detected() == m]
 
 
 @pytest.mark.parametrize("allowed", _native_levels())

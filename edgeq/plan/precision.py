@@ -123,7 +123,9 @@ def _exact_in_f16(info) -> bool:
 
 def _role(call, infos, allowed) -> _Role | None:
     k = call.kernel
-    if (k in NATIVE_F16 and find_kernel(NATIVE_F16[k], allowed) is not None
+    native = find_kernel(NATIVE_F16[k], allowed) if k in NATIVE_F16 else None
+    # (the portable one converts by bits, slower than the twin's vector conversions)
+    if (native is not None and native[1] != 0
             and all(_exact_in_f16(infos[t]) for t in call.inputs if t >= 0)):
         return _Role("native", tuple(range(len(call.inputs))), NATIVE_F16[k])
     if k in QD8_KERNELS:
