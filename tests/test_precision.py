@@ -454,3 +454,22 @@ def test_threads_never_change_an_fp16_result(name):
                if p.call.kernel == "f16_twin")
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def test_cli_precision(capsys):
+    from edgeq import cli
+
+    model = str(shared_model("face_detection_short_range.tflite"))
+    assert cli.main(["bench", model, "--precision", "fp16", "--runs", "2", "--warmup", "0",
+                     "--threads", "1", "--op-profile"]) == 0
+    out = capsys.readouterr().out
+    assert "precision fp16" in out and "conv2d_f32_gemm@f16" in out
+    assert cli.main(["run", model, "--precision", "auto", "--repeat", "0"]) == 0
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    expected = precision.resolve("auto")
+    assert f"precision auto: {expected}" in out
+    with pytest.raises(SystemExit):
+        cli.main(["bench", model, "--precision", "half"])
