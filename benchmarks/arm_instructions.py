@@ -64,7 +64,8 @@ def guest(args) -> int:
         import edgeq
 
         try:
-            interp = edgeq.Interpreter(model_path=args.model, num_threads=args.threads)
+            interp = edgeq.Interpreter(model_path=args.model, num_threads=args.threads,
+                                       precision=args.precision)
             prepare(interp, Path(args.model).name)
         except edgeq.ModelError as e:
             print(f"edgeq refuses the model: {e}", file=sys.stderr)
@@ -142,6 +143,7 @@ class Emulator:
         self.plugin = build_plugin()
         self.scratch = scratch
         self.threads = threads
+        self.precision = "fp32"  # edgeq's precision= (the host's --precision)
         self.sites = {}
 
     def edgeq_site(self, cpu: str) -> Path:
@@ -171,7 +173,7 @@ class Emulator:
                "-plugin", f"{self.plugin},out={counts_file}",
                self.root / "usr/bin/python3", Path(__file__).resolve(), "--guest",
                "--runtime", runtime, "--model", model, "--warmup", warmup, "--runs", runs,
-               "--threads", self.threads, "--outputs", outputs]
+               "--threads", self.threads, "--outputs", outputs, "--precision", self.precision]
         cmd = self.litert_arm.in_cpu_namespace(cmd, self.scratch)
         env = self.clean_env({"PYTHONPATH": os.pathsep.join(map(str, sites)),
                               "PYTHONHASHSEED": "0"})
@@ -219,6 +221,7 @@ def host(args) -> int:
     results = []
     try:
         emu = Emulator(scratch, args.threads)
+        emu.precision = args.precision
         for model in models:
             rows = []
             for cpu in args.cpu:
@@ -256,6 +259,7 @@ def check_difference(emu, cpu, model, args, ours, ref) -> None:
 
 def print_table(model: Path, rows: list, args) -> None:
     print(f"\n{model.name}: guest instructions per invoke ({args.threads} thread(s), "
+          f"edgeq precision {args.precision}, "
           f"{args.runs} counted invokes after {args.warmup} warm-up)")
     print(f"{'core':12s} {'edgeq':>16s} {'LiteRT':>16s} {'edgeq/LiteRT':>13s} "
           f"{'max out diff':>13s} {'emulated s':>11s}")
@@ -276,6 +280,8 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true",
                    help="validate the marks against an (N+2)-N run on the first model")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--precision", choices=("fp32", "fp16", "auto"), default="fp32",
+                   help="edgeq's activation storage (Interpreter precision=; default fp32)")
     # Inside the emulated Python (started by the host side):
     p.add_argument("--guest", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--runtime", choices=("edgeq", "litert"), help=argparse.SUPPRESS)

@@ -267,12 +267,12 @@ def _with_path(path: Path, error: Exception) -> str:
     return message if str(path) in message else f"{path}: {message}"
 
 
-def _open_interpreter(path: Path, threads: Optional[int]):
+def _open_interpreter(path: Path, threads: Optional[int], precision: str = "fp32"):
     from edgeq import Interpreter
     from edgeq.errors import ModelError
 
     try:
-        return Interpreter(model_path=str(path), num_threads=threads)
+        return Interpreter(model_path=str(path), num_threads=threads, precision=precision)
     except ModelError as e:
         raise CliError(_with_path(path, e)) from None
 
@@ -406,7 +406,7 @@ def cmd_run(args, out) -> int:
     if not model_path.is_file():
         raise CliError(f"model file not found: {model_path}" +
                        (" (the demo model is missing from this installation)" if demo else ""))
-    interp = _open_interpreter(model_path, args.threads)
+    interp = _open_interpreter(model_path, args.threads, args.precision)
     details = interp.get_input_details()
     for d in details:
         shape, resized = _choose_shape(d)
@@ -651,6 +651,13 @@ def cmd_info(args, out) -> int:
               + (f" (EDGEQ_ISA={info['EDGEQ_ISA']})" if info["EDGEQ_ISA"] else ""), file=out)
     except ValueError as e:  # a bad EDGEQ_ISA value
         print(f"cpu: {_one_line(e)}", file=out)
+    else:
+        from edgeq.plan.precision import resolve
+
+        auto = resolve("auto")
+        why = "the CPU has fp16 arithmetic" if auto == "fp16" else "no fp16 arithmetic here"
+        print(f"precision auto: {auto} ({why}; fp16 stores activations as half floats)",
+              file=out)
     return 0
 
 
@@ -715,6 +722,9 @@ def _print_op_profile(interp, runs: int, out):
         node = plan.nodes[i].node
         label = f"{node.op_name} (op {node.index})"
         kernel = compiled.kernel_of_node[i]
+        inner = getattr(plan.nodes[i].call, "twin_of", None)
+        if inner:  # an fp16 twin: the float32 kernel it runs
+            kernel = f"{inner}@f16"
         print(f"  {i:4d}  {label:28s} {kernel:28s} {per_node[i] * 1e6:9.1f} "
               f"{100 * per_node[i] / total:6.1f}", file=out)
         count, seconds = by_type.get(node.op_name, (0, 0.0))
@@ -738,13 +748,13 @@ def cmd_bench(args, out) -> int:
     supported_ops()
     imports = time.perf_counter() - start
     start = time.perf_counter()
-    interp = _open_interpreter(model_path, args.threads)
+    interp = _open_interpreter(model_path, args.threads, args.precision)
     feeds = _prepare_for_bench(interp)
     init = time.perf_counter() - start
     threads = interp.num_threads
     shapes = ", ".join(_shape_text(d["shape"]) for d in interp.get_input_details())
     print(f"model: {model_path.name}, input {shapes}, {threads} "
-          f"thread{'s' if threads != 1 else ''}", file=out)
+          f"thread{'s' if threads != 1 else ''}, precision {interp.precision}", file=out)
     print(f"op modules imported (once per process, not in init): {_ms(imports)}", file=out)
     print(f"init (load + allocate): {_ms(init)}", file=out)
     print(f"first inference: {_ms(_timed_invoke(interp))}", file=out)
@@ -819,6 +829,12 @@ def _save_outputs(path: Path, outputs: list, saved: list, out):
     print(f"outputs saved to {path} ({', '.join(repr(n) for n in arrays)})", file=out)
 
 
+def _add_precision(parser):
+    parser.add_argument("--precision", choices=("fp32", "fp16", "auto"), default="fp32",
+                        help="activation storage: fp32, fp16 (half the activation memory), or "
+                        "auto (fp16 where the CPU has fp16 arithmetic; see `edgeq info`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgeq", description="Run and inspect TensorFlow Lite "
                                      "models with edgeq.")
@@ -835,6 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", "-t", type=_positive, default=None,
                      help="threads (default: the board's, see `edgeq info`)")
     run.add_argument("--output", "-o", help="save the outputs to this .npz, by output name")
+    _add_precision(run)
     run.add_argument("--repeat", "-r", type=_non_negative, default=10,
                      help="timed runs after the first (default 10)")
     run.add_argument("--norm", choices=("unit", "signed", "raw"), default="unit",
@@ -857,6 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="timed runs (default 50)")
     bench.add_argument("--threads", "-t", type=_positive, default=None,
                        help="threads (default: the board's)")
+    _add_precision(bench)
     bench.add_argument("--op-profile", action="store_true",
                        help="also time every op alone, and sum by op type")
     bench.add_argument("--compare-litert", action="store_true",

@@ -16,6 +16,7 @@ from edgeq.errors import InvokeError
 from edgeq.graph.graph import Graph, fold_padding, fuse_activations
 from edgeq.graph.prepare import prepare_graph
 from edgeq.plan.planner import build_plan
+from edgeq.plan.precision import apply_fp16, resolve as resolve_precision
 from edgeq.runtime import KernelFailure
 from edgeq.tflite.reader import read_model
 
@@ -36,8 +37,10 @@ def default_num_threads() -> int:
 class _Session:
     """One subgraph's graph, current input shapes and (once allocated) its plan."""
 
-    def __init__(self, model, subgraph_index: int, num_threads: int, quantize=None):
+    def __init__(self, model, subgraph_index: int, num_threads: int, quantize=None,
+                 precision: str = "fp32"):
         self.graph = Graph(model, subgraph_index)
+        self.precision = precision  # "fp32" or "fp16" (resolved)
         self.graph.quantize = quantize  # read by edgeq/ops/qd8.py
         self.fused = fuse_activations(self.graph)
         self.folded_pads = fold_padding(self.graph)
@@ -76,6 +79,8 @@ class _Session:
 
     def allocate(self):
         infos, prepared = prepare_graph(self.graph, self.input_shapes)
+        if self.precision == "fp16":
+            prepared = apply_fp16(self.graph, infos, prepared, threads=self.num_threads)
         self.plan = build_plan(self.graph, infos, prepared, self.num_threads)
         self.infos = infos
 
@@ -87,6 +92,7 @@ class _Session:
 
     # -- data -----------------------------------------------------------------------------
     def view(self, index: int) -> np.ndarray:
+        """The tensor's memory (zero-copy): float16 for an activation stored as fp16."""
         plan = self.require_plan()
         if index in plan.views:
             return plan.views[index]
@@ -103,6 +109,8 @@ class _Session:
         dst = plan.views[index]
         value = np.asarray(value)
         name = self.graph.tensors[index].name
+        if dst.dtype == np.float16 and value.dtype == np.float32:
+            value = value.astype(np.float16)  # an fp16-stored activation takes its model dtype
         if value.dtype != dst.dtype:
             raise ValueError(f"Cannot set tensor: got value of type {value.dtype.name} but "
                              f"expected type {dst.dtype.name} for input {index}, name: {name}")
@@ -167,11 +175,18 @@ class Interpreter:
     """Runs a .tflite model. Same constructor and methods as LiteRT's Interpreter."""
 
     def __init__(self, model_path=None, model_content=None, experimental_delegates=None,
-                 num_threads: Optional[int] = None, quantize: Optional[str] = None, **kwargs):
+                 num_threads: Optional[int] = None, quantize: Optional[str] = None,
+                 precision: str = "fp32", **kwargs):
         """quantize="qd8" (an edgeq extension) runs a float model the way a dynamic-range one
         runs: CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / BATCH_MATMUL weights of 1024
         elements or more are quantized per channel to int8 at load, as TensorFlow's converter
-        does with Optimize.DEFAULT, and run on the QD8 kernels."""
+        does with Optimize.DEFAULT, and run on the QD8 kernels.
+
+        precision="fp16" (an edgeq extension) stores float activations between ops as fp16
+        (half the activation memory and traffic; arithmetic stays float32, results rounded to
+        fp16 when stored; edgeq/plan/precision.py). Inputs and outputs stay float32.
+        precision="auto" picks fp16 where the CPU has fp16 arithmetic (ARMv8.2 ASIMDHP) and
+        fp32 elsewhere (x86); the `precision` property says what was chosen."""
         if (model_path is None) == (model_content is None):
             raise ValueError("give exactly one of model_path or model_content")
         if experimental_delegates:
@@ -186,10 +201,12 @@ class Interpreter:
         if quantize not in (None, "qd8"):
             raise ValueError(f"quantize={quantize!r}: the only mode is 'qd8' (or None)")
         self._quantize = quantize
+        self._precision = resolve_precision(precision)  # ValueError naming a bad value
         self._num_threads = default_num_threads() if num_threads in (None, -1) else num_threads
         source = os.fspath(model_path) if model_path is not None else model_content
         self._model = read_model(source)
-        self._sessions: dict = {0: _Session(self._model, 0, self._num_threads, quantize)}
+        self._sessions: dict = {0: _Session(self._model, 0, self._num_threads, quantize,
+                                            self._precision)}
 
     @property
     def _main(self) -> _Session:
@@ -198,7 +215,8 @@ class Interpreter:
     def _session(self, subgraph_index: int) -> _Session:
         if subgraph_index not in self._sessions:
             self._sessions[subgraph_index] = _Session(self._model, subgraph_index,
-                                                      self._num_threads, self._quantize)
+                                                      self._num_threads, self._quantize,
+                                                      self._precision)
         return self._sessions[subgraph_index]
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -239,8 +257,14 @@ class Interpreter:
         self._main.set(self._check_index(tensor_index), value)
 
     def get_tensor(self, tensor_index, subgraph_index=0):
-        return np.array(self._session(subgraph_index).view(self._check_index(tensor_index)),
-                        copy=True)
+        """A copy in the model's dtype: an activation stored as fp16 (precision="fp16") comes
+        back as float32 holding its fp16 values; tensor(i) gives the float16 memory itself."""
+        index = self._check_index(tensor_index)
+        session = self._session(subgraph_index)
+        value = session.view(index)
+        if value.dtype == np.float16 and session.graph.tensors[index].dtype == np.float32:
+            return value.astype(np.float32)
+        return np.array(value, copy=True)
 
     def tensor(self, tensor_index):
         """A function returning a zero-copy numpy view of the tensor's current memory."""
@@ -273,6 +297,11 @@ class Interpreter:
     @property
     def num_threads(self) -> int:
         return self._num_threads
+
+    @property
+    def precision(self) -> str:
+        """The activation storage in use: "fp32" or "fp16" ("auto" resolved for this CPU)."""
+        return self._precision
 
     def _get_plan(self):
         return self._main.require_plan()

@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.runtime import cpu
-from edgeq.runtime.executor import CompiledPlan, KernelFailure, find_kernel, kernel_table
+from edgeq.runtime.executor import (CompiledPlan, KernelFailure, find_kernel, kernel_address,
+                                    kernel_table)
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
-__all__ = ["CompiledPlan", "KernelFailure", "cpu", "find_kernel", "kernel_available",
+__all__ = ["CompiledPlan", "KernelFailure", "cpu", "find_kernel", "kernel_address",
+           "kernel_available",
            "kernel_names", "run_kernel"]
 
 

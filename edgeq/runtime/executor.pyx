@@ -39,6 +39,16 @@ def find_kernel(str name, uint32_t allowed):
     return info.params_size, info.isa
 
 
+def kernel_address(str name, uint32_t allowed):
+    """Address of the function of kernel `name` for the `allowed` features, or 0: a plan-time
+    choice that a wrapping kernel (the fp16 twins, edgeq/plan/precision.py) calls through."""
+    cdef bytes key = name.encode()
+    cdef const eq_kernel_info *info = eq_find_kernel(key, allowed)
+    if info == NULL:
+        return 0
+    return <uintptr_t>info.fn
+
+
 def kernel_table():
     """(name, isa) of every kernel compiled into this build, in lookup order."""
     rows = []

@@ -15,17 +15,22 @@ extern const eq_kernel_info eq_ref_slicing_kernels[];
 
 extern const eq_kernel_info eq_ref_qd8_kernels[];
 extern const eq_kernel_info eq_ref_f32_gemm_kernels[];
+extern const eq_kernel_info eq_core_f16_kernels[];  /* fp16 storage: kernels/core/f16_drivers.c */
+extern const eq_kernel_info eq_ref_f16_kernels[];
 #if defined(__x86_64__) || defined(_M_X64)
 /* ISA tables: built only for their architecture (setup.py compiles `*__<isa>.c` per target). */
 extern const eq_kernel_info eq_x86_avx512_kernels[];
 extern const eq_kernel_info eq_x86_avx2_kernels[];
 extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
+extern const eq_kernel_info eq_x86_avx2_f16_kernels[];
 #elif defined(__aarch64__)
 extern const eq_kernel_info eq_arm_neoni8mm_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neondot_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neon_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neon_kernels[];
+extern const eq_kernel_info eq_arm_neonfp16_f16_kernels[];
+extern const eq_kernel_info eq_arm_neon_f16_kernels[];
 #endif
 
 static const eq_kernel_info *const kTables[] = {
@@ -34,15 +39,19 @@ static const eq_kernel_info *const kTables[] = {
     eq_x86_avx2_qd8_kernels,
     eq_x86_avx512_kernels,
     eq_x86_avx2_kernels,
+    eq_x86_avx2_f16_kernels,
 #elif defined(__aarch64__)
     eq_arm_neoni8mm_qd8_kernels,
     eq_arm_neondot_qd8_kernels,
     eq_arm_neon_qd8_kernels,
     eq_arm_neon_kernels,
+    eq_arm_neonfp16_f16_kernels,
+    eq_arm_neon_f16_kernels,
 #endif
     eq_ref_elementwise_kernels, eq_ref_conv_kernels,     eq_ref_pool_kernels,
     eq_ref_reduce_kernels,      eq_ref_movement_kernels, eq_ref_slicing_kernels,
-    eq_ref_qd8_kernels,         eq_ref_f32_gemm_kernels,
+    eq_ref_qd8_kernels,         eq_ref_f32_gemm_kernels, eq_core_f16_kernels,
+    eq_ref_f16_kernels,
 };
 
 const eq_kernel_info *eq_kernel_at(int index) {

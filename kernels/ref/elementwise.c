@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "edgeq/dispatch.h"
+#include "edgeq/f16.h"
 #include "edgeq/params/elementwise.h"
 
 /* float max/min as LiteRT computes them on each CPU (its vector kernels use the native
@@ -38,59 +39,9 @@ static inline float min_f32(float x, float y) { return x < y ? x : y; }
 static inline float clampf(float v, float lo, float hi) { return clamp_by_compare(v, lo, hi); }
 #endif
 
-/* ---------------------------------------------------------------------------------------------
- * IEEE half <-> single, bit-exact and portable (no _Float16, no F16C). */
-
-static inline float f32_from_bits(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-static inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static inline float half_to_float(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  const uint32_t em = h & 0x7fffu;  /* exponent and mantissa */
-  uint32_t bits;
-  if (em >= 0x7c00u) {
-    bits = 0x7f800000u | ((em & 0x3ffu) << 13);  /* inf, or NaN keeping its payload */
-  } else if (em >= 0x0400u) {
-    bits = (em << 13) + ((127u - 15u) << 23);  /* normal: rebias the exponent */
-  } else {
-    /* zero or subnormal: em * 2^-24 is exact in float */
-    bits = f32_bits((float)em * 0x1p-24f);
-  }
-  return f32_from_bits(bits | sign);
-}
-
-/* Round to nearest, ties to even; overflow gives inf, NaN stays a (quiet) NaN. */
-static inline uint16_t float_to_half(float f) {
-  const uint32_t u = f32_bits(f);
-  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
-  const uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
-  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  /* >= 65520 rounds past 65504 */
-  if (a < 0x38800000u) {
-    /* Below 2^-14: a half subnormal, value = q * 2^-24 with q = a's significand shifted. */
-    const uint32_t e = a >> 23;
-    if (e < 102u) return sign;  /* < 2^-25: rounds to zero (2^-25 itself ties to even 0) */
-    const uint32_t m = (a & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126u - e;  /* 14..24 */
-    uint32_t q = m >> shift;
-    const uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-    if (rem > half || (rem == half && (q & 1u))) ++q;  /* may carry into the smallest normal */
-    return (uint16_t)(sign | q);
-  }
-  uint32_t h = ((a >> 23) - 112u) << 10 | ((a >> 13) & 0x3ffu);
-  const uint32_t rem = a & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) ++h;  /* a carry bumps the exponent */
-  return (uint16_t)(sign | h);
-}
+/* IEEE half <-> single, bit-exact and portable: edgeq/f16.h. */
+#define half_to_float eq_half_to_float
+#define float_to_half eq_float_to_half
 
 /* ---------------------------------------------------------------------------------------------
  * Binary ops with broadcasting. */

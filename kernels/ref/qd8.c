@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "edgeq/dispatch.h"
+#include "edgeq/f16.h"
 #include "edgeq/params/conv.h"
 #include "edgeq/params/qd8.h"
 #include "edgeq/threadpool.h"
@@ -122,6 +123,8 @@ typedef struct qd8_gemm_job {
   const int8_t *a;
   const void *packed_w;
   float *c;
+  uint16_t *c16;  /* fp16 output instead of c (precision="fp16"), or NULL */
+  eq_f32_to_f16_fn to_f16;
   const eq_qd8_row_quant *quant;  /* one per row, or one for all rows */
   int per_row;
   float act_min, act_max;
@@ -143,11 +146,21 @@ static void qd8_gemm_tasks(void *arg, int64_t begin, int64_t end) {
       for (int64_t i = 0; i < rows; ++i) same[i] = job->quant[0];
       quant = same;
     }
+    const void *w =
+        (const uint8_t *)job->packed_w + (col0 / EQ_QD8_NR) * EQ_QD8_BLOCK_BYTES(job->kc);
+    if (job->c16 == NULL) {
+      job->uk->gemm((size_t)rows, (size_t)cols, job->kc, job->a + row0 * (int64_t)job->kc,
+                    job->kc, w, job->c + row0 * job->n + col0, (size_t)job->n, quant,
+                    job->act_min, job->act_max);
+      continue;
+    }
+    /* fp16 epilogue: the float tile, then each of its rows rounded into the output. */
+    float tile[EQ_QD8_MAX_MR * QD8_CHUNK_BLOCKS * EQ_QD8_NR];
     job->uk->gemm((size_t)rows, (size_t)cols, job->kc, job->a + row0 * (int64_t)job->kc,
-                  job->kc,
-                  (const uint8_t *)job->packed_w + (col0 / EQ_QD8_NR) * EQ_QD8_BLOCK_BYTES(job->kc),
-                  job->c + row0 * job->n + col0, (size_t)job->n, quant, job->act_min,
-                  job->act_max);
+                  job->kc, w, tile, (size_t)cols, quant, job->act_min, job->act_max);
+    for (int64_t i = 0; i < rows; ++i) {
+      job->to_f16((size_t)cols, tile + i * cols, job->c16 + (row0 + i) * job->n + col0);
+    }
   }
 }
 
@@ -161,6 +174,8 @@ static void qd8_gemm_run(eq_ctx *ctx, qd8_gemm_job *job) {
 typedef struct qd8_rows_job {
   const eq_qd8_ukernels *uk;
   const float *x;
+  const uint16_t *x16;  /* fp16 input, converted row by row into x, or NULL */
+  eq_f16_to_f32_fn to_f32;
   int8_t *q;
   eq_qd8_row_quant *quant;
   int64_t depth, kc;
@@ -170,6 +185,10 @@ static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
   const qd8_rows_job *job = (const qd8_rows_job *)arg;
   for (int64_t r = begin; r < end; ++r) {
     int8_t *q = job->q + r * job->kc;
+    if (job->x16 != NULL) {
+      job->to_f32((size_t)job->depth, job->x16 + r * job->depth,
+                  (float *)job->x + r * job->depth);
+    }
     job->uk->quantize((size_t)job->depth, job->x + r * job->depth, q, &job->quant[r]);
     memset(q + job->depth, 0, (size_t)(job->kc - job->depth));
   }
@@ -180,14 +199,32 @@ static inline size_t qd8_quant_bytes(int64_t count) {
   return ((size_t)count * sizeof(eq_qd8_row_quant) + 63) & ~(size_t)63;
 }
 
+/* fp16 tensors (precision="fp16", edgeq/plan/precision.py): the same arithmetic on the fp16
+ * values, read through float32 copies in scratch (after the scratch above) and rounded to fp16
+ * once when stored. */
+static inline int is_f16(const eq_tensor *t) { return t->dtype == EQ_FLOAT16; }
+
+static inline void *f16_staging(const eq_node *node, size_t used) {
+  return (char *)node->scratch + ((used + 63) & ~(size_t)63);
+}
+
 int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   const eq_qd8_fc_params *p = (const eq_qd8_fc_params *)node->params;
+  const eq_f16_converters cv = eq_f16_converters_for(ctx->isa);
   eq_qd8_row_quant *quant = (eq_qd8_row_quant *)node->scratch;
   int8_t *aq = (int8_t *)node->scratch + qd8_quant_bytes(p->rows);
-  qd8_rows_job rows = {uk, (const float *)node->inputs[0]->data, aq, quant, p->depth, p->kc};
+  const eq_tensor *x = node->inputs[0];
+  qd8_rows_job rows = {uk, (const float *)x->data, NULL, cv.to_f32, aq, quant, p->depth, p->kc};
+  if (is_f16(x)) {
+    rows.x16 = (const uint16_t *)x->data;
+    rows.x = (const float *)f16_staging(node, qd8_quant_bytes(p->rows) +
+                                                  (size_t)p->rows * (size_t)p->kc);
+  }
   eq_parallel_for(ctx, p->rows, 16, qd8_quantize_rows, &rows);
+  eq_tensor *out = node->outputs[0];
   qd8_gemm_job job = {uk, p->rows, p->units, (size_t)p->kc, aq, node->inputs[1]->data,
-                      (float *)node->outputs[0]->data, quant, 1, p->act_min, p->act_max, 0};
+                      (float *)out->data, is_f16(out) ? (uint16_t *)out->data : NULL, cv.to_f16,
+                      quant, 1, p->act_min, p->act_max, 0};
   qd8_gemm_run(ctx, &job);
   return 0;
 }
@@ -244,12 +281,25 @@ int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   eq_qd8_row_quant *quant = (eq_qd8_row_quant *)node->scratch;
   int8_t *qimage = (int8_t *)node->scratch + qd8_quant_bytes(1);
   int8_t *cols = qimage + ((image + 63) & ~(int64_t)63);
+  const eq_f16_converters cv = eq_f16_converters_for(ctx->isa);
+  const eq_tensor *x = node->inputs[0];
+  eq_tensor *out = node->outputs[0];
+  float *x32 = is_f16(x) ? (float *)f16_staging(node, (size_t)(cols - (int8_t *)node->scratch) +
+                                                          (size_t)(pixels * p->kc))
+                         : NULL;
   for (int32_t b = 0; b < p->batch; ++b) {
-    uk->quantize((size_t)image, (const float *)node->inputs[0]->data + b * image, qimage, quant);
+    const float *image_b = (const float *)x->data + b * image;
+    if (x32 != NULL) {
+      cv.to_f32((size_t)image, (const uint16_t *)x->data + b * image, x32);
+      image_b = x32;
+    }
+    uk->quantize((size_t)image, image_b, qimage, quant);
     qd8_im2col_job im2col = {p, qimage, cols, (int8_t)(quant->zero_point ^ uk->a_xor)};
     eq_parallel_for(ctx, pixels, 64, qd8_im2col_rows, &im2col);
+    const int64_t out_at = b * pixels * p->out_c;
     qd8_gemm_job job = {uk, pixels, p->out_c, (size_t)p->kc, cols, node->inputs[1]->data,
-                        (float *)node->outputs[0]->data + b * pixels * p->out_c, quant, 0,
+                        (float *)out->data + out_at,
+                        is_f16(out) ? (uint16_t *)out->data + out_at : NULL, cv.to_f16, quant, 0,
                         p->act_min, p->act_max, 0};
     qd8_gemm_run(ctx, &job);
   }
@@ -290,6 +340,8 @@ typedef struct qd8_depthwise_job {
   const float *grid;
   eq_qd8_row_quant quant;
   float *out;
+  uint16_t *out16;  /* fp16 output instead of out, or NULL */
+  eq_f32_to_f16_fn to_f16;
 } qd8_depthwise_job;
 
 /* Output rows [begin, end) of one image. With a depth multiplier above 1 each output channel
@@ -316,10 +368,13 @@ static void qd8_depthwise_rows(void *arg, int64_t begin, int64_t end) {
               inside ? job->grid + ((int64_t)iy * p->in_w + ix) * p->in_c : NULL;
         }
       }
-      float *o = job->out + ((int64_t)oy * p->out_w + ox) * p->out_c;
+      const int64_t at = ((int64_t)oy * p->out_w + ox) * p->out_c;
+      float pixel[EQ_QD8_MAX_F16_DW_CHANNELS];
+      float *o = job->out16 != NULL ? pixel : job->out + at;
       if (mult == 1) {
         job->uk->dwconv((size_t)p->out_c, taps, rows, weights, o, job->quant.scale, w_scale,
                         bias, p->act_min, p->act_max);
+        if (job->out16 != NULL) job->to_f16((size_t)p->out_c, o, job->out16 + at);
         continue;
       }
       for (int32_t c = 0; c < p->out_c; ++c) {
@@ -330,6 +385,7 @@ static void qd8_depthwise_rows(void *arg, int64_t begin, int64_t end) {
         const float v = acc * (job->quant.scale * w_scale[c]) + bias[c];
         o[c] = clampf(v, p->act_min, p->act_max);
       }
+      if (job->out16 != NULL) job->to_f16((size_t)p->out_c, o, job->out16 + at);
     }
   }
 }
@@ -339,11 +395,20 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
   const int64_t image = (int64_t)p->in_h * p->in_w * p->in_c;
   const int64_t out_image = (int64_t)p->out_h * p->out_w * p->out_c;
   float *grid = (float *)node->scratch;
+  const eq_f16_converters cv = eq_f16_converters_for(ctx->isa);
+  const eq_tensor *x = node->inputs[0];
+  eq_tensor *out = node->outputs[0];
   for (int32_t b = 0; b < p->batch; ++b) {
-    qd8_depthwise_job job = {node, uk, grid, {0, 1.0f},
-                             (float *)node->outputs[0]->data + b * out_image};
-    uk->quantize_grid((size_t)image, (const float *)node->inputs[0]->data + b * image, grid,
-                      &job.quant);
+    qd8_depthwise_job job = {node, uk, grid, {0, 1.0f}, (float *)out->data + b * out_image,
+                             is_f16(out) ? (uint16_t *)out->data + b * out_image : NULL,
+                             cv.to_f16};
+    const float *image_b = (const float *)x->data + b * image;
+    if (is_f16(x)) {
+      /* The grid is quantized in place: each element is read before it is written. */
+      cv.to_f32((size_t)image, (const uint16_t *)x->data + b * image, grid);
+      image_b = grid;
+    }
+    uk->quantize_grid((size_t)image, image_b, grid, &job.quant);
     eq_parallel_for(ctx, p->out_h, 1, qd8_depthwise_rows, &job);
   }
   return 0;
@@ -374,5 +439,7 @@ const eq_kernel_info eq_ref_qd8_kernels[] = {
     EQ_QD8_TABLE_ENTRIES(0),
     {"fully_connected_qd8_c8", fully_connected_qd8_c8, sizeof(eq_qd8_fc_params), 0},
     {"conv2d_qd8_c8", conv2d_qd8_c8, sizeof(eq_qd8_conv_params), 0},
+    {"fully_connected_qd8_c8_f16", fully_connected_qd8_c8, sizeof(eq_qd8_fc_params), 0},
+    {"conv2d_qd8_c8_f16", conv2d_qd8_c8, sizeof(eq_qd8_conv_params), 0},
     {NULL, NULL, 0, 0},
 };

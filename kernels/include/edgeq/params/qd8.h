@@ -129,6 +129,15 @@ typedef struct eq_qd8_conv_params {
  * weights [k_h * k_w, out_c] (int8 values as floats), scale float [out_c], bias float [out_c].
  * Scratch: the image on the integer grid (in_h * in_w * in_c floats). */
 
+/* fp16 tensors (precision="fp16"): every QD8 node kernel also reads an fp16 input and writes an
+ * fp16 output, telling them by the tensors' dtype; the same arithmetic on the fp16 values, the
+ * result rounded to fp16 once. An fp16 input of fully_connected_qd8 / conv2d_qd8 is converted to
+ * float32 into scratch after the scratch above (rows * depth or in_h * in_w * in_c floats, at a
+ * 64-byte boundary); depthwise converts into its grid. Depthwise with fp16 output keeps one
+ * output pixel on the stack: out_c <= EQ_QD8_MAX_F16_DW_CHANNELS (the planner checks). The
+ * table names them `<kernel>_f16` too, so a plan says which storage it uses. */
+#define EQ_QD8_MAX_F16_DW_CHANNELS 2048
+
 int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
 int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
 int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk);
@@ -148,7 +157,10 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
 #define EQ_QD8_TABLE_ENTRIES(isa)                                                      \
   {"fully_connected_qd8", fully_connected_qd8, sizeof(eq_qd8_fc_params), (isa)},       \
   {"conv2d_qd8", conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)},                       \
-  {"depthwise_conv2d_qd8", depthwise_conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)}
+  {"depthwise_conv2d_qd8", depthwise_conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)},     \
+  {"fully_connected_qd8_f16", fully_connected_qd8, sizeof(eq_qd8_fc_params), (isa)},   \
+  {"conv2d_qd8_f16", conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)},                   \
+  {"depthwise_conv2d_qd8_f16", depthwise_conv2d_qd8, sizeof(eq_qd8_conv_params), (isa)}
 
 /* The scalar microkernels (the spec every ISA variant is tested against). */
 void eq_qd8_quantize__scalar(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
