@@ -103,7 +103,7 @@ static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
 
 static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   const gemm_job *j = (const gemm_job *)arg;
-  const int32_t mr = j->uk->mr;
+  const int32_t mr = j->uk->mr, tile_blocks = j->uk->nr / EQ_F32_GEMM_NR;
   const int64_t block_floats = ((int64_t)j->taps * j->kc + 1) * EQ_F32_GEMM_NR;
   const int32_t tile_ptrs = mr * j->taps;
   /* Tiles are taken a group at a time, the group's A rows small enough to stay in L1 while
@@ -151,10 +151,10 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
             ptrs[g * tile_ptrs + i] = j->a + (row + (i < rows ? i : rows - 1)) * j->a_stride;
         }
       }
-      for (int32_t blk = block0; blk < block0 + j->blocks_per_task; ++blk) {
+      for (int32_t blk = block0; blk < block0 + j->blocks_per_task; blk += tile_blocks) {
         const int32_t col = blk * EQ_F32_GEMM_NR;
         if (col >= j->n) break;
-        const int32_t nc = j->n - col < EQ_F32_GEMM_NR ? j->n - col : EQ_F32_GEMM_NR;
+        const int32_t nc = j->n - col < j->uk->nr ? j->n - col : j->uk->nr;
         for (int64_t g = 0; g < tiles; ++g) {
           const int64_t row = (first + g) * mr;
           const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
@@ -174,8 +174,11 @@ static void gemm_run(eq_ctx *ctx, gemm_job *job) {
   if (job->m <= 0 || job->n <= 0) return;
   const int32_t blocks = (job->n + EQ_F32_GEMM_NR - 1) / EQ_F32_GEMM_NR;
   const int64_t block_bytes = ((int64_t)job->taps * job->kc + 1) * EQ_F32_GEMM_NR * 4;
-  int64_t per = GEMM_W_SLICE_BYTES / block_bytes;
-  job->blocks_per_task = per < 1 ? 1 : (per > blocks ? blocks : (int32_t)per);
+  /* A task's slice is a whole number of tiles wide. */
+  const int32_t tile_blocks = job->uk->nr / EQ_F32_GEMM_NR;
+  int64_t per = GEMM_W_SLICE_BYTES / block_bytes / tile_blocks * tile_blocks;
+  if (per < tile_blocks) per = tile_blocks;
+  job->blocks_per_task = per > blocks ? blocks : (int32_t)per;
   job->n_tasks = (blocks + job->blocks_per_task - 1) / job->blocks_per_task;
   const int64_t tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
   int64_t m_tasks = (GEMM_MIN_TASKS + job->n_tasks - 1) / job->n_tasks;

@@ -33,9 +33,13 @@ typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                const float *const *a, const float *w, float *c, int64_t c_stride,
                                float lo, float hi);
 
+/* A microkernel with a tile of mr rows and nr columns: nr is EQ_F32_GEMM_NR, or a multiple of it
+ * when the kernel reads that many consecutive packed blocks (the first at w, the next one block
+ * of (taps * kc + 1) * EQ_F32_GEMM_NR floats further), nc then ranging up to nr. */
 typedef struct eq_f32_gemm_ukernel {
   eq_f32_gemm_fn fn;
   int32_t mr;
+  int32_t nr;
 } eq_f32_gemm_ukernel;
 
 /* Depthwise microkernel: `pixels` output pixels of `channels` channels, pixel p reading its taps
@@ -66,7 +70,11 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
 
 /* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
 #define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn, dw_row_fn)                       \
-  static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr};                        \
+  EQ_F32_GEMM_KERNELS_NR(isa, gemm_fn, gemm_mr, EQ_F32_GEMM_NR, dw_fn, dw_row_fn)
+
+/* The same, for a GEMM microkernel whose tile spans gemm_nr columns (several packed blocks). */
+#define EQ_F32_GEMM_KERNELS_NR(isa, gemm_fn, gemm_mr, gemm_nr, dw_fn, dw_row_fn)          \
+  static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr, gemm_nr};               \
   static const eq_f32_dwconv_ukernel isa##_dw = {dw_fn, dw_row_fn};                        \
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
     return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
@@ -103,6 +111,8 @@ void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const 
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
 void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                              const float *, float *, int64_t, float, float);
+void eq_f32_gemm_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
                               const float *, float *, int64_t, float, float);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
