@@ -42,11 +42,6 @@ typedef struct gemm_job {
   int32_t n_tasks;  /* tasks along N */
 } gemm_job;
 
-/* Tap pointers of output pixel `pixel` into ptrs[t * mr_stride]. When its filter rows lie
- * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
- * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
- * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
- * whether it gave filter rows (1) or single taps (0). */
 typedef struct out_pixel {
   int32_t b, oy, ox;
 } out_pixel;
@@ -67,10 +62,15 @@ static void next_pixel(const eq_conv_params *p, out_pixel *o) {
   }
 }
 
-static int conv_taps(const gemm_job *j, out_pixel o, int rows_allowed, const float **ptrs,
+/* Tap pointers of output pixel *o into ptrs[t * mr_stride]. When its filter rows lie
+ * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
+ * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
+ * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
+ * whether it gave filter rows (1) or single taps (0). */
+static int conv_taps(const gemm_job *j, const out_pixel *o, int rows_allowed, const float **ptrs,
                      int32_t mr_stride) {
   const eq_conv_params *p = j->conv;
-  const int32_t b = o.b, oy = o.oy, ox = o.ox;
+  const int32_t b = o->b, oy = o->oy, ox = o->ox;
   const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
   const int32_t ix0 = ox * p->stride_w - p->pad_left;
   const int by_rows = rows_allowed && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
@@ -101,6 +101,51 @@ static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
   return 1;
 }
 
+/* Tap pointers of the tile of `rows` output pixels from *o on (rows past them repeat the last
+ * pixel) into ptrs[t * mr + i]; returns whether they are whole filter rows (conv_taps). */
+static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_t mr,
+                     const float **ptrs) {
+  const eq_conv_params *p = j->conv;
+  const int32_t ix_first = o->ox * p->stride_w - p->pad_left;
+  const int32_t ix_last = (o->ox + rows - 1) * p->stride_w - p->pad_left;
+  if (p->dilation_w == 1 && o->ox + rows <= p->out_w && ix_first >= 0 &&
+      ix_last + p->k_w <= p->in_w) {
+    /* One output row, all inside the width: each filter row's pointer steps by the stride from
+     * pixel to pixel (what conv_taps would give, without redoing its arithmetic). */
+    conv_taps(j, o, 1, ptrs, mr);
+    const int64_t step = (int64_t)p->stride_w * j->kc;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+      const float **row_ptrs = ptrs + ky * mr;
+      const float *first = row_ptrs[0];
+      if (first == j->zeros) {
+        for (int32_t i = 1; i < mr; ++i) row_ptrs[i] = first;
+      } else {
+        for (int32_t i = 1; i < mr; ++i) row_ptrs[i] = first + (i < rows ? i : rows - 1) * step;
+      }
+    }
+    return 1;
+  }
+  const int by_rows = tile_by_rows(p, *o, rows);
+  out_pixel at = *o;
+  for (int32_t i = 0; i < mr; ++i) {
+    conv_taps(j, &at, by_rows, ptrs + i, mr);
+    if (i + 1 < rows) next_pixel(p, &at);
+  }
+  return by_rows;
+}
+
+/* Moves o on by `count` pixels. */
+static void advance_pixels(const eq_conv_params *p, out_pixel *o, int32_t count) {
+  o->ox += count;
+  while (o->ox >= p->out_w) {
+    o->ox -= p->out_w;
+    if (++o->oy == p->out_h) {
+      o->oy = 0;
+      ++o->b;
+    }
+  }
+}
+
 static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   const gemm_job *j = (const gemm_job *)arg;
   const int32_t mr = j->uk->mr, tile_blocks = j->uk->nr / EQ_F32_GEMM_NR;
@@ -121,30 +166,15 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
     const int32_t block0 = (int32_t)(t % j->n_tasks) * j->blocks_per_task;
     for (int64_t first = tile0; first < tile_end; first += group) {
       const int64_t tiles = tile_end - first < group ? tile_end - first : group;
+      out_pixel o = {0, 0, 0};
+      if (j->conv) o = pixel_at(j->conv, first * mr);
       for (int64_t g = 0; g < tiles; ++g) {
         const int64_t row = (first + g) * mr;
         const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
         /* Rows past the matrix repeat its last row: computed, never stored. */
         if (j->conv) {
-          out_pixel o = pixel_at(j->conv, row);
-          by_rows[g] = (unsigned char)tile_by_rows(j->conv, o, rows);
-          if (by_rows[g] && o.ox + rows <= j->conv->out_w) {
-            /* One output row: each filter row's pointer steps by the stride from pixel to
-             * pixel (what conv_taps would give, without redoing its arithmetic). */
-            conv_taps(j, o, 1, ptrs + g * tile_ptrs, mr);
-            const int64_t step = (int64_t)j->conv->stride_w * j->kc;
-            for (int32_t ky = 0; ky < j->conv->k_h; ++ky) {
-              const float **row_ptrs = ptrs + g * tile_ptrs + ky * mr;
-              const int padded = row_ptrs[0] == j->zeros;
-              for (int32_t i = 1; i < mr; ++i)
-                row_ptrs[i] = padded ? j->zeros : row_ptrs[0] + (i < rows ? i : rows - 1) * step;
-            }
-          } else {
-            for (int32_t i = 0; i < mr; ++i) {
-              conv_taps(j, o, by_rows[g], ptrs + g * tile_ptrs + i, mr);
-              if (i + 1 < rows) next_pixel(j->conv, &o);
-            }
-          }
+          by_rows[g] = (unsigned char)conv_tile(j, &o, rows, mr, ptrs + g * tile_ptrs);
+          if (g + 1 < tiles) advance_pixels(j->conv, &o, mr);
         } else {
           by_rows[g] = 0;
           for (int32_t i = 0; i < mr; ++i)
