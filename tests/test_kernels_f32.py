@@ -175,10 +175,12 @@ def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MA
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padded_copy", [False, True])
 def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
-    for c, dilation, same in itertools.product([1, 7, 8, 16, 17, 40], [1, 2], [False, True]):
+    # Widths 8 and 29: row interiors shorter than, and spanning, the 8- and 4-pixel runs.
+    for c, dilation, same, width in itertools.product([1, 7, 8, 16, 17, 40], [1, 2],
+                                                      [False, True], [8, 29]):
         pad = ((k - 1) * dilation) // 2 if same else 0
         extra = ((k - 1) * dilation) - pad if same else 0
-        depthwise(allowed, (1, 9, 8, c), (k, k), (stride, stride), (dilation, dilation),
+        depthwise(allowed, (1, 9, width, c), (k, k), (stride, stride), (dilation, dilation),
                   (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c,
                   padded_copy=padded_copy)
 
