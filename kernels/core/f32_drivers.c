@@ -62,24 +62,54 @@ static void next_pixel(const eq_conv_params *p, out_pixel *o) {
   }
 }
 
+/* Copies of the filter rows that cross the input's left or right edge, zeros standing in for
+ * the columns outside: with few channels a tap is too short to feed the microkernel well, so
+ * the tiles at a row's ends read such copies as whole filter rows like the interior. Each group
+ * of tiles fills the buffer from its start (GEMM_A_GROUP_BYTES bounds a group's rows). */
+#define EDGE_MAX_CHANNELS 15
+typedef struct edge_buffer {
+  float *at, *end;
+} edge_buffer;
+
+/* Filter row iy of output pixel column ix0 (some columns outside the width) into the edge
+ * buffer; returns the copy. */
+static const float *edge_row(const eq_conv_params *p, const float *in_row, int32_t ix0,
+                             edge_buffer *edge) {
+  float *copy = edge->at;
+  const int32_t c = p->in_c;
+  for (int32_t kx = 0; kx < p->k_w; ++kx) {
+    const int32_t ix = ix0 + kx;
+    if (ix >= 0 && ix < p->in_w) {
+      memcpy(copy + kx * c, in_row + (int64_t)ix * c, (size_t)c * sizeof(float));
+    } else {
+      memset(copy + kx * c, 0, (size_t)c * sizeof(float));
+    }
+  }
+  edge->at += p->k_w * c;
+  return copy;
+}
+
 /* Tap pointers of output pixel *o into ptrs[t * mr_stride]. When its filter rows lie
  * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
  * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
- * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
- * whether it gave filter rows (1) or single taps (0). */
-static int conv_taps(const gemm_job *j, const out_pixel *o, int rows_allowed, const float **ptrs,
-                     int32_t mr_stride) {
+ * weights are in the same (ky, kx, c) order, so the sums run in the same order); given an edge
+ * buffer, rows crossing the width are copied there and read the same way. Returns whether it
+ * gave filter rows (1) or single taps (0). */
+static int conv_taps(const gemm_job *j, const out_pixel *o, int rows_allowed, edge_buffer *edge,
+                     const float **ptrs, int32_t mr_stride) {
   const eq_conv_params *p = j->conv;
   const int32_t b = o->b, oy = o->oy, ox = o->ox;
   const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
   const int32_t ix0 = ox * p->stride_w - p->pad_left;
-  const int by_rows = rows_allowed && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+  const int inside = ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+  const int by_rows = rows_allowed && (inside || edge);
   for (int32_t ky = 0; ky < p->k_h; ++ky) {
     const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
     const int row_ok = iy >= 0 && iy < p->in_h;
     const float *in_row = in_b + (int64_t)iy * p->in_w * p->in_c;
     if (by_rows) {
-      *ptrs = row_ok ? in_row + (int64_t)ix0 * p->in_c : j->zeros;
+      *ptrs = !row_ok ? j->zeros
+              : inside ? in_row + (int64_t)ix0 * p->in_c : edge_row(p, in_row, ix0, edge);
       ptrs += mr_stride;
       continue;
     }
@@ -104,7 +134,7 @@ static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
 /* Tap pointers of the tile of `rows` output pixels from *o on (rows past them repeat the last
  * pixel) into ptrs[t * mr + i]; returns whether they are whole filter rows (conv_taps). */
 static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_t mr,
-                     const float **ptrs) {
+                     edge_buffer *edge, const float **ptrs) {
   const eq_conv_params *p = j->conv;
   const int32_t ix_first = o->ox * p->stride_w - p->pad_left;
   const int32_t ix_last = (o->ox + rows - 1) * p->stride_w - p->pad_left;
@@ -112,24 +142,32 @@ static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_
       ix_last + p->k_w <= p->in_w) {
     /* One output row, all inside the width: each filter row's pointer steps by the stride from
      * pixel to pixel (what conv_taps would give, without redoing its arithmetic). */
-    conv_taps(j, o, 1, ptrs, mr);
+    conv_taps(j, o, 1, NULL, ptrs, mr);
     const int64_t step = (int64_t)p->stride_w * j->kc;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
       const float **row_ptrs = ptrs + ky * mr;
-      const float *first = row_ptrs[0];
-      if (first == j->zeros) {
-        for (int32_t i = 1; i < mr; ++i) row_ptrs[i] = first;
-      } else {
-        for (int32_t i = 1; i < mr; ++i) row_ptrs[i] = first + (i < rows ? i : rows - 1) * step;
+      const float *at = row_ptrs[0];
+      const int64_t by = at == j->zeros ? 0 : step;
+      for (int32_t i = 1; i < mr; ++i) {
+        if (i < rows) at += by;
+        row_ptrs[i] = at;
       }
     }
     return 1;
   }
-  const int by_rows = tile_by_rows(p, *o, rows);
+  const int64_t edge_floats = (int64_t)rows * p->k_h * p->k_w * p->in_c;
+  const int copies = p->dilation_w == 1 && p->in_c <= EDGE_MAX_CHANNELS &&
+                     edge->end - edge->at >= edge_floats;
+  const int by_rows = copies || tile_by_rows(p, *o, rows);
   out_pixel at = *o;
   for (int32_t i = 0; i < mr; ++i) {
-    conv_taps(j, &at, by_rows, ptrs + i, mr);
-    if (i + 1 < rows) next_pixel(p, &at);
+    if (i < rows) {
+      conv_taps(j, &at, by_rows, copies ? edge : NULL, ptrs + i, mr);
+      if (i + 1 < rows) next_pixel(p, &at);
+    } else {
+      for (int32_t t = 0; t < (by_rows ? p->k_h : j->taps); ++t)
+        ptrs[t * mr + i] = ptrs[t * mr + rows - 1];
+    }
   }
   return by_rows;
 }
@@ -157,6 +195,7 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   if (group > EQ_F32_GEMM_MAX_POINTERS / tile_ptrs) group = EQ_F32_GEMM_MAX_POINTERS / tile_ptrs;
   if (group < 1) group = 1;
   const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
+  float edge_floats[GEMM_A_GROUP_BYTES / sizeof(float)];
   unsigned char by_rows[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
   for (int64_t t = begin; t < end; ++t) {
     const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
@@ -168,12 +207,13 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
       const int64_t tiles = tile_end - first < group ? tile_end - first : group;
       out_pixel o = {0, 0, 0};
       if (j->conv) o = pixel_at(j->conv, first * mr);
+      edge_buffer edge = {edge_floats, edge_floats + GEMM_A_GROUP_BYTES / sizeof(float)};
       for (int64_t g = 0; g < tiles; ++g) {
         const int64_t row = (first + g) * mr;
         const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
         /* Rows past the matrix repeat its last row: computed, never stored. */
         if (j->conv) {
-          by_rows[g] = (unsigned char)conv_tile(j, &o, rows, mr, ptrs + g * tile_ptrs);
+          by_rows[g] = (unsigned char)conv_tile(j, &o, rows, mr, &edge, ptrs + g * tile_ptrs);
           if (g + 1 < tiles) advance_pixels(j->conv, &o, mr);
         } else {
           by_rows[g] = 0;
