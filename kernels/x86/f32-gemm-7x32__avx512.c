@@ -77,7 +77,11 @@ void eq_f32_gemm_7x32__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
   for (int32_t i = 0; i < MR; ++i) {
     if (i < mr) {
       _mm512_storeu_ps(c + i * c_stride, clamp16(acc0[i], vlo, vhi));
-      _mm512_mask_storeu_ps(c + i * c_stride + 16, m, clamp16(acc1[i], vlo, vhi));
+      if (nc == 32) {  /* a full tile stores without a mask */
+        _mm512_storeu_ps(c + i * c_stride + 16, clamp16(acc1[i], vlo, vhi));
+      } else {
+        _mm512_mask_storeu_ps(c + i * c_stride + 16, m, clamp16(acc1[i], vlo, vhi));
+      }
     }
   }
 }
