@@ -131,8 +131,12 @@ static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
   return 1;
 }
 
+/* How a tile's A rows are given: one pointer per pixel and tap, per pixel and filter row
+ * (conv_taps), or one pointer per filter row for the microkernel's strided entry. */
+enum { TILE_TAPS = 0, TILE_FILTER_ROWS = 1, TILE_STRIDED_ROWS = 2 };
+
 /* Tap pointers of the tile of `rows` output pixels from *o on (rows past them repeat the last
- * pixel) into ptrs[t * mr + i]; returns whether they are whole filter rows (conv_taps). */
+ * pixel) into ptrs[t * mr + i], or ptrs[ky] for TILE_STRIDED_ROWS; returns the tile's kind. */
 static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_t mr,
                      edge_buffer *edge, const float **ptrs) {
   const eq_conv_params *p = j->conv;
@@ -141,19 +145,27 @@ static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_
   if (p->dilation_w == 1 && o->ox + rows <= p->out_w && ix_first >= 0 &&
       ix_last + p->k_w <= p->in_w) {
     /* One output row, all inside the width: each filter row's pointer steps by the stride from
-     * pixel to pixel (what conv_taps would give, without redoing its arithmetic). */
-    conv_taps(j, o, 1, NULL, ptrs, mr);
+     * pixel to pixel (what conv_taps gives, without redoing its arithmetic per pixel). */
+    const float *in_b = j->a + (int64_t)o->b * p->in_h * p->in_w * p->in_c;
     const int64_t step = (int64_t)p->stride_w * j->kc;
-    for (int32_t ky = 0; ky < p->k_h; ++ky) {
-      const float **row_ptrs = ptrs + ky * mr;
-      const float *at = row_ptrs[0];
-      const int64_t by = at == j->zeros ? 0 : step;
+    int32_t iy = o->oy * p->stride_h - p->pad_top;
+    const int32_t iy_last = iy + (p->k_h - 1) * p->dilation_h;
+    if (j->uk->rows && iy >= 0 && iy_last < p->in_h) {
+      for (int32_t ky = 0; ky < p->k_h; ++ky, iy += p->dilation_h)
+        ptrs[ky] = in_b + ((int64_t)iy * p->in_w + ix_first) * p->in_c;
+      return TILE_STRIDED_ROWS;
+    }
+    for (int32_t ky = 0; ky < p->k_h; ++ky, iy += p->dilation_h, ptrs += mr) {
+      const int row_ok = iy >= 0 && iy < p->in_h;
+      const float *at = row_ok ? in_b + ((int64_t)iy * p->in_w + ix_first) * p->in_c : j->zeros;
+      const int64_t by = row_ok ? step : 0;
+      ptrs[0] = at;
       for (int32_t i = 1; i < mr; ++i) {
         if (i < rows) at += by;
-        row_ptrs[i] = at;
+        ptrs[i] = at;
       }
     }
-    return 1;
+    return TILE_FILTER_ROWS;
   }
   const int64_t edge_floats = (int64_t)rows * p->k_h * p->k_w * p->in_c;
   const int copies = p->dilation_w == 1 && p->in_c <= EDGE_MAX_CHANNELS &&
@@ -169,7 +181,7 @@ static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_
         ptrs[t * mr + i] = ptrs[t * mr + rows - 1];
     }
   }
-  return by_rows;
+  return by_rows ? TILE_FILTER_ROWS : TILE_TAPS;
 }
 
 /* Moves o on by `count` pixels. */
@@ -196,7 +208,10 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   if (group < 1) group = 1;
   const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
   float edge_floats[GEMM_A_GROUP_BYTES / sizeof(float)];
-  unsigned char by_rows[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
+  unsigned char kind[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
+  /* Strided tiles: a plain GEMM's rows are a_stride apart, a convolution's pixels (within one
+   * output row) stride_w * channels. */
+  const int64_t row_step = j->conv ? (int64_t)j->conv->stride_w * j->kc : j->a_stride;
   for (int64_t t = begin; t < end; ++t) {
     const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
     int64_t tile_end = tile0 + j->tiles_per_task;
@@ -213,10 +228,13 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
         const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
         /* Rows past the matrix repeat its last row: computed, never stored. */
         if (j->conv) {
-          by_rows[g] = (unsigned char)conv_tile(j, &o, rows, mr, &edge, ptrs + g * tile_ptrs);
+          kind[g] = (unsigned char)conv_tile(j, &o, rows, mr, &edge, ptrs + g * tile_ptrs);
           if (g + 1 < tiles) advance_pixels(j->conv, &o, mr);
+        } else if (j->uk->rows) {
+          kind[g] = TILE_STRIDED_ROWS;
+          ptrs[g * tile_ptrs] = j->a + row * j->a_stride;
         } else {
-          by_rows[g] = 0;
+          kind[g] = TILE_TAPS;
           for (int32_t i = 0; i < mr; ++i)
             ptrs[g * tile_ptrs + i] = j->a + (row + (i < rows ? i : rows - 1)) * j->a_stride;
         }
@@ -228,10 +246,17 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
         for (int64_t g = 0; g < tiles; ++g) {
           const int64_t row = (first + g) * mr;
           const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
-          const int32_t taps = by_rows[g] ? j->conv->k_h : j->taps;
-          const int32_t kc = by_rows[g] ? j->conv->k_w * j->kc : j->kc;
-          j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
-                    j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
+          const int by_rows = j->conv && kind[g] != TILE_TAPS;
+          const int32_t taps = by_rows ? j->conv->k_h : j->taps;
+          const int32_t kc = by_rows ? j->conv->k_w * j->kc : j->kc;
+          float *c = j->c + row * j->c_stride + col;
+          if (kind[g] == TILE_STRIDED_ROWS) {
+            j->uk->rows(rows, nc, taps, kc, ptrs + g * tile_ptrs, row_step,
+                        j->w + blk * block_floats, c, j->c_stride, j->lo, j->hi);
+          } else {
+            j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats, c,
+                      j->c_stride, j->lo, j->hi);
+          }
         }
       }
     }
