@@ -175,8 +175,9 @@ def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MA
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padded_copy", [False, True])
 def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
-    # Widths 8 and 29: row interiors shorter than, and spanning, the 8- and 4-pixel runs.
-    for c, dilation, same, width in itertools.product([1, 7, 8, 16, 17, 40], [1, 2],
+    # Widths 8 and 29: row interiors shorter than, and spanning, the 8- and 4-pixel runs;
+    # 97 channels: the 64-, 32- and 16-channel steps and a tail.
+    for c, dilation, same, width in itertools.product([1, 7, 8, 16, 17, 40, 97], [1, 2],
                                                       [False, True], [8, 29]):
         pad = ((k - 1) * dilation) // 2 if same else 0
         extra = ((k - 1) * dilation) - pad if same else 0

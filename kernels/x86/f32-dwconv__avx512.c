@@ -16,6 +16,25 @@ static inline __attribute__((always_inline)) void dw_pixels(
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
     int32_t ch = 0;
+    /* 64 channels: four FMA chains, each FMA with two loads (input and weight), which is as
+     * many FMAs as two load ports feed. */
+    for (; ch + 64 <= channels; ch += 64) {
+      __m512 acc[4];
+#pragma GCC unroll 4
+      for (int32_t i = 0; i < 4; ++i) acc[i] = _mm512_setzero_ps();
+      for (int32_t t = 0; t < taps; ++t) {
+        const float *x = ptrs[t] + ch, *w = weights + (int64_t)t * channels + ch;
+#pragma GCC unroll 4
+        for (int32_t i = 0; i < 4; ++i)
+          acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16 * i), _mm512_loadu_ps(w + 16 * i),
+                                   acc[i]);
+      }
+#pragma GCC unroll 4
+      for (int32_t i = 0; i < 4; ++i) {
+        const __m512 v = _mm512_add_ps(acc[i], _mm512_loadu_ps(bias + ch + 16 * i));
+        _mm512_storeu_ps(out + ch + 16 * i, clamp16(v, vlo, vhi));
+      }
+    }
     for (; ch + 32 <= channels; ch += 32) {
       __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
       for (int32_t t = 0; t < taps; ++t) {
