@@ -35,7 +35,9 @@ def layers(rng):
     out = []
     for shape, stride, k in [((1, 112, 112, 32), 1, 3), ((1, 112, 112, 96), 2, 3),
                              ((1, 56, 56, 144), 1, 3), ((1, 14, 14, 576), 1, 3),
-                             ((1, 14, 14, 384), 1, 5), ((1, 7, 7, 672), 1, 5)]:
+                             ((1, 14, 14, 384), 1, 5), ((1, 7, 7, 672), 1, 5),
+                             # MobileNetV3's: few channels at 112x112, 5x5 with stride 2
+                             ((1, 112, 112, 16), 2, 3), ((1, 28, 28, 96), 2, 5)]:
         c = shape[3]
         o = (1, -(-shape[1] // stride), -(-shape[2] // stride), c)
         out.append((f"depthwise {k}x{k} s{stride} {shape[1:]}", BuiltinOp.DEPTHWISE_CONV_2D,

@@ -1,6 +1,6 @@
 """Optimized float32 kernels (packed-weight GEMM, indirect-GEMM convolution, depthwise) against the
 scalar reference kernels (kernels/ref/conv.c, the spec), for every ISA variant this host can run,
-over edge sizes: 1, tails of the 6/8-row and 16-column tiles, odd channel counts, large.
+over edge sizes: 1, tails of the 4/6/7-row and 16/32-column tiles, odd channel counts, large.
 
 Each variant runs through run_kernel with `allowed` set to that ISA's bits (0 = the portable
 microkernels); the reference is the unpacked kernel run with allowed=0. They may differ only by
@@ -43,7 +43,8 @@ def fc(allowed, rows, depth, units, bias=True, act=(-FLT_MAX, FLT_MAX), seed=0):
 
 
 GEMM_M = [1, 2, 5, 6, 7, 8, 9, 13, 16, 17, 49]
-GEMM_N = [1, 7, 15, 16, 17, 33]
+# Column tails of the 16- and 32-column tiles (a 32-column tile reads two packed blocks).
+GEMM_N = [1, 7, 15, 16, 17, 24, 31, 32, 33, 48, 63]
 GEMM_K = [1, 3, 16, 67]
 
 
@@ -58,6 +59,9 @@ def test_gemm_large_and_clamped(allowed):
     fc(allowed, 97, 960, 1280, bias=False, seed=2)
     fc(allowed, 37, 64, 45, act=(0.0, 6.0), seed=3)
     fc(allowed, 1, 1280, 1000, act=(-1.0, 1.0), seed=4)
+    # Blocks of 83 KB: a task's slice of W (three blocks in 256 KB) rounds to whole 32-column
+    # tiles, over an odd number of blocks.
+    fc(allowed, 9, 1300, 100, seed=5)
 
 
 def test_gemm_passes_nan_through_the_clamp(allowed):
@@ -165,10 +169,13 @@ def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MA
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("padded_copy", [False, True])
 def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
-    for c, dilation, same in itertools.product([1, 7, 8, 16, 17, 40], [1, 2], [False, True]):
+    # Widths 8 and 29: row interiors shorter than, and spanning, the 8- and 4-pixel runs;
+    # 97 channels: the 64-, 32- and 16-channel steps and a tail.
+    for c, dilation, same, width in itertools.product([1, 7, 8, 16, 17, 40, 97], [1, 2],
+                                                      [False, True], [8, 29]):
         pad = ((k - 1) * dilation) // 2 if same else 0
         extra = ((k - 1) * dilation) - pad if same else 0
-        depthwise(allowed, (1, 9, 8, c), (k, k), (stride, stride), (dilation, dilation),
+        depthwise(allowed, (1, 9, width, c), (k, k), (stride, stride), (dilation, dilation),
                   (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c,
                   padded_copy=padded_copy)
 

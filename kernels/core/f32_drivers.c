@@ -42,11 +42,6 @@ typedef struct gemm_job {
   int32_t n_tasks;  /* tasks along N */
 } gemm_job;
 
-/* Tap pointers of output pixel `pixel` into ptrs[t * mr_stride]. When its filter rows lie
- * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
- * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
- * weights are in the same (ky, kx, c) order, so the sums run in the same order). Returns
- * whether it gave filter rows (1) or single taps (0). */
 typedef struct out_pixel {
   int32_t b, oy, ox;
 } out_pixel;
@@ -67,19 +62,54 @@ static void next_pixel(const eq_conv_params *p, out_pixel *o) {
   }
 }
 
-static int conv_taps(const gemm_job *j, out_pixel o, int rows_allowed, const float **ptrs,
-                     int32_t mr_stride) {
+/* Copies of the filter rows that cross the input's left or right edge, zeros standing in for
+ * the columns outside: with few channels a tap is too short to feed the microkernel well, so
+ * the tiles at a row's ends read such copies as whole filter rows like the interior. Each group
+ * of tiles fills the buffer from its start (GEMM_A_GROUP_BYTES bounds a group's rows). */
+#define EDGE_MAX_CHANNELS 15
+typedef struct edge_buffer {
+  float *at, *end;
+} edge_buffer;
+
+/* Filter row iy of output pixel column ix0 (some columns outside the width) into the edge
+ * buffer; returns the copy. */
+static const float *edge_row(const eq_conv_params *p, const float *in_row, int32_t ix0,
+                             edge_buffer *edge) {
+  float *copy = edge->at;
+  const int32_t c = p->in_c;
+  for (int32_t kx = 0; kx < p->k_w; ++kx) {
+    const int32_t ix = ix0 + kx;
+    if (ix >= 0 && ix < p->in_w) {
+      memcpy(copy + kx * c, in_row + (int64_t)ix * c, (size_t)c * sizeof(float));
+    } else {
+      memset(copy + kx * c, 0, (size_t)c * sizeof(float));
+    }
+  }
+  edge->at += p->k_w * c;
+  return copy;
+}
+
+/* Tap pointers of output pixel *o into ptrs[t * mr_stride]. When its filter rows lie
+ * inside the input's width (and dilation_w is 1), each filter row is one contiguous run of
+ * k_w * in_c input floats: one pointer per filter row, k_h taps of that length (the packed
+ * weights are in the same (ky, kx, c) order, so the sums run in the same order); given an edge
+ * buffer, rows crossing the width are copied there and read the same way. Returns whether it
+ * gave filter rows (1) or single taps (0). */
+static int conv_taps(const gemm_job *j, const out_pixel *o, int rows_allowed, edge_buffer *edge,
+                     const float **ptrs, int32_t mr_stride) {
   const eq_conv_params *p = j->conv;
-  const int32_t b = o.b, oy = o.oy, ox = o.ox;
+  const int32_t b = o->b, oy = o->oy, ox = o->ox;
   const float *in_b = j->a + (int64_t)b * p->in_h * p->in_w * p->in_c;
   const int32_t ix0 = ox * p->stride_w - p->pad_left;
-  const int by_rows = rows_allowed && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+  const int inside = ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+  const int by_rows = rows_allowed && (inside || edge);
   for (int32_t ky = 0; ky < p->k_h; ++ky) {
     const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
     const int row_ok = iy >= 0 && iy < p->in_h;
     const float *in_row = in_b + (int64_t)iy * p->in_w * p->in_c;
     if (by_rows) {
-      *ptrs = row_ok ? in_row + (int64_t)ix0 * p->in_c : j->zeros;
+      *ptrs = !row_ok ? j->zeros
+              : inside ? in_row + (int64_t)ix0 * p->in_c : edge_row(p, in_row, ix0, edge);
       ptrs += mr_stride;
       continue;
     }
@@ -101,9 +131,74 @@ static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
   return 1;
 }
 
+/* How a tile's A rows are given: one pointer per pixel and tap, per pixel and filter row
+ * (conv_taps), or one pointer per filter row for the microkernel's strided entry. */
+enum { TILE_TAPS = 0, TILE_FILTER_ROWS = 1, TILE_STRIDED_ROWS = 2 };
+
+/* Tap pointers of the tile of `rows` output pixels from *o on (rows past them repeat the last
+ * pixel) into ptrs[t * mr + i], or ptrs[ky] for TILE_STRIDED_ROWS; returns the tile's kind. */
+static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_t mr,
+                     edge_buffer *edge, const float **ptrs) {
+  const eq_conv_params *p = j->conv;
+  const int32_t ix_first = o->ox * p->stride_w - p->pad_left;
+  const int32_t ix_last = (o->ox + rows - 1) * p->stride_w - p->pad_left;
+  if (p->dilation_w == 1 && o->ox + rows <= p->out_w && ix_first >= 0 &&
+      ix_last + p->k_w <= p->in_w) {
+    /* One output row, all inside the width: each filter row's pointer steps by the stride from
+     * pixel to pixel (what conv_taps gives, without redoing its arithmetic per pixel). */
+    const float *in_b = j->a + (int64_t)o->b * p->in_h * p->in_w * p->in_c;
+    const int64_t step = (int64_t)p->stride_w * j->kc;
+    int32_t iy = o->oy * p->stride_h - p->pad_top;
+    const int32_t iy_last = iy + (p->k_h - 1) * p->dilation_h;
+    if (j->uk->rows && iy >= 0 && iy_last < p->in_h) {
+      for (int32_t ky = 0; ky < p->k_h; ++ky, iy += p->dilation_h)
+        ptrs[ky] = in_b + ((int64_t)iy * p->in_w + ix_first) * p->in_c;
+      return TILE_STRIDED_ROWS;
+    }
+    for (int32_t ky = 0; ky < p->k_h; ++ky, iy += p->dilation_h, ptrs += mr) {
+      const int row_ok = iy >= 0 && iy < p->in_h;
+      const float *at = row_ok ? in_b + ((int64_t)iy * p->in_w + ix_first) * p->in_c : j->zeros;
+      const int64_t by = row_ok ? step : 0;
+      ptrs[0] = at;
+      for (int32_t i = 1; i < mr; ++i) {
+        if (i < rows) at += by;
+        ptrs[i] = at;
+      }
+    }
+    return TILE_FILTER_ROWS;
+  }
+  const int64_t edge_floats = (int64_t)rows * p->k_h * p->k_w * p->in_c;
+  const int copies = p->dilation_w == 1 && p->in_c <= EDGE_MAX_CHANNELS &&
+                     edge->end - edge->at >= edge_floats;
+  const int by_rows = copies || tile_by_rows(p, *o, rows);
+  out_pixel at = *o;
+  for (int32_t i = 0; i < mr; ++i) {
+    if (i < rows) {
+      conv_taps(j, &at, by_rows, copies ? edge : NULL, ptrs + i, mr);
+      if (i + 1 < rows) next_pixel(p, &at);
+    } else {
+      for (int32_t t = 0; t < (by_rows ? p->k_h : j->taps); ++t)
+        ptrs[t * mr + i] = ptrs[t * mr + rows - 1];
+    }
+  }
+  return by_rows ? TILE_FILTER_ROWS : TILE_TAPS;
+}
+
+/* Moves o on by `count` pixels. */
+static void advance_pixels(const eq_conv_params *p, out_pixel *o, int32_t count) {
+  o->ox += count;
+  while (o->ox >= p->out_w) {
+    o->ox -= p->out_w;
+    if (++o->oy == p->out_h) {
+      o->oy = 0;
+      ++o->b;
+    }
+  }
+}
+
 static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   const gemm_job *j = (const gemm_job *)arg;
-  const int32_t mr = j->uk->mr;
+  const int32_t mr = j->uk->mr, tile_blocks = j->uk->nr / EQ_F32_GEMM_NR;
   const int64_t block_floats = ((int64_t)j->taps * j->kc + 1) * EQ_F32_GEMM_NR;
   const int32_t tile_ptrs = mr * j->taps;
   /* Tiles are taken a group at a time, the group's A rows small enough to stay in L1 while
@@ -112,7 +207,11 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
   if (group > EQ_F32_GEMM_MAX_POINTERS / tile_ptrs) group = EQ_F32_GEMM_MAX_POINTERS / tile_ptrs;
   if (group < 1) group = 1;
   const float *ptrs[EQ_F32_GEMM_MAX_POINTERS];
-  unsigned char by_rows[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
+  float edge_floats[GEMM_A_GROUP_BYTES / sizeof(float)];
+  unsigned char kind[EQ_F32_GEMM_MAX_POINTERS / 4];  /* per tile of the group (mr >= 4) */
+  /* Strided tiles: a plain GEMM's rows are a_stride apart, a convolution's pixels (within one
+   * output row) stride_w * channels. */
+  const int64_t row_step = j->conv ? (int64_t)j->conv->stride_w * j->kc : j->a_stride;
   for (int64_t t = begin; t < end; ++t) {
     const int64_t tile0 = (t / j->n_tasks) * j->tiles_per_task;
     int64_t tile_end = tile0 + j->tiles_per_task;
@@ -121,47 +220,43 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
     const int32_t block0 = (int32_t)(t % j->n_tasks) * j->blocks_per_task;
     for (int64_t first = tile0; first < tile_end; first += group) {
       const int64_t tiles = tile_end - first < group ? tile_end - first : group;
+      out_pixel o = {0, 0, 0};
+      if (j->conv) o = pixel_at(j->conv, first * mr);
+      edge_buffer edge = {edge_floats, edge_floats + GEMM_A_GROUP_BYTES / sizeof(float)};
       for (int64_t g = 0; g < tiles; ++g) {
         const int64_t row = (first + g) * mr;
         const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
         /* Rows past the matrix repeat its last row: computed, never stored. */
         if (j->conv) {
-          out_pixel o = pixel_at(j->conv, row);
-          by_rows[g] = (unsigned char)tile_by_rows(j->conv, o, rows);
-          if (by_rows[g] && o.ox + rows <= j->conv->out_w) {
-            /* One output row: each filter row's pointer steps by the stride from pixel to
-             * pixel (what conv_taps would give, without redoing its arithmetic). */
-            conv_taps(j, o, 1, ptrs + g * tile_ptrs, mr);
-            const int64_t step = (int64_t)j->conv->stride_w * j->kc;
-            for (int32_t ky = 0; ky < j->conv->k_h; ++ky) {
-              const float **row_ptrs = ptrs + g * tile_ptrs + ky * mr;
-              const int padded = row_ptrs[0] == j->zeros;
-              for (int32_t i = 1; i < mr; ++i)
-                row_ptrs[i] = padded ? j->zeros : row_ptrs[0] + (i < rows ? i : rows - 1) * step;
-            }
-          } else {
-            for (int32_t i = 0; i < mr; ++i) {
-              conv_taps(j, o, by_rows[g], ptrs + g * tile_ptrs + i, mr);
-              if (i + 1 < rows) next_pixel(j->conv, &o);
-            }
-          }
+          kind[g] = (unsigned char)conv_tile(j, &o, rows, mr, &edge, ptrs + g * tile_ptrs);
+          if (g + 1 < tiles) advance_pixels(j->conv, &o, mr);
+        } else if (j->uk->rows) {
+          kind[g] = TILE_STRIDED_ROWS;
+          ptrs[g * tile_ptrs] = j->a + row * j->a_stride;
         } else {
-          by_rows[g] = 0;
+          kind[g] = TILE_TAPS;
           for (int32_t i = 0; i < mr; ++i)
             ptrs[g * tile_ptrs + i] = j->a + (row + (i < rows ? i : rows - 1)) * j->a_stride;
         }
       }
-      for (int32_t blk = block0; blk < block0 + j->blocks_per_task; ++blk) {
+      for (int32_t blk = block0; blk < block0 + j->blocks_per_task; blk += tile_blocks) {
         const int32_t col = blk * EQ_F32_GEMM_NR;
         if (col >= j->n) break;
-        const int32_t nc = j->n - col < EQ_F32_GEMM_NR ? j->n - col : EQ_F32_GEMM_NR;
+        const int32_t nc = j->n - col < j->uk->nr ? j->n - col : j->uk->nr;
         for (int64_t g = 0; g < tiles; ++g) {
           const int64_t row = (first + g) * mr;
           const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
-          const int32_t taps = by_rows[g] ? j->conv->k_h : j->taps;
-          const int32_t kc = by_rows[g] ? j->conv->k_w * j->kc : j->kc;
-          j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
-                    j->c + row * j->c_stride + col, j->c_stride, j->lo, j->hi);
+          const int by_rows = j->conv && kind[g] != TILE_TAPS;
+          const int32_t taps = by_rows ? j->conv->k_h : j->taps;
+          const int32_t kc = by_rows ? j->conv->k_w * j->kc : j->kc;
+          float *c = j->c + row * j->c_stride + col;
+          if (kind[g] == TILE_STRIDED_ROWS) {
+            j->uk->rows(rows, nc, taps, kc, ptrs + g * tile_ptrs, row_step,
+                        j->w + blk * block_floats, c, j->c_stride, j->lo, j->hi);
+          } else {
+            j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats, c,
+                      j->c_stride, j->lo, j->hi);
+          }
         }
       }
     }
@@ -174,8 +269,11 @@ static void gemm_run(eq_ctx *ctx, gemm_job *job) {
   if (job->m <= 0 || job->n <= 0) return;
   const int32_t blocks = (job->n + EQ_F32_GEMM_NR - 1) / EQ_F32_GEMM_NR;
   const int64_t block_bytes = ((int64_t)job->taps * job->kc + 1) * EQ_F32_GEMM_NR * 4;
-  int64_t per = GEMM_W_SLICE_BYTES / block_bytes;
-  job->blocks_per_task = per < 1 ? 1 : (per > blocks ? blocks : (int32_t)per);
+  /* A task's slice is a whole number of tiles wide. */
+  const int32_t tile_blocks = job->uk->nr / EQ_F32_GEMM_NR;
+  int64_t per = GEMM_W_SLICE_BYTES / block_bytes / tile_blocks * tile_blocks;
+  if (per < tile_blocks) per = tile_blocks;
+  job->blocks_per_task = per > blocks ? blocks : (int32_t)per;
   job->n_tasks = (blocks + job->blocks_per_task - 1) / job->blocks_per_task;
   const int64_t tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
   int64_t m_tasks = (GEMM_MIN_TASKS + job->n_tasks - 1) / job->n_tasks;

@@ -3,8 +3,8 @@
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
 
-EQ_F32_GEMM_KERNELS(avx512, eq_f32_gemm_7x16__avx512, 7, eq_f32_dwconv__avx512,
-                    eq_f32_dwconv_row__avx512)
+EQ_F32_GEMM_KERNELS_TILE(avx512, eq_f32_gemm_7x32__avx512, eq_f32_gemm_rows_7x32__avx512, 7, 32,
+                         eq_f32_dwconv__avx512, eq_f32_dwconv_row__avx512)
 
 const eq_kernel_info eq_x86_avx512_kernels[] = {
     EQ_F32_GEMM_ENTRIES(avx512, EQ_ISA_AVX512),

@@ -10,6 +10,7 @@
  * bias and adds its K products in increasing k, so the thread count never changes a result. */
 #ifndef EDGEQ_F32_GEMM_H
 #define EDGEQ_F32_GEMM_H
+#include <stddef.h>
 #include <stdint.h>
 
 #include "edgeq/kernel.h"
@@ -33,9 +34,22 @@ typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                const float *const *a, const float *w, float *c, int64_t c_stride,
                                float lo, float hi);
 
+/* The same GEMM with evenly spaced rows: row i of tap t is read at a[t] + i * a_step (one pointer
+ * per tap; rows past mr repeat row mr - 1). A convolution's tile within one output row, its
+ * filter rows inside the image, is this: the pixels' filter rows are stride * channels apart. */
+typedef void (*eq_f32_gemm_rows_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                                    const float *const *a, int64_t a_step, const float *w,
+                                    float *c, int64_t c_stride, float lo, float hi);
+
+/* A microkernel with a tile of mr rows and nr columns: nr is EQ_F32_GEMM_NR, or a multiple of it
+ * when the kernel reads that many consecutive packed blocks (the first at w, the next one block
+ * of (taps * kc + 1) * EQ_F32_GEMM_NR floats further), nc then ranging up to nr. `rows`, when
+ * not NULL, is its strided entry. */
 typedef struct eq_f32_gemm_ukernel {
   eq_f32_gemm_fn fn;
   int32_t mr;
+  int32_t nr;
+  eq_f32_gemm_rows_fn rows;
 } eq_f32_gemm_ukernel;
 
 /* Depthwise microkernel: `pixels` output pixels of `channels` channels, pixel p reading its taps
@@ -66,7 +80,13 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
 
 /* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
 #define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn, dw_row_fn)                       \
-  static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr};                        \
+  EQ_F32_GEMM_KERNELS_TILE(isa, gemm_fn, NULL, gemm_mr, EQ_F32_GEMM_NR, dw_fn, dw_row_fn)
+
+/* The same, for a GEMM microkernel whose tile spans gemm_nr columns (several packed blocks),
+ * with a strided entry gemm_rows_fn (or NULL). */
+#define EQ_F32_GEMM_KERNELS_TILE(isa, gemm_fn, gemm_rows_fn, gemm_mr, gemm_nr, dw_fn,        \
+                                 dw_row_fn)                                                \
+  static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr, gemm_nr, gemm_rows_fn}; \
   static const eq_f32_dwconv_ukernel isa##_dw = {dw_fn, dw_row_fn};                        \
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
     return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
@@ -104,6 +124,10 @@ void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *
                              int32_t, const float *, const float *, float *);
 void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
                               const float *, float *, int64_t, float, float);
+void eq_f32_gemm_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                              const float *, float *, int64_t, float, float);
+void eq_f32_gemm_rows_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                                   int64_t, const float *, float *, int64_t, float, float);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
