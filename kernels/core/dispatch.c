@@ -20,6 +20,7 @@ extern const eq_kernel_info eq_ref_f32_gemm_kernels[];
 extern const eq_kernel_info eq_x86_avx512_kernels[];
 extern const eq_kernel_info eq_x86_avx2_kernels[];
 extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
+extern const eq_kernel_info eq_x86_avxvnni_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
 #elif defined(__aarch64__)
 extern const eq_kernel_info eq_arm_neoni8mm_qd8_kernels[];
@@ -31,6 +32,7 @@ extern const eq_kernel_info eq_arm_neon_kernels[];
 static const eq_kernel_info *const kTables[] = {
 #if defined(__x86_64__) || defined(_M_X64)
     eq_x86_avx512vnni_qd8_kernels,
+    eq_x86_avxvnni_qd8_kernels,
     eq_x86_avx2_qd8_kernels,
     eq_x86_avx512_kernels,
     eq_x86_avx2_kernels,
