@@ -1,0 +1,44 @@
+/* f32 SOFTMAX, AVX-512: the AVX2 kernel's steps (per row: max, e^(beta (x - max)) with its sum,
+ * then each value divided by the sum) on 16 lanes, tails through masks; within a few 1e-7
+ * relative of the reference. A negative beta (never written by converters) goes to the AVX2
+ * kernel, which takes the reference's scalar path for it. */
+#include <float.h>
+
+#include "edgeq/dispatch.h"
+#include "edgeq/params/reduce.h"
+#include "math__avx512.h"
+
+int eq_f32_softmax__avx2(const eq_node *node, eq_ctx *ctx);
+
+int eq_f32_softmax__avx512(const eq_node *node, eq_ctx *ctx) {
+  const eq_softmax_params *p = (const eq_softmax_params *)node->params;
+  if (!(p->beta >= 0.0f)) return eq_f32_softmax__avx2(node, ctx);
+  const float *x = (const float *)node->inputs[0]->data;
+  float *y = (float *)node->outputs[0]->data;
+  const int32_t depth = p->depth;
+  if (depth == 0) return 0;
+  const int64_t rows = node->inputs[0]->count / depth;
+  const __m512 vbeta = _mm512_set1_ps(p->beta), lowest = _mm512_set1_ps(-FLT_MAX);
+  for (int64_t r = 0; r < rows; ++r, x += depth, y += depth) {
+    /* max_ps keeps its second operand, the running max, against a NaN: the reference's
+     * `x > mx ? x : mx`; masked-off lanes stay at -FLT_MAX */
+    __m512 vmx = lowest;
+    for (int32_t c = 0; c < depth; c += 16)
+      vmx = _mm512_max_ps(_mm512_mask_loadu_ps(lowest, tail_mask16(depth - c), x + c), vmx);
+    const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+    __m512 vsum = _mm512_setzero_ps();
+    for (int32_t c = 0; c < depth; c += 16) {
+      const __mmask16 m = tail_mask16(depth - c);
+      const __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + c), vm);
+      const __m512 e = _mm512_maskz_mov_ps(m, exp_nonpositive16(_mm512_mul_ps(v, vbeta)));
+      _mm512_mask_storeu_ps(y + c, m, e);
+      vsum = _mm512_add_ps(vsum, e);
+    }
+    const __m512 vs = _mm512_set1_ps(_mm512_reduce_add_ps(vsum));
+    for (int32_t c = 0; c < depth; c += 16) {
+      const __mmask16 m = tail_mask16(depth - c);
+      _mm512_mask_storeu_ps(y + c, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, y + c), vs));
+    }
+  }
+  return 0;
+}
