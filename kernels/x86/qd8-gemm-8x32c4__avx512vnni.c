@@ -106,13 +106,19 @@ static void qd8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const i
       dot8x1(kc, rows, w, acc);
     }
     /* Last row first: a repeated row then ends up written by the real one (same values). */
-    for (size_t i = MR; i-- > 0;) {
-      for (size_t j = 0; j < blocks; ++j) {
-        const float *scale = (const float *)(w[j] + EQ_QD8_NR * kc);  /* after the weights */
-        const size_t n = n0 + j * EQ_QD8_NR;
-        store_row(out[i] + n, acc[i * blocks + j], rs[i], scale, scale + EQ_QD8_NR, lo, hi,
-                  cols_mask(nc - n));
+    const float *scale0 = (const float *)(w[0] + EQ_QD8_NR * kc);  /* after the weights */
+    if (blocks == 2) {
+      const float *scale1 = (const float *)(w[1] + EQ_QD8_NR * kc);
+      const __mmask16 mask1 = cols_mask(nc - n0 - EQ_QD8_NR);
+      for (size_t i = MR; i-- > 0;) {
+        store_row(out[i] + n0, acc[2 * i], rs[i], scale0, scale0 + EQ_QD8_NR, lo, hi, 0xffff);
+        store_row(out[i] + n0 + EQ_QD8_NR, acc[2 * i + 1], rs[i], scale1, scale1 + EQ_QD8_NR,
+                  lo, hi, mask1);
       }
+    } else {
+      const __mmask16 mask0 = cols_mask(nc - n0);
+      for (size_t i = MR; i-- > 0;)
+        store_row(out[i] + n0, acc[i], rs[i], scale0, scale0 + EQ_QD8_NR, lo, hi, mask0);
     }
   }
 }
