@@ -325,6 +325,20 @@ def test_batch_matmul(allowed, shapes, adj):
     assert_close_to_range(got, want, rel=1e-5)
 
 
+@pytest.mark.parametrize("n", [1, 7, 8, 13, 8192 + 5])
+def test_dequantize_i8(allowed, n):
+    from edgeq.ops.elementwise import DequantizeParams
+
+    q = np.random.default_rng(n).integers(-128, 128, n).astype(np.int8)
+    q[:2] = [-128, 127][:n]
+    for scale, zp in ((0.0123, 0), (0.5, -128), (3e-5, 127), (1.0, 7)):
+        params = bytes(DequantizeParams(scale, zp))
+        got, want = np.full(n, np.nan, F32), np.empty(n, F32)
+        run_kernel("dequantize_i8_f32", params, [q], [got], allowed=allowed)
+        run_kernel("dequantize_i8_f32", params, [q], [want], allowed=0)
+        np.testing.assert_array_equal(got, want)  # the same three operations: bit-exact
+
+
 def test_gelu(allowed):
     x = np.concatenate([np.linspace(-12, 12, 4001, dtype=F32),
                         rand(np.random.default_rng(9), 999) * 3,

@@ -1,8 +1,10 @@
 /* f32 unary ops, AVX2: HARD_SWISH (x * clamp(x + 3, 0, 6) / 6 in the reference's order of
- * operations, so bit-identical to it; a NaN stays NaN through the clamp, as there) and GELU. */
+ * operations, so bit-identical to it; a NaN stays NaN through the clamp, as there), GELU, and
+ * DEQUANTIZE of int8. */
 #include <immintrin.h>
 
 #include "edgeq/dispatch.h"
+#include "edgeq/params/elementwise.h"
 #include "math__avx2.h"
 
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
@@ -62,5 +64,25 @@ int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx) {
     _mm256_maskstore_ps(out + i, mask, _mm256_mul_ps(_mm256_mul_ps(half, x),
                                                      erfc8(_mm256_mul_ps(x, scale))));
   }
+  return 0;
+}
+
+/* DEQUANTIZE int8 -> f32 with one scale: (q - zero_point) * scale, the reference's operations
+ * (an exact int32 difference, an exact conversion, one rounding), so bit-identical to it. A
+ * dynamic-range model dequantizes its gathered embedding rows this way on every run. */
+int eq_dequantize_i8_f32__avx2(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_dequantize_params *p = (const eq_dequantize_params *)node->params;
+  const int8_t *in = (const int8_t *)node->inputs[0]->data;
+  float *out = (float *)node->outputs[0]->data;
+  const int64_t n = node->inputs[0]->count;
+  const __m256i zp = _mm256_set1_epi32(p->zero_point);
+  const __m256 scale = _mm256_set1_ps(p->scale);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(in + i)));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, zp)), scale));
+  }
+  for (; i < n; ++i) out[i] = (float)((int32_t)in[i] - p->zero_point) * p->scale;
   return 0;
 }

@@ -16,6 +16,7 @@ int eq_f32_vsquared_difference__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_dequantize_i8_f32__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_softmax__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_mean__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
@@ -36,6 +37,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"hard_swish_f32", eq_f32_hard_swish__avx2, 0, EQ_ISA_AVX2},
     {"gelu_f32", eq_f32_gelu__avx2, 0, EQ_ISA_AVX2},
+    {"dequantize_i8_f32", eq_dequantize_i8_f32__avx2, sizeof(eq_dequantize_params), EQ_ISA_AVX2},
     {"softmax_f32", eq_f32_softmax__avx2, sizeof(eq_softmax_params), EQ_ISA_AVX2},
     {"mean_f32", eq_f32_mean__avx2, sizeof(eq_reduce_params), EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
