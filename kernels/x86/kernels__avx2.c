@@ -5,6 +5,7 @@
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
 #include "edgeq/params/elementwise.h"
+#include "edgeq/params/movement.h"
 #include "edgeq/params/pool.h"
 #include "edgeq/params/reduce.h"
 
@@ -17,6 +18,7 @@ int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_dequantize_i8_f32__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_transpose_x32__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_softmax__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_mean__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
@@ -41,5 +43,6 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"softmax_f32", eq_f32_softmax__avx2, sizeof(eq_softmax_params), EQ_ISA_AVX2},
     {"mean_f32", eq_f32_mean__avx2, sizeof(eq_reduce_params), EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
+    {"transpose_x32", eq_transpose_x32__avx2, sizeof(eq_strided_copy_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };
