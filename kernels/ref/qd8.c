@@ -158,6 +158,47 @@ static void qd8_gemm_run(eq_ctx *ctx, qd8_gemm_job *job) {
   eq_parallel_for(ctx, job->m_tiles * chunks, 1, qd8_gemm_tasks, job);
 }
 
+/* Byte moves of the short runs im2col makes (a first layer with one input channel moves 1-4
+ * bytes at a time) and of the 0-3 padding bytes after each quantized row: fixed-size memcpy / memset pairs, which compilers turn into a move or two
+ * (overlapping where n is not the size), rather than library calls costing more than the move. */
+static inline void move_bytes(int8_t *d, const int8_t *s, size_t n) {
+  if (n > 32) {
+    memcpy(d, s, n);
+  } else if (n >= 16) {
+    memcpy(d, s, 16);
+    memcpy(d + n - 16, s + n - 16, 16);
+  } else if (n >= 8) {
+    memcpy(d, s, 8);
+    memcpy(d + n - 8, s + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(d, s, 4);
+    memcpy(d + n - 4, s + n - 4, 4);
+  } else {
+    if (n > 0) d[0] = s[0];
+    if (n > 1) d[1] = s[1];
+    if (n > 2) d[2] = s[2];
+  }
+}
+
+static inline void fill_bytes(int8_t *d, int8_t v, size_t n) {
+  if (n > 32) {
+    memset(d, v, n);
+  } else if (n >= 16) {
+    memset(d, v, 16);
+    memset(d + n - 16, v, 16);
+  } else if (n >= 8) {
+    memset(d, v, 8);
+    memset(d + n - 8, v, 8);
+  } else if (n >= 4) {
+    memset(d, v, 4);
+    memset(d + n - 4, v, 4);
+  } else {
+    if (n > 0) d[0] = v;
+    if (n > 1) d[1] = v;
+    if (n > 2) d[2] = v;
+  }
+}
+
 typedef struct qd8_rows_job {
   const eq_qd8_ukernels *uk;
   const float *x;
@@ -171,7 +212,7 @@ static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     int8_t *q = job->q + r * job->kc;
     job->uk->quantize((size_t)job->depth, job->x + r * job->depth, q, &job->quant[r]);
-    memset(q + job->depth, 0, (size_t)(job->kc - job->depth));
+    fill_bytes(q + job->depth, 0, (size_t)(job->kc - job->depth));
   }
 }
 
@@ -204,36 +245,44 @@ typedef struct qd8_im2col_job {
 static void qd8_im2col_rows(void *arg, int64_t begin, int64_t end) {
   const qd8_im2col_job *job = (const qd8_im2col_job *)arg;
   const eq_qd8_conv_params *p = job->p;
+  const size_t c = (size_t)p->in_c;
   for (int64_t pix = begin; pix < end; ++pix) {
     const int32_t oy = (int32_t)(pix / p->out_w), ox = (int32_t)(pix % p->out_w);
     int8_t *row = job->cols + pix * p->kc;
     const int32_t ix0 = ox * p->stride_w - p->pad_left;
-    /* With undilated columns all inside the image, a filter row is one contiguous run. */
-    const int whole_rows = p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    /* Undilated, the filter row's columns inside the image, [kx_lo, kx_hi), are one contiguous
+     * run of the image row, between runs of padding. */
+    int32_t kx_lo = ix0 < 0 ? -ix0 : 0, kx_hi = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
+    if (kx_lo > p->k_w) kx_lo = p->k_w;  /* the whole row in the padding */
+    if (kx_hi < kx_lo) kx_hi = kx_lo;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
       const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-      const size_t run = (size_t)p->k_w * p->in_c;
+      const size_t run = (size_t)p->k_w * c;
       if (iy < 0 || iy >= p->in_h) {
-        memset(row, job->pad, run);
+        fill_bytes(row, job->pad, run);
         row += run;
         continue;
       }
-      if (whole_rows) {
-        memcpy(row, job->image + ((int64_t)iy * p->in_w + ix0) * p->in_c, run);
+      const int8_t *image_row = job->image + (int64_t)iy * p->in_w * p->in_c;
+      if (p->dilation_w == 1) {
+        const size_t left = (size_t)kx_lo * c, mid = (size_t)(kx_hi - kx_lo) * c;
+        fill_bytes(row, job->pad, left);
+        move_bytes(row + left, image_row + (int64_t)(ix0 + kx_lo) * p->in_c, mid);
+        fill_bytes(row + left + mid, job->pad, run - left - mid);
         row += run;
         continue;
       }
-      for (int32_t kx = 0; kx < p->k_w; ++kx, row += p->in_c) {
+      for (int32_t kx = 0; kx < p->k_w; ++kx, row += c) {
         const int32_t ix = ix0 + kx * p->dilation_w;
         if (ix < 0 || ix >= p->in_w) {
-          memset(row, job->pad, (size_t)p->in_c);
+          fill_bytes(row, job->pad, c);
         } else {
-          memcpy(row, job->image + ((int64_t)iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+          move_bytes(row, image_row + (int64_t)ix * p->in_c, c);
         }
       }
     }
     const int64_t used = (int64_t)p->k_h * p->k_w * p->in_c;
-    memset(job->cols + pix * p->kc + used, 0, (size_t)(p->kc - used));
+    fill_bytes(job->cols + pix * p->kc + used, 0, (size_t)(p->kc - used));
   }
 }
 
