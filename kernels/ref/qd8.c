@@ -155,7 +155,9 @@ static void qd8_gemm_run(eq_ctx *ctx, qd8_gemm_job *job) {
   job->m_tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
   const int64_t chunks = (job->n + QD8_CHUNK_BLOCKS * EQ_QD8_NR - 1) /
                          (QD8_CHUNK_BLOCKS * EQ_QD8_NR);
-  eq_parallel_for(ctx, job->m_tiles * chunks, 1, qd8_gemm_tasks, job);
+  const int64_t tasks = job->m_tiles * chunks;
+  eq_parallel_for(ctx, tasks, eq_parallel_grain(tasks, job->m * job->n * (int64_t)job->kc),
+                  qd8_gemm_tasks, job);
 }
 
 /* Byte moves of the short runs im2col makes (a first layer with one input channel moves 1-4
@@ -226,7 +228,8 @@ int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukerne
   eq_qd8_row_quant *quant = (eq_qd8_row_quant *)node->scratch;
   int8_t *aq = (int8_t *)node->scratch + qd8_quant_bytes(p->rows);
   qd8_rows_job rows = {uk, (const float *)node->inputs[0]->data, aq, quant, p->depth, p->kc};
-  eq_parallel_for(ctx, p->rows, 16, qd8_quantize_rows, &rows);
+  const int64_t rows_grain = eq_parallel_grain(p->rows, (int64_t)p->rows * p->depth);
+  eq_parallel_for(ctx, p->rows, rows_grain > 16 ? rows_grain : 16, qd8_quantize_rows, &rows);
   qd8_gemm_job job = {uk, p->rows, p->units, (size_t)p->kc, aq, node->inputs[1]->data,
                       (float *)node->outputs[0]->data, quant, 1, p->act_min, p->act_max, 0};
   qd8_gemm_run(ctx, &job);
@@ -296,7 +299,9 @@ int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   for (int32_t b = 0; b < p->batch; ++b) {
     uk->quantize((size_t)image, (const float *)node->inputs[0]->data + b * image, qimage, quant);
     qd8_im2col_job im2col = {p, qimage, cols, (int8_t)(quant->zero_point ^ uk->a_xor)};
-    eq_parallel_for(ctx, pixels, 64, qd8_im2col_rows, &im2col);
+    const int64_t im2col_grain = eq_parallel_grain(pixels, pixels * p->kc);
+    eq_parallel_for(ctx, pixels, im2col_grain > 64 ? im2col_grain : 64, qd8_im2col_rows,
+                    &im2col);
     qd8_gemm_job job = {uk, pixels, p->out_c, (size_t)p->kc, cols, node->inputs[1]->data,
                         (float *)node->outputs[0]->data + b * pixels * p->out_c, quant, 0,
                         p->act_min, p->act_max, 0};
@@ -393,7 +398,9 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
                              (float *)node->outputs[0]->data + b * out_image};
     uk->quantize_grid((size_t)image, (const float *)node->inputs[0]->data + b * image, grid,
                       &job.quant);
-    eq_parallel_for(ctx, p->out_h, 1, qd8_depthwise_rows, &job);
+    eq_parallel_for(ctx, p->out_h,
+                    eq_parallel_grain(p->out_h, out_image * (int64_t)p->k_h * p->k_w),
+                    qd8_depthwise_rows, &job);
   }
   return 0;
 }
