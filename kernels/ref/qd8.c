@@ -14,20 +14,6 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
 
 /* --- microkernels ---------------------------------------------------------------------- */
 
-float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant) {
-  const float qmin = -128.0f, qmax = 127.0f;
-  const float rmin = min < 0.0f ? min : 0.0f, rmax = max > 0.0f ? max : 0.0f;
-  const float q = rmin == rmax ? 1.0f : (qmax - qmin) / (rmax - rmin);
-  const float rmin_q = rmin * q, rmax_q = rmax * q;
-  /* Both sides give the same zero point in exact arithmetic; take the one whose rounding
-   * error is smaller (the sum below compares |qmin + rmin_q| with |qmax + rmax_q|). */
-  float zp = (qmin + rmin_q) + (qmax + rmax_q) > 0.0f ? qmin - rmin_q : qmax - rmax_q;
-  zp = zp < qmin ? qmin : (zp > qmax ? qmax : zp);
-  quant->zero_point = (int32_t)nearbyintf(zp);  /* default rounding: to nearest, ties to even */
-  quant->scale = 1.0f / q;
-  return q;
-}
-
 /* The row's parameters (from its minimum and maximum); returns q. */
 static float row_params(size_t n, const float *x, eq_qd8_row_quant *quant) {
   float lo = x[0], hi = x[0];
