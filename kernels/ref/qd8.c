@@ -222,71 +222,79 @@ int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukerne
   return 0;
 }
 
-typedef struct qd8_im2col_job {
-  const eq_qd8_conv_params *p;
-  const int8_t *image;
-  int8_t *cols;
-  int8_t pad;
-} qd8_im2col_job;
+/* The quantized image framed by its zero point, as far as the filter reaches: ph x pw pixels,
+ * the image at (pad_top, pad_left) (prepare's paddings are never negative). edgeq/ops/qd8.py
+ * sizes the scratch with the same formula. */
+static int64_t qd8_framed_bytes(const eq_qd8_conv_params *p, int64_t *ph, int64_t *pw) {
+  const int64_t reach_h = (int64_t)(p->out_h - 1) * p->stride_h +
+                          (int64_t)(p->k_h - 1) * p->dilation_h + 1;
+  const int64_t reach_w = (int64_t)(p->out_w - 1) * p->stride_w +
+                          (int64_t)(p->k_w - 1) * p->dilation_w + 1;
+  *ph = p->pad_top + p->in_h > reach_h ? p->pad_top + p->in_h : reach_h;
+  *pw = p->pad_left + p->in_w > reach_w ? p->pad_left + p->in_w : reach_w;
+  return *ph * *pw * p->in_c;
+}
 
-/* Rows of A for output pixels [begin, end): the (ky, kx, c) patch, in the filter's OHWI order,
- * the image's zero point where the patch leaves the image, zeros up to kc. */
-static void qd8_im2col_rows(void *arg, int64_t begin, int64_t end) {
-  const qd8_im2col_job *job = (const qd8_im2col_job *)arg;
+typedef struct qd8_framed_job {
+  const eq_qd8_conv_params *p;
+  const int8_t *framed;  /* pw pixels a row */
+  int8_t *cols;
+  int64_t pw;
+} qd8_framed_job;
+
+/* im2col on the framed image: every patch lies inside it, so each filter row is one run of
+ * k_w * in_c bytes (undilated) or k_w runs of in_c, with no bounds to check. */
+static void qd8_im2col_framed_rows(void *arg, int64_t begin, int64_t end) {
+  const qd8_framed_job *job = (const qd8_framed_job *)arg;
   const eq_qd8_conv_params *p = job->p;
-  const size_t c = (size_t)p->in_c;
+  const int64_t c = p->in_c, row_bytes = job->pw * c;
+  const size_t run = (size_t)(p->k_w * c);
+  const int64_t used = (int64_t)p->k_h * p->k_w * p->in_c;
   for (int64_t pix = begin; pix < end; ++pix) {
-    const int32_t oy = (int32_t)(pix / p->out_w), ox = (int32_t)(pix % p->out_w);
+    const int64_t oy = pix / p->out_w, ox = pix % p->out_w;
     int8_t *row = job->cols + pix * p->kc;
-    const int32_t ix0 = ox * p->stride_w - p->pad_left;
-    /* Undilated, the filter row's columns inside the image, [kx_lo, kx_hi), are one contiguous
-     * run of the image row, between runs of padding. */
-    int32_t kx_lo = ix0 < 0 ? -ix0 : 0, kx_hi = p->in_w - ix0 < p->k_w ? p->in_w - ix0 : p->k_w;
-    if (kx_lo > p->k_w) kx_lo = p->k_w;  /* the whole row in the padding */
-    if (kx_hi < kx_lo) kx_hi = kx_lo;
+    const int8_t *base = job->framed + oy * p->stride_h * row_bytes + ox * p->stride_w * c;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
-      const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-      const size_t run = (size_t)p->k_w * c;
-      if (iy < 0 || iy >= p->in_h) {
-        fill_bytes(row, job->pad, run);
-        row += run;
-        continue;
-      }
-      const int8_t *image_row = job->image + (int64_t)iy * p->in_w * p->in_c;
+      const int8_t *src = base + (int64_t)ky * p->dilation_h * row_bytes;
       if (p->dilation_w == 1) {
-        const size_t left = (size_t)kx_lo * c, mid = (size_t)(kx_hi - kx_lo) * c;
-        fill_bytes(row, job->pad, left);
-        move_bytes(row + left, image_row + (int64_t)(ix0 + kx_lo) * p->in_c, mid);
-        fill_bytes(row + left + mid, job->pad, run - left - mid);
+        move_bytes(row, src, run);
         row += run;
-        continue;
-      }
-      for (int32_t kx = 0; kx < p->k_w; ++kx, row += c) {
-        const int32_t ix = ix0 + kx * p->dilation_w;
-        if (ix < 0 || ix >= p->in_w) {
-          fill_bytes(row, job->pad, c);
-        } else {
-          move_bytes(row, image_row + (int64_t)ix * p->in_c, c);
-        }
+      } else {
+        for (int32_t kx = 0; kx < p->k_w; ++kx, row += c)
+          move_bytes(row, src + (int64_t)kx * p->dilation_w * c, (size_t)c);
       }
     }
-    const int64_t used = (int64_t)p->k_h * p->k_w * p->in_c;
     fill_bytes(job->cols + pix * p->kc + used, 0, (size_t)(p->kc - used));
   }
 }
 
+/* Scratch: one eq_qd8_row_quant (64 bytes), the quantized image (64-byte rounded), the framed
+ * image (qd8_framed_bytes, 64-byte rounded), then the im2col rows (out_h * out_w * kc). */
 int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   const eq_qd8_conv_params *p = (const eq_qd8_conv_params *)node->params;
   const int64_t image = (int64_t)p->in_h * p->in_w * p->in_c;
   const int64_t pixels = (int64_t)p->out_h * p->out_w;
   eq_qd8_row_quant *quant = (eq_qd8_row_quant *)node->scratch;
   int8_t *qimage = (int8_t *)node->scratch + qd8_quant_bytes(1);
-  int8_t *cols = qimage + ((image + 63) & ~(int64_t)63);
+  int8_t *after_image = qimage + ((image + 63) & ~(int64_t)63);
+  int64_t ph = 0, pw = 0;
+  const int64_t framed_bytes = (qd8_framed_bytes(p, &ph, &pw) + 63) & ~(int64_t)63;
+  const int64_t needed = (int64_t)qd8_quant_bytes(1) + ((image + 63) & ~(int64_t)63) +
+                         framed_bytes + pixels * p->kc;
+  if (node->scratch_bytes < needed)
+    return eq_fail(ctx, "conv2d_qd8: the plan gave %lld bytes of scratch, the kernel needs %lld",
+                   (long long)node->scratch_bytes, (long long)needed);
+  int8_t *framed = after_image, *cols = after_image + framed_bytes;
+  const int64_t im2col_grain = eq_parallel_grain(pixels, pixels * p->kc);
+  const int64_t c = p->in_c;
   for (int32_t b = 0; b < p->batch; ++b) {
     uk->quantize((size_t)image, (const float *)node->inputs[0]->data + b * image, qimage, quant);
-    qd8_im2col_job im2col = {p, qimage, cols, (int8_t)(quant->zero_point ^ uk->a_xor)};
-    const int64_t im2col_grain = eq_parallel_grain(pixels, pixels * p->kc);
-    eq_parallel_for(ctx, pixels, im2col_grain > 64 ? im2col_grain : 64, qd8_im2col_rows,
+    memset(framed, (int8_t)(quant->zero_point ^ uk->a_xor), (size_t)(ph * pw * c));
+    for (int32_t y = 0; y < p->in_h; ++y)
+      memcpy(framed + ((p->pad_top + y) * pw + p->pad_left) * c,
+             qimage + (int64_t)y * p->in_w * c, (size_t)(p->in_w * c));
+    qd8_framed_job im2col = {p, framed, cols, pw};
+    eq_parallel_for(ctx, pixels, im2col_grain > 64 ? im2col_grain : 64, qd8_im2col_framed_rows,
                     &im2col);
     qd8_gemm_job job = {uk, pixels, p->out_c, (size_t)p->kc, cols, node->inputs[1]->data,
                         (float *)node->outputs[0]->data + b * pixels * p->out_c, quant, 0,

@@ -115,8 +115,9 @@ typedef struct eq_qd8_fc_params {
 
 /* Node parameters of conv2d_qd8: eq_conv_params' geometry plus kc = k_h * k_w * in_c rounded up
  * to EQ_QD8_KR. Inputs: x NHWC float, packed weights. Scratch: one eq_qd8_row_quant (64 bytes),
- * the quantized image (in_h * in_w * in_c, 64-byte rounded), then out_h * out_w * kc for the
- * im2col rows. */
+ * the quantized image (in_h * in_w * in_c, 64-byte rounded), the image framed by its zero point
+ * as far as the filter reaches (64-byte rounded; qd8_framed_bytes in kernels/ref/qd8.c), then
+ * out_h * out_w * kc for the im2col rows. */
 typedef struct eq_qd8_conv_params {
   int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
   int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
