@@ -135,9 +135,20 @@ static inline __m512i quantize16_exact(__m512 x, __m512 vq, __m512i vzp) {
                                            _mm512_set1_epi32(EQ_QD8_MAGIC_BITS)), vzp);
 }
 
+/* Two pairs of accumulators, so that a row's chain of min/max waits half as long (the row
+ * quantizer runs once per FC row: its latency, not its throughput, is what a row costs). */
 static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
-  __m512 vmin = _mm512_set1_ps(x[0]), vmax = vmin;
+  __m512 vmin = _mm512_set1_ps(x[0]), vmax = vmin, vmin1 = vmin, vmax1 = vmin;
   size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 v = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+    vmin = _mm512_min_ps(vmin, v);
+    vmax = _mm512_max_ps(vmax, v);
+    vmin1 = _mm512_min_ps(vmin1, v1);
+    vmax1 = _mm512_max_ps(vmax1, v1);
+  }
+  vmin = _mm512_min_ps(vmin, vmin1);
+  vmax = _mm512_max_ps(vmax, vmax1);
   for (; i + 16 <= n; i += 16) {
     const __m512 v = _mm512_loadu_ps(x + i);
     vmin = _mm512_min_ps(vmin, v);
