@@ -2,10 +2,13 @@
 peak (a vpdpbusd loop with independent accumulators, compiled and run here).
 
     python benchmarks/gemm_qd8.py [--m 1024 --n 1024 --k 1024] [--runs 10] [--no-peak]
+                                  [--levels all | avx2,avxvnni,...]
 
 The GEMM runs as a one-op FULLY_CONNECTED model with int8 weights through edgeq's public API,
 so the figure includes the per-row quantization of the activations and the float epilogue.
-EDGEQ_ISA=... picks a lower kernel, as everywhere.
+EDGEQ_ISA=... picks a lower kernel, as everywhere; --levels measures several one after the
+other, each against the peak of the vpdpbusd form it uses (zmm for avx512vnni, VEX ymm for
+avxvnni).
 """
 from __future__ import annotations
 
@@ -28,58 +31,70 @@ from edgeq.runtime import cpu  # noqa: E402
 from edgeq.tflite.schema import BuiltinOp  # noqa: E402
 from edgeq.tflite.writer import ModelBuilder  # noqa: E402
 
-# Each vpdpbusd zmm is 64 int8 multiply-adds.
+# CHAINS independent vpdpbusd chains in registers (inline asm, so the compiler neither spills
+# nor folds them); operand values do not change the timing. REG is zmm (AVX-512 VNNI, 64 int8
+# multiply-adds per instruction; 16 chains, sources zmm30/31) or ymm with the {vex} encoding
+# (AVX-VNNI, 32; VEX reaches only ymm0-15, so 14 chains and sources ymm14/15).
 PEAK_C = r"""
 #include <stdio.h>
 #include <time.h>
-/* 16 independent vpdpbusd chains in registers (inline asm, so the compiler neither spills nor
- * folds them); operand values do not change the timing. */
+#define OP(i) PREFIX "vpdpbusd %%" REG SRC0 ", %%" REG SRC1 ", %%" REG #i "\n\t"
+#if CHAINS == 16
+#define LAST_TWO OP(14) OP(15)
+#else
+#define LAST_TWO
+#endif
 int main(void) {
   const long iters = 20000000;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (long n = 0; n < iters; ++n) {
-    __asm__ volatile(
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm1\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm3\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm5\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm7\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm9\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm11\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm12\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm13\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm14\n\t"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm15\n\t"
-        :
-        :
-        : "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9",
-          "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15");
+    __asm__ volatile(OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
+                     OP(12) OP(13) LAST_TWO
+                     :
+                     :
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                       "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   const double s = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
-  printf("%.1f\n", iters * 16.0 * 64 / s / 1e9);
+  printf("%.1f\n", iters * (double)CHAINS * LANES / s / 1e9);
   return 0;
 }
 """
 
+# ISA level -> (feature it needs, register, int8 MACs per instruction, gcc flags and defines)
+PEAKS = {
+    "avx512vnni": ("avx512vnni", "zmm", 64, ["-mavx512f", "-mavx512vnni", "-DPREFIX=\"\"",
+                                             "-DSRC0=\"30\"", "-DSRC1=\"31\"", "-DCHAINS=16"]),
+    # %{ %} put literal braces into a GCC asm template
+    "avxvnni": ("avxvnni", "ymm", 32, ["-mavx2", "-mavxvnni", "-DPREFIX=\"%{vex%} \"",
+                                       "-DSRC0=\"14\"", "-DSRC1=\"15\"", "-DCHAINS=14"]),
+}
 
-def peak_gmacs():
-    """Measured vpdpbusd zmm peak (G int8 MAC/s), or None without a compiler / AVX-512 VNNI."""
-    if not cpu.detected() & cpu.FEATURES["avx512vnni"] or shutil.which("gcc") is None:
+
+def peak_gmacs(level):
+    """Measured vpdpbusd peak (G int8 MAC/s) of the instruction form `level`'s kernel uses, or
+    None (no VNNI form for that level, no such feature, or no compiler)."""
+    if level not in PEAKS or shutil.which("gcc") is None:
+        return None
+    feature, reg, lanes, flags = PEAKS[level]
+    if not cpu.detected() & cpu.FEATURES[feature]:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         src, exe = os.path.join(tmp, "peak.c"), os.path.join(tmp, "peak")
         Path(src).write_text(PEAK_C)
-        subprocess.run(["gcc", "-O2", "-mavx512f", "-mavx512vnni", src, "-o", exe], check=True)
+        subprocess.run(["gcc", "-O2", *flags, f'-DREG="{reg}"', f"-DLANES={lanes}", src, "-o",
+                        exe], check=True)
         runs = [float(subprocess.run([exe], capture_output=True, text=True,
                                      check=True).stdout.split()[0]) for _ in range(3)]
     return max(runs)
+
+
+def top_level():
+    """The highest level EDGEQ_ISA allows here (what edgeq picks by default)."""
+    order = cpu._ORDER[cpu._family()]
+    return [lv for lv in order if cpu.level_mask(lv) & ~cpu.allowed() == 0][-1]
 
 
 def fc_model(m, n, k, rng):
@@ -95,17 +110,18 @@ def fc_model(m, n, k, rng):
     return b.build()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--m", type=int, default=1024)
-    ap.add_argument("--n", type=int, default=1024)
-    ap.add_argument("--k", type=int, default=1024)
-    ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--no-peak", action="store_true")
-    args = ap.parse_args()
-    rng = np.random.default_rng(0)
-    it = edgeq.Interpreter(model_content=fc_model(args.m, args.n, args.k, rng), num_threads=1)
-    it.allocate_tensors()
+def measure(level, args, rng):
+    """(median, best) seconds per invoke of the m x n x k FC with kernels up to `level`."""
+    old = os.environ.get("EDGEQ_ISA")
+    os.environ["EDGEQ_ISA"] = level
+    try:
+        it = edgeq.Interpreter(model_content=fc_model(args.m, args.n, args.k, rng), num_threads=1)
+        it.allocate_tensors()
+    finally:
+        if old is None:
+            del os.environ["EDGEQ_ISA"]
+        else:
+            os.environ["EDGEQ_ISA"] = old
     it.set_tensor(it.get_input_details()[0]["index"],
                   rng.standard_normal((args.m, args.k)).astype(np.float32))
     it.invoke()
@@ -114,17 +130,37 @@ def main():
         t0 = time.perf_counter()
         it.invoke()
         times.append(time.perf_counter() - t0)
-    best, median = min(times), statistics.median(times)
+    return statistics.median(times), min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--m", type=int, default=1024)
+    ap.add_argument("--n", type=int, default=1024)
+    ap.add_argument("--k", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--no-peak", action="store_true")
+    ap.add_argument("--levels", default=None,
+                    help="comma-separated EDGEQ_ISA levels to measure one after the other "
+                         "(default: the one edgeq picks here); 'all' = every SIMD level this CPU runs")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    if args.levels == "all":
+        order = cpu._ORDER[cpu._family()]
+        levels = [lv for lv in order[1:] if cpu.level_mask(lv) & ~cpu.allowed() == 0]
+    else:
+        levels = args.levels.split(",") if args.levels else [top_level()]
     macs = args.m * args.n * args.k
-    print(f"qd8 GEMM {args.m}x{args.n}x{args.k}, 1 thread, allowed ISA "
-          f"{cpu.names(cpu.allowed())}: median {median * 1e3:.2f} ms = "
-          f"{macs / median / 1e9:.1f} GMAC/s (best {macs / best / 1e9:.1f})")
-    if not args.no_peak:
-        peak = peak_gmacs()
-        if peak is None:
-            print("peak: not measured (needs gcc and AVX-512 VNNI)")
-        else:
-            print(f"peak vpdpbusd zmm: {peak:.1f} GMAC/s; best run at "
+    for level in levels:
+        median, best = measure(level, args, rng)
+        print(f"qd8 GEMM {args.m}x{args.n}x{args.k}, 1 thread, EDGEQ_ISA={level} "
+              f"{cpu.names(cpu.level_mask(level) & cpu.detected())}: median "
+              f"{median * 1e3:.2f} ms = {macs / median / 1e9:.1f} GMAC/s "
+              f"(best {macs / best / 1e9:.1f})")
+        peak = None if args.no_peak else peak_gmacs(level)
+        if peak is not None:
+            reg = PEAKS[level][1]
+            print(f"  peak vpdpbusd {reg}: {peak:.1f} GMAC/s; best run at "
                   f"{100 * macs / best / 1e9 / peak:.0f}% of it, median at "
                   f"{100 * macs / median / 1e9 / peak:.0f}%")
 

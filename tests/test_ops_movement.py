@@ -651,6 +651,27 @@ def test_strided_kernels_random_transposes():
         np.testing.assert_array_equal(out, np.transpose(x, perm), err_msg=f"{shape} {perm}")
 
 
+@pytest.mark.parametrize("shape,perm", [((1, 64, 4, 32), (0, 2, 3, 1)), ((8, 8), (1, 0)),
+                                        ((17, 9), (1, 0)), ((3, 16, 23), (0, 2, 1)),
+                                        ((2, 9, 3, 17), (3, 1, 2, 0)), ((1, 7), (1, 0)),
+                                        ((5, 40, 33), (2, 1, 0)), ((4, 3, 8, 16), (0, 1, 3, 2))])
+def test_blocked_transpose_x32(shape, perm):
+    """The ISA transpose_x32 (8 x 8 blocks where the two innermost dims swap) against numpy and
+    the reference strided copy, over block multiples and tails of both plane dims."""
+    from edgeq.runtime import cpu
+
+    x = np.random.default_rng(len(shape)).standard_normal(shape).astype(np.float32)
+    out_shape = [shape[p] for p in perm]
+    strides = movement._row_major_strides(shape)
+    call = movement._strided_call(_Ctx(), "transpose", x.dtype, out_shape,
+                                  [strides[p] for p in perm])
+    got, ref = np.full(out_shape, np.nan, np.float32), np.empty(out_shape, np.float32)
+    run_kernel(call.kernel, call.params_bytes(), [x], [got], allowed=cpu.allowed())
+    run_kernel(call.kernel, call.params_bytes(), [x], [ref], allowed=0)
+    np.testing.assert_array_equal(ref, np.transpose(x, perm))
+    np.testing.assert_array_equal(got, ref)
+
+
 def test_strided_kernels_large_and_collapsing():
     x = np.arange(3 * 1000 * 7, dtype=np.int32).reshape(3, 1000, 7)
     for perm in itertools.permutations(range(3)):

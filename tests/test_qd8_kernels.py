@@ -161,7 +161,9 @@ def test_fully_connected_constant_row_and_relu6():
 
 @pytest.mark.parametrize("shape,k,stride,padding,dilation", [
     ((1, 9, 7, 5), 3, 1, 0, 1), ((2, 8, 8, 3), 3, 2, 1, 1), ((1, 6, 5, 8), 1, 1, 0, 1),
-    ((1, 5, 6, 3), 1, 2, 0, 1), ((1, 9, 10, 2), 3, 1, 0, 2), ((1, 12, 6, 1), 5, 2, 0, 1)])
+    ((1, 5, 6, 3), 1, 2, 0, 1), ((1, 9, 10, 2), 3, 1, 0, 2), ((1, 12, 6, 1), 5, 2, 0, 1),
+    # im2col's short moves: filters wider than the image, runs of 1-40 bytes
+    ((1, 3, 4, 1), 5, 1, 0, 1), ((1, 7, 5, 6), 5, 2, 0, 1), ((1, 6, 9, 9), 5, 1, 0, 1)])
 def test_conv2d_matches_spec(shape, k, stride, padding, dilation):
     n, h, wd, c = shape
     oc = 19

@@ -320,7 +320,12 @@ def prepare_conv2d(ctx):
     name, kr = gemm_layout("conv2d_qd8")
     kc = _round_up(depth, kr)
     image = g.in_h * g.in_w * g.in_c
-    scratch = _align64(QUANT_BYTES) + _align64(image) + g.out_h * g.out_w * kc
+    # The image framed by its zero point as far as the filter reaches, so that im2col reads
+    # every patch without bounds checks (qd8_framed_bytes in kernels/ref/qd8.c).
+    framed_h = max(g.pad_top + g.in_h, (g.out_h - 1) * g.stride_h + (g.k_h - 1) * g.dilation_h + 1)
+    framed_w = max(g.pad_left + g.in_w, (g.out_w - 1) * g.stride_w + (g.k_w - 1) * g.dilation_w + 1)
+    scratch = (_align64(QUANT_BYTES) + _align64(image) + _align64(framed_h * framed_w * g.in_c)
+               + g.out_h * g.out_w * kc)
     params = ConvParams(g.batch, g.in_h, g.in_w, g.in_c, g.out_h, g.out_w, g.out_c, g.k_h,
                         g.k_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_top,
                         g.pad_left, kc, 1, g.act_min, g.act_max)

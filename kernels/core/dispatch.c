@@ -22,6 +22,7 @@ extern const eq_kernel_info eq_ref_f16_kernels[];
 extern const eq_kernel_info eq_x86_avx512_kernels[];
 extern const eq_kernel_info eq_x86_avx2_kernels[];
 extern const eq_kernel_info eq_x86_avx512vnni_qd8_kernels[];
+extern const eq_kernel_info eq_x86_avxvnni_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_qd8_kernels[];
 extern const eq_kernel_info eq_x86_avx2_f16_kernels[];
 #elif defined(__aarch64__)
@@ -36,6 +37,7 @@ extern const eq_kernel_info eq_arm_neon_f16_kernels[];
 static const eq_kernel_info *const kTables[] = {
 #if defined(__x86_64__) || defined(_M_X64)
     eq_x86_avx512vnni_qd8_kernels,
+    eq_x86_avxvnni_qd8_kernels,
     eq_x86_avx2_qd8_kernels,
     eq_x86_avx512_kernels,
     eq_x86_avx2_kernels,

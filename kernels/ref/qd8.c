@@ -15,20 +15,6 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
 
 /* --- microkernels ---------------------------------------------------------------------- */
 
-float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant) {
-  const float qmin = -128.0f, qmax = 127.0f;
-  const float rmin = min < 0.0f ? min : 0.0f, rmax = max > 0.0f ? max : 0.0f;
-  const float q = rmin == rmax ? 1.0f : (qmax - qmin) / (rmax - rmin);
-  const float rmin_q = rmin * q, rmax_q = rmax * q;
-  /* Both sides give the same zero point in exact arithmetic; take the one whose rounding
-   * error is smaller (the sum below compares |qmin + rmin_q| with |qmax + rmax_q|). */
-  float zp = (qmin + rmin_q) + (qmax + rmax_q) > 0.0f ? qmin - rmin_q : qmax - rmax_q;
-  zp = zp < qmin ? qmin : (zp > qmax ? qmax : zp);
-  quant->zero_point = (int32_t)nearbyintf(zp);  /* default rounding: to nearest, ties to even */
-  quant->scale = 1.0f / q;
-  return q;
-}
-
 /* The row's parameters (from its minimum and maximum); returns q. */
 static float row_params(size_t n, const float *x, eq_qd8_row_quant *quant) {
   float lo = x[0], hi = x[0];
@@ -168,7 +154,50 @@ static void qd8_gemm_run(eq_ctx *ctx, qd8_gemm_job *job) {
   job->m_tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
   const int64_t chunks = (job->n + QD8_CHUNK_BLOCKS * EQ_QD8_NR - 1) /
                          (QD8_CHUNK_BLOCKS * EQ_QD8_NR);
-  eq_parallel_for(ctx, job->m_tiles * chunks, 1, qd8_gemm_tasks, job);
+  const int64_t tasks = job->m_tiles * chunks;
+  eq_parallel_for(ctx, tasks, eq_parallel_grain(tasks, job->m * job->n * (int64_t)job->kc),
+                  qd8_gemm_tasks, job);
+}
+
+/* Byte moves of the short runs im2col makes (a first layer with one input channel moves 1-4
+ * bytes at a time) and of the 0-3 padding bytes after each quantized row: fixed-size memcpy / memset pairs, which compilers turn into a move or two
+ * (overlapping where n is not the size), rather than library calls costing more than the move. */
+static inline void move_bytes(int8_t *d, const int8_t *s, size_t n) {
+  if (n > 32) {
+    memcpy(d, s, n);
+  } else if (n >= 16) {
+    memcpy(d, s, 16);
+    memcpy(d + n - 16, s + n - 16, 16);
+  } else if (n >= 8) {
+    memcpy(d, s, 8);
+    memcpy(d + n - 8, s + n - 8, 8);
+  } else if (n >= 4) {
+    memcpy(d, s, 4);
+    memcpy(d + n - 4, s + n - 4, 4);
+  } else {
+    if (n > 0) d[0] = s[0];
+    if (n > 1) d[1] = s[1];
+    if (n > 2) d[2] = s[2];
+  }
+}
+
+static inline void fill_bytes(int8_t *d, int8_t v, size_t n) {
+  if (n > 32) {
+    memset(d, v, n);
+  } else if (n >= 16) {
+    memset(d, v, 16);
+    memset(d + n - 16, v, 16);
+  } else if (n >= 8) {
+    memset(d, v, 8);
+    memset(d + n - 8, v, 8);
+  } else if (n >= 4) {
+    memset(d, v, 4);
+    memset(d + n - 4, v, 4);
+  } else {
+    if (n > 0) d[0] = v;
+    if (n > 1) d[1] = v;
+    if (n > 2) d[2] = v;
+  }
 }
 
 typedef struct qd8_rows_job {
@@ -190,7 +219,7 @@ static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
                   (float *)job->x + r * job->depth);
     }
     job->uk->quantize((size_t)job->depth, job->x + r * job->depth, q, &job->quant[r]);
-    memset(q + job->depth, 0, (size_t)(job->kc - job->depth));
+    fill_bytes(q + job->depth, 0, (size_t)(job->kc - job->depth));
   }
 }
 
@@ -220,7 +249,8 @@ int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukerne
     rows.x = (const float *)f16_staging(node, qd8_quant_bytes(p->rows) +
                                                   (size_t)p->rows * (size_t)p->kc);
   }
-  eq_parallel_for(ctx, p->rows, 16, qd8_quantize_rows, &rows);
+  const int64_t rows_grain = eq_parallel_grain(p->rows, (int64_t)p->rows * p->depth);
+  eq_parallel_for(ctx, p->rows, rows_grain > 16 ? rows_grain : 16, qd8_quantize_rows, &rows);
   eq_tensor *out = node->outputs[0];
   qd8_gemm_job job = {uk, p->rows, p->units, (size_t)p->kc, aq, node->inputs[1]->data,
                       (float *)out->data, is_f16(out) ? (uint16_t *)out->data : NULL, cv.to_f16,
@@ -229,64 +259,76 @@ int eq_qd8_fully_connected(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukerne
   return 0;
 }
 
-typedef struct qd8_im2col_job {
-  const eq_qd8_conv_params *p;
-  const int8_t *image;
-  int8_t *cols;
-  int8_t pad;
-} qd8_im2col_job;
+/* The quantized image framed by its zero point, as far as the filter reaches: ph x pw pixels,
+ * the image at (pad_top, pad_left) (prepare's paddings are never negative). edgeq/ops/qd8.py
+ * sizes the scratch with the same formula. */
+static int64_t qd8_framed_bytes(const eq_qd8_conv_params *p, int64_t *ph, int64_t *pw) {
+  const int64_t reach_h = (int64_t)(p->out_h - 1) * p->stride_h +
+                          (int64_t)(p->k_h - 1) * p->dilation_h + 1;
+  const int64_t reach_w = (int64_t)(p->out_w - 1) * p->stride_w +
+                          (int64_t)(p->k_w - 1) * p->dilation_w + 1;
+  *ph = p->pad_top + p->in_h > reach_h ? p->pad_top + p->in_h : reach_h;
+  *pw = p->pad_left + p->in_w > reach_w ? p->pad_left + p->in_w : reach_w;
+  return *ph * *pw * p->in_c;
+}
 
-/* Rows of A for output pixels [begin, end): the (ky, kx, c) patch, in the filter's OHWI order,
- * the image's zero point where the patch leaves the image, zeros up to kc. */
-static void qd8_im2col_rows(void *arg, int64_t begin, int64_t end) {
-  const qd8_im2col_job *job = (const qd8_im2col_job *)arg;
+typedef struct qd8_framed_job {
+  const eq_qd8_conv_params *p;
+  const int8_t *framed;  /* pw pixels a row */
+  int8_t *cols;
+  int64_t pw;
+} qd8_framed_job;
+
+/* im2col on the framed image: every patch lies inside it, so each filter row is one run of
+ * k_w * in_c bytes (undilated) or k_w runs of in_c, with no bounds to check. */
+static void qd8_im2col_framed_rows(void *arg, int64_t begin, int64_t end) {
+  const qd8_framed_job *job = (const qd8_framed_job *)arg;
   const eq_qd8_conv_params *p = job->p;
+  const int64_t c = p->in_c, row_bytes = job->pw * c;
+  const size_t run = (size_t)(p->k_w * c);
+  const int64_t used = (int64_t)p->k_h * p->k_w * p->in_c;
   for (int64_t pix = begin; pix < end; ++pix) {
-    const int32_t oy = (int32_t)(pix / p->out_w), ox = (int32_t)(pix % p->out_w);
+    const int64_t oy = pix / p->out_w, ox = pix % p->out_w;
     int8_t *row = job->cols + pix * p->kc;
-    const int32_t ix0 = ox * p->stride_w - p->pad_left;
-    /* With undilated columns all inside the image, a filter row is one contiguous run. */
-    const int whole_rows = p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    const int8_t *base = job->framed + oy * p->stride_h * row_bytes + ox * p->stride_w * c;
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
-      const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
-      const size_t run = (size_t)p->k_w * p->in_c;
-      if (iy < 0 || iy >= p->in_h) {
-        memset(row, job->pad, run);
+      const int8_t *src = base + (int64_t)ky * p->dilation_h * row_bytes;
+      if (p->dilation_w == 1) {
+        move_bytes(row, src, run);
         row += run;
-        continue;
-      }
-      if (whole_rows) {
-        memcpy(row, job->image + ((int64_t)iy * p->in_w + ix0) * p->in_c, run);
-        row += run;
-        continue;
-      }
-      for (int32_t kx = 0; kx < p->k_w; ++kx, row += p->in_c) {
-        const int32_t ix = ix0 + kx * p->dilation_w;
-        if (ix < 0 || ix >= p->in_w) {
-          memset(row, job->pad, (size_t)p->in_c);
-        } else {
-          memcpy(row, job->image + ((int64_t)iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
-        }
+      } else {
+        for (int32_t kx = 0; kx < p->k_w; ++kx, row += c)
+          move_bytes(row, src + (int64_t)kx * p->dilation_w * c, (size_t)c);
       }
     }
-    const int64_t used = (int64_t)p->k_h * p->k_w * p->in_c;
-    memset(job->cols + pix * p->kc + used, 0, (size_t)(p->kc - used));
+    fill_bytes(job->cols + pix * p->kc + used, 0, (size_t)(p->kc - used));
   }
 }
 
+/* Scratch: one eq_qd8_row_quant (64 bytes), the quantized image (64-byte rounded), the framed
+ * image (qd8_framed_bytes, 64-byte rounded), then the im2col rows (out_h * out_w * kc). */
 int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
   const eq_qd8_conv_params *p = (const eq_qd8_conv_params *)node->params;
   const int64_t image = (int64_t)p->in_h * p->in_w * p->in_c;
   const int64_t pixels = (int64_t)p->out_h * p->out_w;
   eq_qd8_row_quant *quant = (eq_qd8_row_quant *)node->scratch;
   int8_t *qimage = (int8_t *)node->scratch + qd8_quant_bytes(1);
-  int8_t *cols = qimage + ((image + 63) & ~(int64_t)63);
+  int8_t *after_image = qimage + ((image + 63) & ~(int64_t)63);
+  int64_t ph = 0, pw = 0;
+  const int64_t framed_bytes = (qd8_framed_bytes(p, &ph, &pw) + 63) & ~(int64_t)63;
+  const int64_t needed = (int64_t)qd8_quant_bytes(1) + ((image + 63) & ~(int64_t)63) +
+                         framed_bytes + pixels * p->kc;
+  if (node->scratch_bytes < needed)
+    return eq_fail(ctx, "conv2d_qd8: the plan gave %lld bytes of scratch, the kernel needs %lld",
+                   (long long)node->scratch_bytes, (long long)needed);
+  int8_t *framed = after_image, *cols = after_image + framed_bytes;
+  const int64_t im2col_grain = eq_parallel_grain(pixels, pixels * p->kc);
+  const int64_t c = p->in_c;
   const eq_f16_converters cv = eq_f16_converters_for(ctx->isa);
   const eq_tensor *x = node->inputs[0];
   eq_tensor *out = node->outputs[0];
-  float *x32 = is_f16(x) ? (float *)f16_staging(node, (size_t)(cols - (int8_t *)node->scratch) +
-                                                          (size_t)(pixels * p->kc))
-                         : NULL;
+  /* an fp16 input is converted past the float32 path's scratch (edgeq/plan/precision.py) */
+  float *x32 = is_f16(x) ? (float *)f16_staging(node, (size_t)needed) : NULL;
   for (int32_t b = 0; b < p->batch; ++b) {
     const float *image_b = (const float *)x->data + b * image;
     if (x32 != NULL) {
@@ -294,8 +336,13 @@ int eq_qd8_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukernels *uk) {
       image_b = x32;
     }
     uk->quantize((size_t)image, image_b, qimage, quant);
-    qd8_im2col_job im2col = {p, qimage, cols, (int8_t)(quant->zero_point ^ uk->a_xor)};
-    eq_parallel_for(ctx, pixels, 64, qd8_im2col_rows, &im2col);
+    memset(framed, (int8_t)(quant->zero_point ^ uk->a_xor), (size_t)(ph * pw * c));
+    for (int32_t y = 0; y < p->in_h; ++y)
+      memcpy(framed + ((p->pad_top + y) * pw + p->pad_left) * c,
+             qimage + (int64_t)y * p->in_w * c, (size_t)(p->in_w * c));
+    qd8_framed_job im2col = {p, framed, cols, pw};
+    eq_parallel_for(ctx, pixels, im2col_grain > 64 ? im2col_grain : 64, qd8_im2col_framed_rows,
+                    &im2col);
     const int64_t out_at = b * pixels * p->out_c;
     qd8_gemm_job job = {uk, pixels, p->out_c, (size_t)p->kc, cols, node->inputs[1]->data,
                         (float *)out->data + out_at,
@@ -409,7 +456,9 @@ int eq_qd8_depthwise_conv2d(const eq_node *node, eq_ctx *ctx, const eq_qd8_ukern
       image_b = grid;
     }
     uk->quantize_grid((size_t)image, image_b, grid, &job.quant);
-    eq_parallel_for(ctx, p->out_h, 1, qd8_depthwise_rows, &job);
+    eq_parallel_for(ctx, p->out_h,
+                    eq_parallel_grain(p->out_h, out_image * (int64_t)p->k_h * p->k_w),
+                    qd8_depthwise_rows, &job);
   }
   return 0;
 }

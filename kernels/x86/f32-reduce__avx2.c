@@ -2,7 +2,7 @@
  * over the outer dims). A kept innermost dim is summed 8 slots at a time, each output adding
  * its inputs in the reference's order (bit-identical: MEAN over H, W of NHWC, as in
  * squeeze-and-excite blocks); a reduced innermost row (a layer norm's mean over the last axis)
- * is summed in 8 lanes and then across them, a reassociation of the reference's sum. */
+ * is summed in 2 x 8 lanes and then across them, a reassociation of the reference's sum. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -23,8 +23,14 @@ static void walk_sum(const eq_reduce_params *p, const float *in, int64_t in_coun
       int32_t j = 0;
       float v = 0.0f;
       if (inner >= 16) {
-        __m256 lanes = _mm256_loadu_ps(in);
-        for (j = 8; j + 8 <= inner; j += 8) lanes = _mm256_add_ps(lanes, _mm256_loadu_ps(in + j));
+        /* two chains of adds, so that a row waits on half as many dependent adds */
+        __m256 lanes = _mm256_loadu_ps(in), lanes1 = _mm256_loadu_ps(in + 8);
+        for (j = 16; j + 16 <= inner; j += 16) {
+          lanes = _mm256_add_ps(lanes, _mm256_loadu_ps(in + j));
+          lanes1 = _mm256_add_ps(lanes1, _mm256_loadu_ps(in + j + 8));
+        }
+        lanes = _mm256_add_ps(lanes, lanes1);
+        for (; j + 8 <= inner; j += 8) lanes = _mm256_add_ps(lanes, _mm256_loadu_ps(in + j));
         __m128 h = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
         h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         v = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));

@@ -1,9 +1,11 @@
 /* f32 unary ops, AVX2: HARD_SWISH (x * clamp(x + 3, 0, 6) / 6 in the reference's order of
- * operations, so bit-identical to it; a NaN stays NaN through the clamp, as there) and GELU. */
+ * operations, so bit-identical to it; a NaN stays NaN through the clamp, as there), GELU, and
+ * DEQUANTIZE of int8. */
 #include <immintrin.h>
 
 #include "edgeq/dispatch.h"
-#include "math__avx2.h"
+#include "edgeq/params/elementwise.h"
+#include "gelu_erf.h"
 
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
   (void)ctx;
@@ -25,42 +27,57 @@ int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
   return 0;
 }
 
-/* erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + |z| / 2), mirrored as 2 - erfc(-z) for z < 0: the
- * Chebyshev fit of Numerical Recipes (erfcc, fractional error below 1.2e-7 everywhere). */
-static inline __m256 erfc8(__m256 z) {
-  const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), z);
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(a, _mm256_set1_ps(0.5f), one));
-  static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f,
-                              -0.18628806f, 0.27886807f, -1.13520398f, 1.48851587f,
-                              -0.82215223f, 0.17087277f};
-  __m256 p = _mm256_set1_ps(c[9]);
-  for (int i = 8; i >= 0; --i) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[i]));
-  const __m256 y = _mm256_mul_ps(t, exp_nonpositive(_mm256_fnmadd_ps(a, a, p)));
-  const __m256 negative = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_LT_OQ);
-  return _mm256_blendv_ps(y, _mm256_sub_ps(_mm256_set1_ps(2.0f), y), negative);
+/* erf(z) by the rational function of gelu_erf.h (P and Q by Horner, in parallel). */
+static inline __m256 erf8(__m256 z) {
+  const __m256 c = _mm256_set1_ps(EQ_GELU_ERF_CLAMP);
+  z = _mm256_min_ps(c, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), c), z));  /* NaN stays */
+  const __m256 s = _mm256_mul_ps(z, z);
+  __m256 p = _mm256_set1_ps(kGeluErfP[5]), q = _mm256_set1_ps(kGeluErfQ[5]);
+  for (int i = 4; i >= 0; --i) {
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(kGeluErfP[i]));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(kGeluErfQ[i]));
+  }
+  return _mm256_div_ps(_mm256_mul_ps(z, p), q);
 }
 
-/* GELU (exact form): 0.5 x erfc(-x / sqrt 2), as the reference writes it, with erfc from the
- * fit above: within a few 1e-7 of the reference (relative), not bit-identical. */
+static inline __m256 gelu8(__m256 x) {
+  const __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
+  return _mm256_fmadd_ps(h, erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f))), h);
+}
+
+/* GELU (exact form): x / 2 (1 + erf(x / sqrt 2)), within 2e-7 max(1, |x|) of the reference
+ * (gelu_erf.h), as LiteRT. */
 int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx) {
   (void)ctx;
   const float *in = (const float *)node->inputs[0]->data;
   float *out = (float *)node->outputs[0]->data;
   const int64_t n = node->inputs[0]->count;
-  const __m256 half = _mm256_set1_ps(0.5f), scale = _mm256_set1_ps(-0.7071067811865476f);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = _mm256_loadu_ps(in + i);
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(half, x),
-                                            erfc8(_mm256_mul_ps(x, scale))));
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, gelu8(_mm256_loadu_ps(in + i)));
   if (i < n) {  /* masked only here: AMD cores store through a mask slowly */
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)(n - i)),
                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256 x = _mm256_maskload_ps(in + i, mask);
-    _mm256_maskstore_ps(out + i, mask, _mm256_mul_ps(_mm256_mul_ps(half, x),
-                                                     erfc8(_mm256_mul_ps(x, scale))));
+    _mm256_maskstore_ps(out + i, mask, gelu8(_mm256_maskload_ps(in + i, mask)));
   }
+  return 0;
+}
+
+/* DEQUANTIZE int8 -> f32 with one scale: (q - zero_point) * scale, the reference's operations
+ * (an exact int32 difference, an exact conversion, one rounding), so bit-identical to it. A
+ * dynamic-range model dequantizes its gathered embedding rows this way on every run. */
+int eq_dequantize_i8_f32__avx2(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_dequantize_params *p = (const eq_dequantize_params *)node->params;
+  const int8_t *in = (const int8_t *)node->inputs[0]->data;
+  float *out = (float *)node->outputs[0]->data;
+  const int64_t n = node->inputs[0]->count;
+  const __m256i zp = _mm256_set1_epi32(p->zero_point);
+  const __m256 scale = _mm256_set1_ps(p->scale);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(in + i)));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, zp)), scale));
+  }
+  for (; i < n; ++i) out[i] = (float)((int32_t)in[i] - p->zero_point) * p->scale;
   return 0;
 }

@@ -5,6 +5,7 @@
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
 #include "edgeq/params/elementwise.h"
+#include "edgeq/params/movement.h"
 #include "edgeq/params/pool.h"
 #include "edgeq/params/reduce.h"
 
@@ -16,6 +17,8 @@ int eq_f32_vsquared_difference__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_gelu__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_dequantize_i8_f32__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_transpose_x32__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_softmax__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_mean__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
@@ -42,6 +45,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"avg_pool2d_f32", eq_f32_avg_pool__avx2, sizeof(eq_pool2d_params), EQ_ISA_AVX2},
     {"hard_swish_f32", eq_f32_hard_swish__avx2, 0, EQ_ISA_AVX2},
     {"gelu_f32", eq_f32_gelu__avx2, 0, EQ_ISA_AVX2},
+    {"dequantize_i8_f32", eq_dequantize_i8_f32__avx2, sizeof(eq_dequantize_params), EQ_ISA_AVX2},
     {"softmax_f32", eq_f32_softmax__avx2, sizeof(eq_softmax_params), EQ_ISA_AVX2},
     {"mean_f32", eq_f32_mean__avx2, sizeof(eq_reduce_params), EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
@@ -53,5 +57,6 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"transpose_conv2d_qd8_grid", eq_qd8_transpose_conv_grid__avx2, sizeof(eq_conv_params),
      EQ_ISA_AVX2},
     {"transpose_conv2d_qd8", eq_qd8_transpose_conv__avx2, sizeof(eq_conv_params), EQ_ISA_AVX2},
+    {"transpose_x32", eq_transpose_x32__avx2, sizeof(eq_strided_copy_params), EQ_ISA_AVX2},
     {NULL, NULL, 0, 0},
 };

@@ -33,67 +33,93 @@ static inline __m512i broadcast4(const uint8_t *a) {
   return _mm512_set1_epi32(v);
 }
 
-/* The rows are spelled out (ROWS) rather than looped over arrays, so that the 16 accumulators
- * stay in registers. Rows past mr repeat the last one: their results land on it, identical. */
+/* The rows are spelled out (ROWS) rather than looped over arrays, so that the accumulators
+ * stay in registers. */
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
+/* acc[i * blocks + j] += row i (a[i], kc bytes) times packed block j (j < blocks, 1 or 2) of
+ * weights w[j]. Out of line on purpose: inlined into the GEMM, GCC 12 shuffled and spilled
+ * the accumulators inside the k loop (with the epilogue's values live around it), at about
+ * half the speed. */
+#define DEFINE_DOT(blocks)                                                                 \
+  __attribute__((noinline)) static void dot8x##blocks(                                     \
+      size_t kc, const uint8_t *const a[MR], const uint8_t *const w[blocks],               \
+      __m512i acc[MR * (blocks)]) {                                                        \
+    ROWS(DOT_LOAD##blocks)                                                                 \
+    const uint8_t *w0 = w[0], *w1 = w[(blocks) - 1];                                       \
+    for (size_t k = 0; k < kc; k += EQ_QD8_KR, w0 += 64, w1 += 64) {                       \
+      const __m512i vw0 = _mm512_loadu_si512(w0);                                          \
+      const __m512i vw1 = (blocks) == 2 ? _mm512_loadu_si512(w1) : vw0;                    \
+      (void)vw1;                                                                           \
+      ROWS(DOT_STEP##blocks)                                                               \
+    }                                                                                      \
+    ROWS(DOT_SAVE##blocks)                                                                 \
+  }
+#define DOT_LOAD2(i)                                                       \
+  const uint8_t *a##i = a[i];                                              \
+  __m512i acc##i##_0 = acc[2 * (i)], acc##i##_1 = acc[2 * (i) + 1];
+#define DOT_STEP2(i)                                                       \
+  {                                                                        \
+    const __m512i va = broadcast4(a##i + k);                               \
+    acc##i##_0 = _mm512_dpbusd_epi32(acc##i##_0, va, vw0);                 \
+    acc##i##_1 = _mm512_dpbusd_epi32(acc##i##_1, va, vw1);                 \
+  }
+#define DOT_SAVE2(i) acc[2 * (i)] = acc##i##_0, acc[2 * (i) + 1] = acc##i##_1;
+#define DOT_LOAD1(i)                                                       \
+  const uint8_t *a##i = a[i];                                              \
+  __m512i acc##i = acc[i];
+#define DOT_STEP1(i) acc##i = _mm512_dpbusd_epi32(acc##i, broadcast4(a##i + k), vw0);
+#define DOT_SAVE1(i) acc[i] = acc##i;
+DEFINE_DOT(2)
+DEFINE_DOT(1)
+
+/* Rows past mr repeat the last one: their results land on it, identical. */
 static void qd8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const int8_t *a,
                                         size_t a_stride, const void *packed_w, float *c,
                                         size_t c_stride, const eq_qd8_row_quant *quant,
                                         float act_min, float act_max) {
-#define ROW_SETUP(i)                                                         \
-  const size_t r##i = (i) < mr ? (i) : mr - 1;                               \
-  const uint8_t *a##i = (const uint8_t *)a + r##i * a_stride;                \
-  float *c##i = c + r##i * c_stride;                                         \
-  const __m512i zp##i = _mm512_set1_epi32(-(quant[r##i].zero_point + 128));  \
-  const __m512 rs##i = _mm512_set1_ps(quant[r##i].scale);
-  ROWS(ROW_SETUP)
+  const uint8_t *rows[MR];
+  float *out[MR];
+  __m512i zp[MR];
+  __m512 rs[MR];
+  for (size_t i = 0; i < MR; ++i) {
+    const size_t r = i < mr ? i : mr - 1;
+    rows[i] = (const uint8_t *)a + r * a_stride;
+    out[i] = c + r * c_stride;
+    zp[i] = _mm512_set1_epi32(-(quant[r].zero_point + 128));
+    rs[i] = _mm512_set1_ps(quant[r].scale);
+  }
   const __m512 lo = _mm512_set1_ps(act_min), hi = _mm512_set1_ps(act_max);
   const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc);
   const uint8_t *block = (const uint8_t *)packed_w;
-  size_t n0 = 0;
-  for (; n0 + EQ_QD8_NR < nc; n0 += 2 * EQ_QD8_NR, block += 2 * block_bytes) {
-    const uint8_t *block1 = block + block_bytes;
-    const __m512i ksum0 = _mm512_loadu_si512(block), ksum1 = _mm512_loadu_si512(block1);
-#define INIT2(i)                                          \
-  __m512i acc##i##_0 = _mm512_mullo_epi32(ksum0, zp##i); \
-  __m512i acc##i##_1 = _mm512_mullo_epi32(ksum1, zp##i);
-    ROWS(INIT2)
-    const uint8_t *w0 = block + 4 * EQ_QD8_NR, *w1 = block1 + 4 * EQ_QD8_NR;
-    for (size_t k = 0; k < kc; k += EQ_QD8_KR, w0 += 64, w1 += 64) {
-      const __m512i vw0 = _mm512_loadu_si512(w0), vw1 = _mm512_loadu_si512(w1);
-#define STEP2(i)                                                \
-  {                                                             \
-    const __m512i va = broadcast4(a##i + k);                    \
-    acc##i##_0 = _mm512_dpbusd_epi32(acc##i##_0, va, vw0);      \
-    acc##i##_1 = _mm512_dpbusd_epi32(acc##i##_1, va, vw1);      \
-  }
-      ROWS(STEP2)
+  for (size_t n0 = 0; n0 < nc; n0 += 2 * EQ_QD8_NR, block += 2 * block_bytes) {
+    const size_t blocks = n0 + EQ_QD8_NR < nc ? 2 : 1;
+    const uint8_t *w[2] = {block + 4 * EQ_QD8_NR, block + block_bytes + 4 * EQ_QD8_NR};
+    __m512i acc[2 * MR];
+    for (size_t j = 0; j < blocks; ++j) {
+      const __m512i ksum = _mm512_loadu_si512(block + j * block_bytes);
+      for (size_t i = 0; i < MR; ++i) acc[i * blocks + j] = _mm512_mullo_epi32(ksum, zp[i]);
     }
-    const float *scale0 = (const float *)w0;  /* the scales follow the weights */
-    const float *scale1 = (const float *)w1;
-    const __mmask16 mask1 = cols_mask(nc - n0 - EQ_QD8_NR);
-#define STORE2(i)                                                                        \
-  store_row(c##i + n0, acc##i##_0, rs##i, scale0, scale0 + EQ_QD8_NR, lo, hi, 0xffff);   \
-  store_row(c##i + n0 + EQ_QD8_NR, acc##i##_1, rs##i, scale1, scale1 + EQ_QD8_NR, lo, hi, \
-            mask1);
+    if (blocks == 2) {
+      dot8x2(kc, rows, w, acc);
+    } else {
+      dot8x1(kc, rows, w, acc);
+    }
     /* Last row first: a repeated row then ends up written by the real one (same values). */
-    STORE2(7) STORE2(6) STORE2(5) STORE2(4) STORE2(3) STORE2(2) STORE2(1) STORE2(0)
-  }
-  if (n0 < nc) {  /* one block left */
-    const __m512i ksum = _mm512_loadu_si512(block);
-#define INIT1(i) __m512i acc##i = _mm512_mullo_epi32(ksum, zp##i);
-    ROWS(INIT1)
-    const uint8_t *w = block + 4 * EQ_QD8_NR;
-    for (size_t k = 0; k < kc; k += EQ_QD8_KR, w += 64) {
-      const __m512i vw = _mm512_loadu_si512(w);
-#define STEP1(i) acc##i = _mm512_dpbusd_epi32(acc##i, broadcast4(a##i + k), vw);
-      ROWS(STEP1)
+    const float *scale0 = (const float *)(w[0] + EQ_QD8_NR * kc);  /* after the weights */
+    if (blocks == 2) {
+      const float *scale1 = (const float *)(w[1] + EQ_QD8_NR * kc);
+      const __mmask16 mask1 = cols_mask(nc - n0 - EQ_QD8_NR);
+      for (size_t i = MR; i-- > 0;) {
+        store_row(out[i] + n0, acc[2 * i], rs[i], scale0, scale0 + EQ_QD8_NR, lo, hi, 0xffff);
+        store_row(out[i] + n0 + EQ_QD8_NR, acc[2 * i + 1], rs[i], scale1, scale1 + EQ_QD8_NR,
+                  lo, hi, mask1);
+      }
+    } else {
+      const __mmask16 mask0 = cols_mask(nc - n0);
+      for (size_t i = MR; i-- > 0;)
+        store_row(out[i] + n0, acc[i], rs[i], scale0, scale0 + EQ_QD8_NR, lo, hi, mask0);
     }
-    const float *scale = (const float *)w;
-    const __mmask16 mask = cols_mask(nc - n0);
-#define STORE1(i) store_row(c##i + n0, acc##i, rs##i, scale, scale + EQ_QD8_NR, lo, hi, mask);
-    STORE1(7) STORE1(6) STORE1(5) STORE1(4) STORE1(3) STORE1(2) STORE1(1) STORE1(0)
   }
 }
 
@@ -109,9 +135,20 @@ static inline __m512i quantize16_exact(__m512 x, __m512 vq, __m512i vzp) {
                                            _mm512_set1_epi32(EQ_QD8_MAGIC_BITS)), vzp);
 }
 
+/* Two pairs of accumulators, so that a row's chain of min/max waits half as long (the row
+ * quantizer runs once per FC row: its latency, not its throughput, is what a row costs). */
 static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
-  __m512 vmin = _mm512_set1_ps(x[0]), vmax = vmin;
+  __m512 vmin = _mm512_set1_ps(x[0]), vmax = vmin, vmin1 = vmin, vmax1 = vmin;
   size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 v = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+    vmin = _mm512_min_ps(vmin, v);
+    vmax = _mm512_max_ps(vmax, v);
+    vmin1 = _mm512_min_ps(vmin1, v1);
+    vmax1 = _mm512_max_ps(vmax1, v1);
+  }
+  vmin = _mm512_min_ps(vmin, vmin1);
+  vmax = _mm512_max_ps(vmax, vmax1);
   for (; i + 16 <= n; i += 16) {
     const __m512 v = _mm512_loadu_ps(x + i);
     vmin = _mm512_min_ps(vmin, v);

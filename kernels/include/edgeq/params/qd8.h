@@ -115,8 +115,9 @@ typedef struct eq_qd8_fc_params {
 
 /* Node parameters of conv2d_qd8: eq_conv_params' geometry plus kc = k_h * k_w * in_c rounded up
  * to EQ_QD8_KR. Inputs: x NHWC float, packed weights. Scratch: one eq_qd8_row_quant (64 bytes),
- * the quantized image (in_h * in_w * in_c, 64-byte rounded), then out_h * out_w * kc for the
- * im2col rows. */
+ * the quantized image (in_h * in_w * in_c, 64-byte rounded), the image framed by its zero point
+ * as far as the filter reaches (64-byte rounded; qd8_framed_bytes in kernels/ref/qd8.c), then
+ * out_h * out_w * kc for the im2col rows. */
 typedef struct eq_qd8_conv_params {
   int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
   int32_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
@@ -170,7 +171,20 @@ void eq_qd8_dwconv__scalar(size_t channels, size_t taps, const float *const *row
                            const float *weights, float *out, float scale, const float *w_scale,
                            const float *bias, float act_min, float act_max);
 /* The quantization parameters of a row with this minimum and maximum; returns q, the factor
- * that quantizes (x_q = sat8(rint(x * q) + zero_point)). */
-float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant);
+ * that quantizes (x_q = sat8(rint(x * q) + zero_point)). Inline, as the quantizers of every ISA
+ * call it once per row (a QD8 FULLY_CONNECTED quantizes each of its rows: 64 for tiny_bert). */
+static inline float eq_qd8_quant_params(float min, float max, eq_qd8_row_quant *quant) {
+  const float qmin = -128.0f, qmax = 127.0f;
+  const float rmin = min < 0.0f ? min : 0.0f, rmax = max > 0.0f ? max : 0.0f;
+  const float q = rmin == rmax ? 1.0f : (qmax - qmin) / (rmax - rmin);
+  const float rmin_q = rmin * q, rmax_q = rmax * q;
+  /* Both sides give the same zero point in exact arithmetic; take the one whose rounding
+   * error is smaller (the sum below compares |qmin + rmin_q| with |qmax + rmax_q|). */
+  float zp = (qmin + rmin_q) + (qmax + rmax_q) > 0.0f ? qmin - rmin_q : qmax - rmax_q;
+  zp = zp < qmin ? qmin : (zp > qmax ? qmax : zp);
+  quant->zero_point = (int32_t)nearbyintf(zp);  /* default rounding: to nearest, ties to even */
+  quant->scale = 1.0f / q;
+  return q;
+}
 
 #endif
