@@ -1,6 +1,6 @@
-/* Shared by the NEON QD8 GEMMs: the float epilogue of params/qd8.h on one row of up to 16
- * channels, and the node kernels on scalar quantizers and depthwise (the GEMM is what they
- * speed up). */
+/* Shared by the NEON QD8 kernels: the float epilogue of params/qd8.h on one row of up to 16
+ * channels, and the microkernels every ARM level runs beside its own GEMM (the quantizers and
+ * the depthwise, plain NEON: qd8-quantize__neon.c, qd8-dwconv__neon.c). */
 #ifndef EDGEQ_ARM_QD8_NEON_H
 #define EDGEQ_ARM_QD8_NEON_H
 #include <arm_neon.h>
@@ -8,21 +8,46 @@
 
 #include "edgeq/params/qd8.h"
 
-/* out[j] = clamp(float(acc[j]) * (row_scale * scale[j]) + bias[j]) for j < cols (<= 16). No
- * FMA: the spec rounds the product and the sum separately. */
-static inline void qd8_neon_store_row(float *c, const int32x4_t acc[4], float row_scale,
-                                      const float *scale, const float *bias, float act_min,
-                                      float act_max, size_t cols) {
+/* clamp(acc * (row_scale * scale) + bias) on 4 channels. No FMA: the spec rounds the product
+ * and the sum separately (and the files build with -std=c11, which does not contract). */
+static inline float32x4_t qd8_neon_finish4(float32x4_t acc, float32x4_t rs, const float *scale,
+                                           const float *bias, float32x4_t lo, float32x4_t hi) {
+  const float32x4_t s = vmulq_f32(rs, vld1q_f32(scale));
+  const float32x4_t v = vaddq_f32(vmulq_f32(acc, s), vld1q_f32(bias));
+  return vminq_f32(vmaxq_f32(v, lo), hi);
+}
+
+/* out[j] = clamp(float(acc[j]) * (row_scale * scale[j]) + bias[j]) for j < cols (<= 16), acc
+ * as four vectors of 4 channels. */
+static inline void qd8_neon_store_row(float *c, int32x4_t acc0, int32x4_t acc1, int32x4_t acc2,
+                                      int32x4_t acc3, float row_scale, const float *scale,
+                                      const float *bias, float act_min, float act_max,
+                                      size_t cols) {
   const float32x4_t rs = vdupq_n_f32(row_scale);
   const float32x4_t lo = vdupq_n_f32(act_min), hi = vdupq_n_f32(act_max);
-  float tmp[16];
-  float *dst = cols >= 16 ? c : tmp;
-  for (int j = 0; j < 4; ++j) {
-    const float32x4_t s = vmulq_f32(rs, vld1q_f32(scale + 4 * j));
-    float32x4_t v = vaddq_f32(vmulq_f32(vcvtq_f32_s32(acc[j]), s), vld1q_f32(bias + 4 * j));
-    vst1q_f32(dst + 4 * j, vminq_f32(vmaxq_f32(v, lo), hi));
+  const float32x4_t v0 = qd8_neon_finish4(vcvtq_f32_s32(acc0), rs, scale, bias, lo, hi);
+  const float32x4_t v1 = qd8_neon_finish4(vcvtq_f32_s32(acc1), rs, scale + 4, bias + 4, lo, hi);
+  const float32x4_t v2 = qd8_neon_finish4(vcvtq_f32_s32(acc2), rs, scale + 8, bias + 8, lo, hi);
+  const float32x4_t v3 = qd8_neon_finish4(vcvtq_f32_s32(acc3), rs, scale + 12, bias + 12, lo, hi);
+  if (cols >= 16) {
+    vst1q_f32(c, v0);
+    vst1q_f32(c + 4, v1);
+    vst1q_f32(c + 8, v2);
+    vst1q_f32(c + 12, v3);
+    return;
   }
-  if (cols < 16) memcpy(c, tmp, cols * sizeof(float));
+  float tmp[16];
+  vst1q_f32(tmp, v0);
+  vst1q_f32(tmp + 4, v1);
+  vst1q_f32(tmp + 8, v2);
+  vst1q_f32(tmp + 12, v3);
+  memcpy(c, tmp, cols * sizeof(float));
+}
+
+/* The 4-byte k group at a, in every 32-bit lane (one ld1r; rows and groups are 4-byte aligned
+ * in the scratch, and the build has -fno-strict-aliasing). */
+static inline int8x16_t qd8_neon_repeat4(const int8_t *a) {
+  return vreinterpretq_s8_s32(vld1q_dup_s32((const int32_t *)(const void *)a));
 }
 
 /* Row pointers of a tile of `count` rows; rows past mr repeat the last one (their results land
@@ -35,8 +60,19 @@ static inline void qd8_neon_tile_rows(size_t mr, size_t count, const int8_t *a, 
   }
 }
 
+void eq_qd8_quantize__neon(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
+void eq_qd8_quantize_grid__neon(size_t n, const float *x, float *grid, eq_qd8_row_quant *quant);
+void eq_qd8_dwconv__neon(size_t channels, size_t taps, const float *const *rows,
+                         const float *weights, float *out, float scale, const float *w_scale,
+                         const float *bias, float act_min, float act_max);
+void eq_qd8_dwconv_run__neon(size_t pixels, size_t step, size_t channels, size_t taps,
+                             const float *const *rows, const float *weights, float *out,
+                             float scale, const float *w_scale, const float *bias,
+                             float act_min, float act_max);
+
 #define QD8_NEON_UKERNELS(name, gemm, mr)                                                  \
-  static const eq_qd8_ukernels name = {gemm, mr, 0, eq_qd8_quantize__scalar,            \
-                                       eq_qd8_dwconv__scalar, eq_qd8_quantize_grid__scalar};
+  static const eq_qd8_ukernels name = {gemm, mr, 0, eq_qd8_quantize__neon,               \
+                                       eq_qd8_dwconv__neon, eq_qd8_quantize_grid__neon,   \
+                                       eq_qd8_dwconv_run__neon};
 
 #endif
