@@ -19,29 +19,33 @@
 #define MR 2
 
 /* Channels 4j..4j+3 of row r: pairs r##lo holds 4j, 4j+1, r##hi holds 4j+2, 4j+3. */
-#define QD8_TWO_GROUPS(p_lo, p_hi, wa, wb, xa, xb)                                             \
-  p_lo = vpadalq_s16(p_lo, vmlal_s8(vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), vget_low_s8(wb), \
-                                    vget_low_s8(xb)));                                         \
-  p_hi = vpadalq_s16(p_hi, vmlal_high_s8(vmull_high_s8(wa, xa), wb, xb))
-#define QD8_ONE_GROUP(p_lo, p_hi, wa, xa)                                      \
-  p_lo = vpadalq_s16(p_lo, vmull_s8(vget_low_s8(wa), vget_low_s8(xa)));       \
-  p_hi = vpadalq_s16(p_hi, vmull_high_s8(wa, xa))
+#define QD8_TWO_GROUPS(ADD, p_lo, p_hi, wa, wb, xa, xb)                                            \
+  p_lo = ADD(p_lo, vmlal_s8(vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), vget_low_s8(wb),           \
+                                vget_low_s8(xb)));                                                 \
+  p_hi = ADD(p_hi, vmlal_high_s8(vmull_high_s8(wa, xa), wb, xb))
+/* How int16 products join an accumulator: sadalp, or saddlp for the first ones (no zeroing). */
+#define QD8_ADD(p, v) vpadalq_s16(p, v)
+#define QD8_SET(p, v) vpaddlq_s16(v)
+#define QD8_ONE_GROUP(p_lo, p_hi, wa, xa)                                                          \
+  p_lo = QD8_ADD(p_lo, vmull_s8(vget_low_s8(wa), vget_low_s8(xa)));                                \
+  p_hi = QD8_ADD(p_hi, vmull_high_s8(wa, xa))
 
-/* Two consecutive k groups at wp (64 bytes each) against x0a, x0b (row 0) and x1a, x1b (row 1). */
-#define QD8_FOUR_PAIRS(wp, x0a, x0b, x1a, x1b)                        \
-  {                                                                  \
-    const int8x16_t xa0 = (x0a), xb0 = (x0b), xa1 = (x1a), xb1 = (x1b); \
-    QD8_CHANNELS(r0p0, r0p1, r1p0, r1p1, wp);                        \
-    QD8_CHANNELS(r0p2, r0p3, r1p2, r1p3, wp + 16);                   \
-    QD8_CHANNELS(r0p4, r0p5, r1p4, r1p5, wp + 32);                   \
-    QD8_CHANNELS(r0p6, r0p7, r1p6, r1p7, wp + 48);                   \
+/* Two consecutive k groups at wp (64 bytes each) against x0a, x0b (row 0) and x1a, x1b (row 1),
+ * 8 channels at a time: their weights are two adjacent pairs of vectors (ldp). */
+#define QD8_FOUR_PAIRS(ADD, wp, x0a, x0b, x1a, x1b)                                                \
+  {                                                                                                \
+    const int8x16_t xa0 = (x0a), xb0 = (x0b), xa1 = (x1a), xb1 = (x1b);                            \
+    QD8_CHANNELS8(ADD, r0p0, r0p1, r1p0, r1p1, r0p2, r0p3, r1p2, r1p3, wp);                        \
+    QD8_CHANNELS8(ADD, r0p4, r0p5, r1p4, r1p5, r0p6, r0p7, r1p6, r1p7, (wp) + 32);                 \
   }
-/* 4 channels of both rows; the weights loaded just before use, two registers at a time. */
-#define QD8_CHANNELS(p0lo, p0hi, p1lo, p1hi, wp)                      \
-  {                                                                  \
-    const int8x16_t wa = vld1q_s8(wp), wb = vld1q_s8((wp) + 64);     \
-    QD8_TWO_GROUPS(p0lo, p0hi, wa, wb, xa0, xb0);                    \
-    QD8_TWO_GROUPS(p1lo, p1hi, wa, wb, xa1, xb1);                    \
+#define QD8_CHANNELS8(ADD, p0lo, p0hi, p1lo, p1hi, q0lo, q0hi, q1lo, q1hi, wp)                     \
+  {                                                                                                \
+    const int8x16_t wa = vld1q_s8(wp), wa2 = vld1q_s8((wp) + 16);                                  \
+    const int8x16_t wb = vld1q_s8((wp) + 64), wb2 = vld1q_s8((wp) + 80);                           \
+    QD8_TWO_GROUPS(ADD, p0lo, p0hi, wa, wb, xa0, xb0);                                             \
+    QD8_TWO_GROUPS(ADD, p1lo, p1hi, wa, wb, xa1, xb1);                                             \
+    QD8_TWO_GROUPS(ADD, q0lo, q0hi, wa2, wb2, xa0, xb0);                                           \
+    QD8_TWO_GROUPS(ADD, q1lo, q1hi, wa2, wb2, xa1, xb1);                                           \
   }
 
 static void qd8_gemm_2x16c4__neon(size_t mr, size_t nc, size_t kc, const int8_t *a,
@@ -54,59 +58,62 @@ static void qd8_gemm_2x16c4__neon(size_t mr, size_t nc, size_t kc, const int8_t 
   const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc);
   const uint8_t *block = (const uint8_t *)packed_w;
   for (size_t n0 = 0; n0 < nc; n0 += EQ_QD8_NR, block += block_bytes) {
-    const int32x4_t zero = vdupq_n_s32(0);
-    int32x4_t r0p0 = zero, r0p1 = zero, r0p2 = zero, r0p3 = zero;
-    int32x4_t r0p4 = zero, r0p5 = zero, r0p6 = zero, r0p7 = zero;
-    int32x4_t r1p0 = zero, r1p1 = zero, r1p2 = zero, r1p3 = zero;
-    int32x4_t r1p4 = zero, r1p5 = zero, r1p6 = zero, r1p7 = zero;
+    int32x4_t r0p0, r0p1, r0p2, r0p3, r0p4, r0p5, r0p6, r0p7;
+    int32x4_t r1p0, r1p1, r1p2, r1p3, r1p4, r1p5, r1p6, r1p7;
     const int8_t *w = (const int8_t *)(block + 4 * EQ_QD8_NR);
+    const int8_t *x0 = a, *x1 = a1;  /* advanced by the loads */
     size_t k = 0;
-    for (; k + 4 * EQ_QD8_KR <= kc; k += 4 * EQ_QD8_KR, w += 256) {  /* 16 k per row load */
-      const int32x4_t v0 = vreinterpretq_s32_s8(vld1q_s8(a + k));
-      const int32x4_t v1 = vreinterpretq_s32_s8(vld1q_s8(a1 + k));
-      QD8_FOUR_PAIRS(w, vreinterpretq_s8_s32(vdupq_laneq_s32(v0, 0)),
-                     vreinterpretq_s8_s32(vdupq_laneq_s32(v0, 1)),
-                     vreinterpretq_s8_s32(vdupq_laneq_s32(v1, 0)),
-                     vreinterpretq_s8_s32(vdupq_laneq_s32(v1, 1)));
-      QD8_FOUR_PAIRS(w + 128, vreinterpretq_s8_s32(vdupq_laneq_s32(v0, 2)),
-                     vreinterpretq_s8_s32(vdupq_laneq_s32(v0, 3)),
-                     vreinterpretq_s8_s32(vdupq_laneq_s32(v1, 2)),
-                     vreinterpretq_s8_s32(vdupq_laneq_s32(v1, 3)));
+    if (kc >= 2 * EQ_QD8_KR) {  /* the first two groups set the accumulators */
+      QD8_FOUR_PAIRS(QD8_SET, w, qd8_neon_next4(&x0), qd8_neon_next4(&x0), qd8_neon_next4(&x1),
+                     qd8_neon_next4(&x1));
+      k += 2 * EQ_QD8_KR;
+      w += 128;
+    } else {
+      r0p0 = r0p1 = r0p2 = r0p3 = r0p4 = r0p5 = r0p6 = r0p7 = vdupq_n_s32(0);
+      r1p0 = r1p1 = r1p2 = r1p3 = r1p4 = r1p5 = r1p6 = r1p7 = r0p0;
+    }
+    for (; k + 4 * EQ_QD8_KR <= kc; k += 4 * EQ_QD8_KR, w += 256) {
+      QD8_FOUR_PAIRS(QD8_ADD, w, qd8_neon_next4(&x0), qd8_neon_next4(&x0), qd8_neon_next4(&x1),
+                     qd8_neon_next4(&x1));
+      QD8_FOUR_PAIRS(QD8_ADD, w + 128, qd8_neon_next4(&x0), qd8_neon_next4(&x0),
+                     qd8_neon_next4(&x1), qd8_neon_next4(&x1));
     }
     if (k + 2 * EQ_QD8_KR <= kc) {
-      QD8_FOUR_PAIRS(w, qd8_neon_repeat4(a + k), qd8_neon_repeat4(a + k + 4),
-                     qd8_neon_repeat4(a1 + k), qd8_neon_repeat4(a1 + k + 4));
+      QD8_FOUR_PAIRS(QD8_ADD, w, qd8_neon_next4(&x0), qd8_neon_next4(&x0), qd8_neon_next4(&x1),
+                     qd8_neon_next4(&x1));
       k += 2 * EQ_QD8_KR;
       w += 128;
     }
     if (k < kc) {  /* an odd last group */
-      const int8x16_t x0 = qd8_neon_repeat4(a + k), x1 = qd8_neon_repeat4(a1 + k);
+      const int8x16_t v0 = qd8_neon_next4(&x0), v1 = qd8_neon_next4(&x1);
       const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16);
       const int8x16_t w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
-      QD8_ONE_GROUP(r0p0, r0p1, w0, x0);
-      QD8_ONE_GROUP(r1p0, r1p1, w0, x1);
-      QD8_ONE_GROUP(r0p2, r0p3, w1, x0);
-      QD8_ONE_GROUP(r1p2, r1p3, w1, x1);
-      QD8_ONE_GROUP(r0p4, r0p5, w2, x0);
-      QD8_ONE_GROUP(r1p4, r1p5, w2, x1);
-      QD8_ONE_GROUP(r0p6, r0p7, w3, x0);
-      QD8_ONE_GROUP(r1p6, r1p7, w3, x1);
+      QD8_ONE_GROUP(r0p0, r0p1, w0, v0);
+      QD8_ONE_GROUP(r1p0, r1p1, w0, v1);
+      QD8_ONE_GROUP(r0p2, r0p3, w1, v0);
+      QD8_ONE_GROUP(r1p2, r1p3, w1, v1);
+      QD8_ONE_GROUP(r0p4, r0p5, w2, v0);
+      QD8_ONE_GROUP(r1p4, r1p5, w2, v1);
+      QD8_ONE_GROUP(r0p6, r0p7, w3, v0);
+      QD8_ONE_GROUP(r1p6, r1p7, w3, v1);
       w += 64;
     }
     const int32_t *ksum = (const int32_t *)block;
     const int32x4_t ks0 = vld1q_s32(ksum), ks1 = vld1q_s32(ksum + 4);
     const int32x4_t ks2 = vld1q_s32(ksum + 8), ks3 = vld1q_s32(ksum + 12);
-    const float *scale = (const float *)w;
+    const float *scale = (const float *)w;  /* then the bias */
+    const qd8_neon_terms terms =
+        qd8_neon_load_terms(scale, scale + EQ_QD8_NR, act_min, act_max);
     qd8_neon_store_row(c1 + n0, vmlaq_n_s32(vpaddq_s32(r1p0, r1p1), ks0, -q1.zero_point),
                        vmlaq_n_s32(vpaddq_s32(r1p2, r1p3), ks1, -q1.zero_point),
                        vmlaq_n_s32(vpaddq_s32(r1p4, r1p5), ks2, -q1.zero_point),
                        vmlaq_n_s32(vpaddq_s32(r1p6, r1p7), ks3, -q1.zero_point), q1.scale,
-                       scale, scale + EQ_QD8_NR, act_min, act_max, nc - n0);
+                       &terms, nc - n0);
     qd8_neon_store_row(c + n0, vmlaq_n_s32(vpaddq_s32(r0p0, r0p1), ks0, -q0.zero_point),
                        vmlaq_n_s32(vpaddq_s32(r0p2, r0p3), ks1, -q0.zero_point),
                        vmlaq_n_s32(vpaddq_s32(r0p4, r0p5), ks2, -q0.zero_point),
                        vmlaq_n_s32(vpaddq_s32(r0p6, r0p7), ks3, -q0.zero_point), q0.scale,
-                       scale, scale + EQ_QD8_NR, act_min, act_max, nc - n0);
+                       &terms, nc - n0);
   }
 }
 

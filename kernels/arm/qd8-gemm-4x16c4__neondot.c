@@ -72,16 +72,18 @@ static void qd8_gemm_4x16c4__neondot(size_t mr, size_t nc, size_t kc, const int8
       const int8x16_t v2 = qd8_neon_repeat4(a2 + k), v3 = qd8_neon_repeat4(a3 + k);
       QD8_DOT_GROUP(w, v0, v1, v2, v3, 0)
     }
-    const float *scale = (const float *)w, *bias = scale + EQ_QD8_NR;
+    const float *scale = (const float *)w;  /* then the bias */
+    const qd8_neon_terms terms =
+        qd8_neon_load_terms(scale, scale + EQ_QD8_NR, act_min, act_max);
     /* Last row first: a repeated row's results land on the real one, identical. */
-    qd8_neon_store_row(c + rows[3] * c_stride + n0, acc30, acc31, acc32, acc33, q3.scale, scale,
-                       bias, act_min, act_max, nc - n0);
-    qd8_neon_store_row(c + rows[2] * c_stride + n0, acc20, acc21, acc22, acc23, q2.scale, scale,
-                       bias, act_min, act_max, nc - n0);
-    qd8_neon_store_row(c + rows[1] * c_stride + n0, acc10, acc11, acc12, acc13, q1.scale, scale,
-                       bias, act_min, act_max, nc - n0);
-    qd8_neon_store_row(c + rows[0] * c_stride + n0, acc00, acc01, acc02, acc03, q0.scale, scale,
-                       bias, act_min, act_max, nc - n0);
+    qd8_neon_store_row(c + rows[3] * c_stride + n0, acc30, acc31, acc32, acc33, q3.scale, &terms,
+                       nc - n0);
+    qd8_neon_store_row(c + rows[2] * c_stride + n0, acc20, acc21, acc22, acc23, q2.scale, &terms,
+                       nc - n0);
+    qd8_neon_store_row(c + rows[1] * c_stride + n0, acc10, acc11, acc12, acc13, q1.scale, &terms,
+                       nc - n0);
+    qd8_neon_store_row(c + rows[0] * c_stride + n0, acc00, acc01, acc02, acc03, q0.scale, &terms,
+                       nc - n0);
   }
 }
 

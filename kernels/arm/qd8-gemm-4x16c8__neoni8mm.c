@@ -83,7 +83,9 @@ static void qd8_gemm_4x16c8__neoni8mm(size_t mr, size_t nc, size_t kc, const int
     const int32_t *ksum = (const int32_t *)block;
     const int32x4_t ks0 = vld1q_s32(ksum), ks1 = vld1q_s32(ksum + 4);
     const int32x4_t ks2 = vld1q_s32(ksum + 8), ks3 = vld1q_s32(ksum + 12);
-    const float *scale = (const float *)w, *bias = scale + EQ_QD8_NR;
+    const float *scale = (const float *)w;  /* then the bias */
+    const qd8_neon_terms terms =
+        qd8_neon_load_terms(scale, scale + EQ_QD8_NR, act_min, act_max);
     /* Last row first: a repeated row's results land on the real one, identical. */
 #define QD8_MMLA_STORE(i, h, lower)                                                          \
   {                                                                                          \
@@ -92,8 +94,8 @@ static void qd8_gemm_4x16c8__neoni8mm(size_t mr, size_t nc, size_t kc, const int
                        row_of(t##h##0, t##h##1, lower, ks0, q.zero_point),                   \
                        row_of(t##h##2, t##h##3, lower, ks1, q.zero_point),                   \
                        row_of(t##h##4, t##h##5, lower, ks2, q.zero_point),                   \
-                       row_of(t##h##6, t##h##7, lower, ks3, q.zero_point), q.scale, scale,   \
-                       bias, act_min, act_max, nc - n0);                                     \
+                       row_of(t##h##6, t##h##7, lower, ks3, q.zero_point), q.scale, &terms,  \
+                       nc - n0);                                                             \
   }
     QD8_MMLA_STORE(3, 1, 1)
     QD8_MMLA_STORE(2, 1, 0)
