@@ -1,10 +1,11 @@
 /* QD8 depthwise microkernels for AArch64 NEON (every ARM level uses them). The pixel kernel
  * (border pixels): 16 channels per step, then 4, then one by one; each step loads a weight for
  * every input it multiplies. The run kernel (the interior of a row, params/qd8.h): a 3x3
- * filter's 9 weights of 4 channels stay in registers while it walks the run two pixels at a
- * time, so a MAC costs one load and one FMA. On the integer grid of params/qd8.h the FMAs are
- * exact, so the sums equal the reference's whatever the order; the epilogue rounds the scale
- * product, the product and the sum separately, as the reference does. */
+ * filter's 9 weights of 4 channels stay in registers while it walks the run, 4 pixels at a time
+ * sharing their inputs at stride 1, else two at a time. On the integer grid of
+ * params/qd8.h the FMAs are exact, so the sums equal the reference's whatever the order; the
+ * epilogue rounds the scale product, the product and the sum separately, as the reference
+ * does. */
 #include "qd8_neon.h"
 
 static inline float32x4_t finish16_part(float32x4_t acc, float32x4_t scale, const float *w_scale,
@@ -77,17 +78,29 @@ void eq_qd8_dwconv__neon(size_t channels, size_t taps, const float *const *rows,
   acc = vfmaq_f32(acc, vld1q_f32(x7 + (o)), k7);                                \
   acc = vfmaq_f32(acc, vld1q_f32(x8 + (o)), k8)
 
-/* One filter row at stride 1 for 4 pixels: inputs i0..i5 are the row's pixels 0..5. */
+/* One filter row at stride 1 for 4 pixels: the row's pixels 0..5, each loaded once and used by
+ * the (up to) three outputs whose filter it falls under. */
 #define QD8_DW_SLIDE4(x, ka, kb, kc)                                              \
   {                                                                              \
-    const float32x4_t i0 = vld1q_f32(x), i1 = vld1q_f32((x) + step);             \
-    const float32x4_t i2 = vld1q_f32((x) + 2 * step), i3 = vld1q_f32((x) + 3 * step); \
-    const float32x4_t i4 = vld1q_f32((x) + 4 * step), i5 = vld1q_f32((x) + 5 * step); \
-    acc0 = vfmaq_f32(vfmaq_f32(vfmaq_f32(acc0, i0, ka), i1, kb), i2, kc);        \
-    acc1 = vfmaq_f32(vfmaq_f32(vfmaq_f32(acc1, i1, ka), i2, kb), i3, kc);        \
-    acc2 = vfmaq_f32(vfmaq_f32(vfmaq_f32(acc2, i2, ka), i3, kb), i4, kc);        \
-    acc3 = vfmaq_f32(vfmaq_f32(vfmaq_f32(acc3, i3, ka), i4, kb), i5, kc);        \
+    float32x4_t i = vld1q_f32(x);                                                \
+    acc0 = vfmaq_f32(acc0, i, ka);                                               \
+    i = vld1q_f32((x) + step);                                                   \
+    acc0 = vfmaq_f32(acc0, i, kb);                                               \
+    acc1 = vfmaq_f32(acc1, i, ka);                                               \
+    QD8_DW_SLIDE_IN(x, 2, kc, kb, ka, acc0, acc1, acc2)                          \
+    QD8_DW_SLIDE_IN(x, 3, kc, kb, ka, acc1, acc2, acc3)                          \
+    i = vld1q_f32((x) + 4 * step);                                               \
+    acc2 = vfmaq_f32(acc2, i, kc);                                               \
+    acc3 = vfmaq_f32(acc3, i, kb);                                               \
+    i = vld1q_f32((x) + 5 * step);                                               \
+    acc3 = vfmaq_f32(acc3, i, kc);                                               \
   }
+/* Input pixel j of the row: the last tap of out_a, the middle one of out_b, the first of out_c. */
+#define QD8_DW_SLIDE_IN(x, j, kc, kb, ka, out_a, out_b, out_c) \
+  i = vld1q_f32((x) + (j) * step);                            \
+  out_a = vfmaq_f32(out_a, i, kc);                            \
+  out_b = vfmaq_f32(out_b, i, kb);                            \
+  out_c = vfmaq_f32(out_c, i, ka);
 
 static inline float32x4_t finish(float32x4_t acc, float32x4_t s, float32x4_t b,
                                  float32x4_t lo, float32x4_t hi) {
@@ -97,7 +110,7 @@ static inline float32x4_t finish(float32x4_t acc, float32x4_t s, float32x4_t b,
 /* A 3x3 filter over a run. A tap in the padding (NULL, a whole filter row) gets zero weights and
  * the pointer of a tap that is there: it adds x * 0 = 0 (x is finite on the grid), exactly. With stride 1 and no dilation
  * (each row's taps one step apart) 4 pixels share their inputs: 6 loads per filter row for 12
- * FMAs. */
+ * FMAs (8 pixels measured no better: their accumulators spill). */
 static void run3x3(size_t pixels, size_t step, size_t channels, const float *const *rows_in,
                    const float *weights, float *out, float scale, const float *w_scale,
                    const float *bias, float act_min, float act_max) {

@@ -15,7 +15,8 @@
 
 /* Minimum and maximum of x[0, n), n >= 1 (fminnm/fmaxnm: a NaN is passed over, as the reference's
  * comparisons pass it over). */
-static void min_max(size_t n, const float *x, float *lo, float *hi) {
+static inline __attribute__((always_inline)) void min_max(size_t n, const float *x, float *lo,
+                                                           float *hi) {
   float32x4_t mn0 = vdupq_n_f32(x[0]), mx0 = mn0, mn1 = mn0, mx1 = mn0;
   float32x4_t mn2 = mn0, mx2 = mn0, mn3 = mn0, mx3 = mn0;
   size_t i = 0;

@@ -171,7 +171,7 @@ static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     int8_t *q = job->q + r * job->kc;
     job->uk->quantize((size_t)job->depth, job->x + r * job->depth, q, &job->quant[r]);
-    memset(q + job->depth, 0, (size_t)(job->kc - job->depth));
+    if (job->kc > job->depth) memset(q + job->depth, 0, (size_t)(job->kc - job->depth));
   }
 }
 
