@@ -307,6 +307,82 @@ def test_isa_variant_depthwise_matches_scalar(level, runs, channels, stride, mon
     np.testing.assert_array_equal(got, scalar)
 
 
+@pytest.mark.parametrize("level,runs", LEVELS)
+@pytest.mark.parametrize("shape,k,stride,padding,dilation", [
+    ((1, 5, 23, 17), 3, 1, 0, 1),   # runs of 21 (odd), 17 channels: 4-channel blocks + 1
+    ((1, 6, 20, 4), 3, 2, 0, 1),    # stride 2: runs of 9
+    ((1, 7, 12, 33), 3, 1, 1, 1),   # VALID: no border pixels at all
+    ((1, 4, 4, 3), 3, 1, 0, 1),     # runs of 2, fewer than 4 channels
+    ((1, 3, 3, 16), 3, 1, 0, 1),    # a run of 1
+    ((2, 9, 14, 20), 3, 1, 0, 2),   # dilated taps
+    ((1, 9, 11, 8), 5, 1, 0, 1),    # 25 taps: not the 3x3 path
+    ((1, 8, 9, 5), 2, 2, 0, 1)])    # 4 taps, padding on one side only
+def test_isa_variant_depthwise_rows_match_scalar(level, runs, shape, k, stride, padding,
+                                                  dilation, monkeypatch):
+    """The interior of each row (a run kernel where the level has one) and its border."""
+    if not runs:
+        pytest.skip(f"this CPU lacks the {level} features")
+    c = shape[3]
+    w = RNG.integers(-127, 128, (1, k, k, c)).astype(np.int8)
+    s = RNG.uniform(0.001, 0.03, c).astype(F32)
+    bias = RNG.standard_normal(c).astype(F32)
+    model = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, shape, w, s, bias,
+                         {"padding": padding, "stride_h": stride, "stride_w": stride,
+                          "depth_multiplier": 1, "dilation_h_factor": dilation,
+                          "dilation_w_factor": dilation}, qdim=3)
+    x = (RNG.standard_normal(shape) * 2 + 0.5).astype(F32)
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    (scalar,) = run_edgeq(model, [x])
+    monkeypatch.setenv("EDGEQ_ISA", level)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, scalar)
+
+
+def ties_row(n):
+    """A row with range [-4, 4] (so q = 255 / 8) whose other values put x * q at a tie in float32
+    but not exactly: the FC quantizer (float32 product) and the depthwise one (exact product)
+    round them differently, which a quantizer using the wrong product gets wrong."""
+    q = F32(255) / F32(8)
+    found = []
+    for k in range(-120, 120):
+        t = k + 0.5
+        near = np.float32(t / float(q)).view(np.int32) + np.arange(-3, 4, dtype=np.int32)
+        for x in near.view(F32):
+            if F32(x * q) == t and float(x) * float(q) != t:
+                found.append(x)
+                break
+    assert len(found) > 50
+    row = np.resize(np.array(found, F32), n)
+    row[0], row[-1] = -4.0, 4.0
+    return row
+
+
+@pytest.mark.parametrize("level,runs", LEVELS + [("scalar", True)])
+def test_quantizers_round_ties_as_the_spec(level, runs, monkeypatch):
+    if not runs:
+        pytest.skip(f"this CPU lacks the {level} features")
+    monkeypatch.setenv("EDGEQ_ISA", level)
+    row = ties_row(70)
+    xq_fc, _, _ = quantize(row)
+    xq_dw, _, _ = quantize(row, exact=True)
+    assert (xq_fc != xq_dw).sum() > 10  # the two rules do differ on this row
+    w, s = weights(9, 70)
+    bias = RNG.standard_normal(9).astype(F32)
+    model = hybrid_model(BuiltinOp.FULLY_CONNECTED, (1, 70), w, s, bias, {})
+    (got,) = run_edgeq(model, [row[None]])
+    np.testing.assert_array_equal(got, fc_spec(row[None], w, s, bias))
+    c = 5
+    img = row.reshape(1, 2, 7, c)
+    wd = RNG.integers(-127, 128, (1, 1, 1, c)).astype(np.int8)  # 1x1: each output one input
+    sd = RNG.uniform(0.001, 0.03, c).astype(F32)
+    dw = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, img.shape, wd, sd, np.zeros(c, F32),
+                      {"padding": 1, "stride_h": 1, "stride_w": 1, "depth_multiplier": 1},
+                      qdim=3)
+    (got,) = run_edgeq(dw, [img])
+    np.testing.assert_array_equal(got, depthwise_spec(img, wd, sd, np.zeros(c, F32), 1,
+                                                      (0, 0, 2, 7)))
+
+
 # --- layers of the shared qd8 models, with their scales ------------------------------------------
 
 @pytest.mark.parametrize("name", ["mobilenet_v2.qd8", "ds_cnn_kws.qd8"])

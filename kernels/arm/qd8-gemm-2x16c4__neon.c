@@ -1,19 +1,52 @@
 /* QD8 GEMM for plain NEON (Cortex-A53/A72: Pi 3, Pi 4): 2 rows x 16 channels on the c4 layout
- * (params/qd8.h). A 16-byte weight load holds 4 channels x 4 k; smull multiplies it with the
- * row's 4 activations repeated, into int16 (|x_q * w| <= 128 * 128 fits), and sadalp adds
- * neighbouring products into int32, so each channel collects two partial sums that a final
- * pairwise add joins. One product per int16 lane before widening: safe even for a weight of
- * -128. Exact: equal to the scalar reference. */
+ * (params/qd8.h). A 16-byte weight load holds 4 channels x 4 k; smull multiplies each half with
+ * the row's 4 activations repeated, into int16, and smlal adds the product of the next k group
+ * (the same two channels) to it: two products per int16 lane, |2 * 128 * 127| < 2^15, safe
+ * because weights stay in [-127, 127] (FACTS.md). sadalp then adds neighbouring int16 lanes into
+ * int32, so each channel collects two partial sums that a final pairwise add joins: per 16 MACs
+ * one multiply and half a sadalp, all 16 accumulators in registers. Exact: equal to the scalar
+ * reference. */
 #include "edgeq/dispatch.h"
 #include "qd8_neon.h"
 
+/* GCC's pre-register-allocation scheduler hoists the weight loads of a whole step and then
+ * spills accumulators (measured: 101 instead of 81 instructions per 16 k in the sdot kernel);
+ * without it every accumulator stays in a register. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-schedule-insns")
+#endif
+
 #define MR 2
 
-static inline int8x16_t repeat4(const int8_t *a) {
-  int32_t g;
-  memcpy(&g, a, 4);
-  return vreinterpretq_s8_s32(vdupq_n_s32(g));
-}
+/* Channels 4j..4j+3 of row r: pairs r##lo holds 4j, 4j+1, r##hi holds 4j+2, 4j+3. */
+#define QD8_TWO_GROUPS(ADD, p_lo, p_hi, wa, wb, xa, xb)                                            \
+  p_lo = ADD(p_lo, vmlal_s8(vmull_s8(vget_low_s8(wa), vget_low_s8(xa)), vget_low_s8(wb),           \
+                                vget_low_s8(xb)));                                                 \
+  p_hi = ADD(p_hi, vmlal_high_s8(vmull_high_s8(wa, xa), wb, xb))
+/* How int16 products join an accumulator: sadalp, or saddlp for the first ones (no zeroing). */
+#define QD8_ADD(p, v) vpadalq_s16(p, v)
+#define QD8_SET(p, v) vpaddlq_s16(v)
+#define QD8_ONE_GROUP(p_lo, p_hi, wa, xa)                                                          \
+  p_lo = QD8_ADD(p_lo, vmull_s8(vget_low_s8(wa), vget_low_s8(xa)));                                \
+  p_hi = QD8_ADD(p_hi, vmull_high_s8(wa, xa))
+
+/* Two consecutive k groups at wp (64 bytes each) against x0a, x0b (row 0) and x1a, x1b (row 1),
+ * 8 channels at a time: their weights are two adjacent pairs of vectors (ldp). */
+#define QD8_FOUR_PAIRS(ADD, wp, x0a, x0b, x1a, x1b)                                                \
+  {                                                                                                \
+    const int8x16_t xa0 = (x0a), xb0 = (x0b), xa1 = (x1a), xb1 = (x1b);                            \
+    QD8_CHANNELS8(ADD, r0p0, r0p1, r1p0, r1p1, r0p2, r0p3, r1p2, r1p3, wp);                        \
+    QD8_CHANNELS8(ADD, r0p4, r0p5, r1p4, r1p5, r0p6, r0p7, r1p6, r1p7, (wp) + 32);                 \
+  }
+#define QD8_CHANNELS8(ADD, p0lo, p0hi, p1lo, p1hi, q0lo, q0hi, q1lo, q1hi, wp)                     \
+  {                                                                                                \
+    const int8x16_t wa = vld1q_s8(wp), wa2 = vld1q_s8((wp) + 16);                                  \
+    const int8x16_t wb = vld1q_s8((wp) + 64), wb2 = vld1q_s8((wp) + 80);                           \
+    QD8_TWO_GROUPS(ADD, p0lo, p0hi, wa, wb, xa0, xb0);                                             \
+    QD8_TWO_GROUPS(ADD, p1lo, p1hi, wa, wb, xa1, xb1);                                             \
+    QD8_TWO_GROUPS(ADD, q0lo, q0hi, wa2, wb2, xa0, xb0);                                           \
+    QD8_TWO_GROUPS(ADD, q1lo, q1hi, wa2, wb2, xa1, xb1);                                           \
+  }
 
 static void qd8_gemm_2x16c4__neon(size_t mr, size_t nc, size_t kc, const int8_t *a,
                                   size_t a_stride, const void *packed_w, float *c,
@@ -21,38 +54,66 @@ static void qd8_gemm_2x16c4__neon(size_t mr, size_t nc, size_t kc, const int8_t 
                                   float act_min, float act_max) {
   const int8_t *a1 = mr > 1 ? a + a_stride : a;  /* a missing row repeats row 0 */
   float *c1 = mr > 1 ? c + c_stride : c;
-  const eq_qd8_row_quant q1 = quant[mr > 1 ? 1 : 0];
+  const eq_qd8_row_quant q0 = quant[0], q1 = quant[mr > 1 ? 1 : 0];
   const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc);
   const uint8_t *block = (const uint8_t *)packed_w;
   for (size_t n0 = 0; n0 < nc; n0 += EQ_QD8_NR, block += block_bytes) {
-    /* pairs[r][2j] holds channels 4j, 4j+1 of row r as two partial sums each, pairs[r][2j+1]
-     * channels 4j+2, 4j+3. */
-    int32x4_t pairs0[8], pairs1[8];
-    for (int j = 0; j < 8; ++j) pairs0[j] = pairs1[j] = vdupq_n_s32(0);
+    int32x4_t r0p0, r0p1, r0p2, r0p3, r0p4, r0p5, r0p6, r0p7;
+    int32x4_t r1p0, r1p1, r1p2, r1p3, r1p4, r1p5, r1p6, r1p7;
     const int8_t *w = (const int8_t *)(block + 4 * EQ_QD8_NR);
-    for (size_t k = 0; k < kc; k += EQ_QD8_KR, w += 64) {
-      const int8x16_t x0 = repeat4(a + k), x1 = repeat4(a1 + k);
-      for (int j = 0; j < 4; ++j) {
-        const int8x16_t wj = vld1q_s8(w + 16 * j);
-        pairs0[2 * j] = vpadalq_s16(pairs0[2 * j], vmull_s8(vget_low_s8(wj), vget_low_s8(x0)));
-        pairs0[2 * j + 1] = vpadalq_s16(pairs0[2 * j + 1], vmull_high_s8(wj, x0));
-        pairs1[2 * j] = vpadalq_s16(pairs1[2 * j], vmull_s8(vget_low_s8(wj), vget_low_s8(x1)));
-        pairs1[2 * j + 1] = vpadalq_s16(pairs1[2 * j + 1], vmull_high_s8(wj, x1));
-      }
+    const int8_t *x0 = a, *x1 = a1;  /* advanced by the loads */
+    size_t k = 0;
+    if (kc >= 2 * EQ_QD8_KR) {  /* the first two groups set the accumulators */
+      QD8_FOUR_PAIRS(QD8_SET, w, qd8_neon_next4(&x0), qd8_neon_next4(&x0), qd8_neon_next4(&x1),
+                     qd8_neon_next4(&x1));
+      k += 2 * EQ_QD8_KR;
+      w += 128;
+    } else {
+      r0p0 = r0p1 = r0p2 = r0p3 = r0p4 = r0p5 = r0p6 = r0p7 = vdupq_n_s32(0);
+      r1p0 = r1p1 = r1p2 = r1p3 = r1p4 = r1p5 = r1p6 = r1p7 = r0p0;
+    }
+    for (; k + 4 * EQ_QD8_KR <= kc; k += 4 * EQ_QD8_KR, w += 256) {
+      QD8_FOUR_PAIRS(QD8_ADD, w, qd8_neon_next4(&x0), qd8_neon_next4(&x0), qd8_neon_next4(&x1),
+                     qd8_neon_next4(&x1));
+      QD8_FOUR_PAIRS(QD8_ADD, w + 128, qd8_neon_next4(&x0), qd8_neon_next4(&x0),
+                     qd8_neon_next4(&x1), qd8_neon_next4(&x1));
+    }
+    if (k + 2 * EQ_QD8_KR <= kc) {
+      QD8_FOUR_PAIRS(QD8_ADD, w, qd8_neon_next4(&x0), qd8_neon_next4(&x0), qd8_neon_next4(&x1),
+                     qd8_neon_next4(&x1));
+      k += 2 * EQ_QD8_KR;
+      w += 128;
+    }
+    if (k < kc) {  /* an odd last group */
+      const int8x16_t v0 = qd8_neon_next4(&x0), v1 = qd8_neon_next4(&x1);
+      const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16);
+      const int8x16_t w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
+      QD8_ONE_GROUP(r0p0, r0p1, w0, v0);
+      QD8_ONE_GROUP(r1p0, r1p1, w0, v1);
+      QD8_ONE_GROUP(r0p2, r0p3, w1, v0);
+      QD8_ONE_GROUP(r1p2, r1p3, w1, v1);
+      QD8_ONE_GROUP(r0p4, r0p5, w2, v0);
+      QD8_ONE_GROUP(r1p4, r1p5, w2, v1);
+      QD8_ONE_GROUP(r0p6, r0p7, w3, v0);
+      QD8_ONE_GROUP(r1p6, r1p7, w3, v1);
+      w += 64;
     }
     const int32_t *ksum = (const int32_t *)block;
-    int32x4_t acc0[4], acc1[4];
-    for (int j = 0; j < 4; ++j) {
-      const int32x4_t ks = vld1q_s32(ksum + 4 * j);
-      acc0[j] = vmlaq_n_s32(vpaddq_s32(pairs0[2 * j], pairs0[2 * j + 1]), ks,
-                            -quant[0].zero_point);
-      acc1[j] = vmlaq_n_s32(vpaddq_s32(pairs1[2 * j], pairs1[2 * j + 1]), ks, -q1.zero_point);
-    }
-    const float *scale = (const float *)w;
-    qd8_neon_store_row(c1 + n0, acc1, q1.scale, scale, scale + EQ_QD8_NR, act_min, act_max,
-                       nc - n0);
-    qd8_neon_store_row(c + n0, acc0, quant[0].scale, scale, scale + EQ_QD8_NR, act_min,
-                       act_max, nc - n0);
+    const int32x4_t ks0 = vld1q_s32(ksum), ks1 = vld1q_s32(ksum + 4);
+    const int32x4_t ks2 = vld1q_s32(ksum + 8), ks3 = vld1q_s32(ksum + 12);
+    const float *scale = (const float *)w;  /* then the bias */
+    const qd8_neon_terms terms =
+        qd8_neon_load_terms(scale, scale + EQ_QD8_NR, act_min, act_max);
+    qd8_neon_store_row(c1 + n0, vmlaq_n_s32(vpaddq_s32(r1p0, r1p1), ks0, -q1.zero_point),
+                       vmlaq_n_s32(vpaddq_s32(r1p2, r1p3), ks1, -q1.zero_point),
+                       vmlaq_n_s32(vpaddq_s32(r1p4, r1p5), ks2, -q1.zero_point),
+                       vmlaq_n_s32(vpaddq_s32(r1p6, r1p7), ks3, -q1.zero_point), q1.scale,
+                       &terms, nc - n0);
+    qd8_neon_store_row(c + n0, vmlaq_n_s32(vpaddq_s32(r0p0, r0p1), ks0, -q0.zero_point),
+                       vmlaq_n_s32(vpaddq_s32(r0p2, r0p3), ks1, -q0.zero_point),
+                       vmlaq_n_s32(vpaddq_s32(r0p4, r0p5), ks2, -q0.zero_point),
+                       vmlaq_n_s32(vpaddq_s32(r0p6, r0p7), ks3, -q0.zero_point), q0.scale,
+                       &terms, nc - n0);
   }
 }
 

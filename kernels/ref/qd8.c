@@ -219,7 +219,7 @@ static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
                   (float *)job->x + r * job->depth);
     }
     job->uk->quantize((size_t)job->depth, job->x + r * job->depth, q, &job->quant[r]);
-    fill_bytes(q + job->depth, 0, (size_t)(job->kc - job->depth));
+    if (job->kc > job->depth) fill_bytes(q + job->depth, 0, (size_t)(job->kc - job->depth));
   }
 }
 
@@ -404,8 +404,35 @@ static void qd8_depthwise_rows(void *arg, int64_t begin, int64_t end) {
   const int32_t mult = p->depth_multiplier;
   const size_t taps = (size_t)p->k_h * p->k_w;
   const float *rows[EQ_QD8_MAX_DW_TAPS];
+  /* Output columns [ox_lo, ox_hi) have every tap inside the image along x: a level with a run
+   * kernel does them in one call per row. */
+  int32_t ox_lo = 0, ox_hi = 0;
+  if (mult == 1 && job->uk->dwconv_run != NULL) {
+    ox_lo = p->pad_left > 0 ? (p->pad_left + p->stride_w - 1) / p->stride_w : 0;
+    const int32_t last = p->in_w - 1 + p->pad_left - (p->k_w - 1) * p->dilation_w;
+    ox_hi = last < 0 ? 0 : last / p->stride_w + 1;
+    ox_hi = ox_hi < p->out_w ? ox_hi : p->out_w;
+    ox_lo = ox_lo < ox_hi ? ox_lo : ox_hi;
+  }
   for (int64_t oy = begin; oy < end; ++oy) {
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      if (ox == ox_lo && ox_lo < ox_hi) {
+        for (int32_t ky = 0; ky < p->k_h; ++ky) {
+          const int32_t iy = (int32_t)oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+          for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+            rows[ky * p->k_w + kx] =
+                iy >= 0 && iy < p->in_h ? job->grid + ((int64_t)iy * p->in_w + ix) * p->in_c
+                                        : NULL;
+          }
+        }
+        job->uk->dwconv_run((size_t)(ox_hi - ox_lo), (size_t)p->stride_w * p->in_c,
+                            (size_t)p->out_c, taps, rows, weights,
+                            job->out + ((int64_t)oy * p->out_w + ox) * p->out_c,
+                            job->quant.scale, w_scale, bias, p->act_min, p->act_max);
+        ox = ox_hi - 1;
+        continue;
+      }
       for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = (int32_t)oy * p->stride_h - p->pad_top + ky * p->dilation_h;
         for (int32_t kx = 0; kx < p->k_w; ++kx) {

@@ -93,6 +93,16 @@ typedef void (*eq_qd8_dwconv_fn)(size_t channels, size_t taps, const float *cons
                                  const float *w_scale, const float *bias, float act_min,
                                  float act_max);
 
+/* Optional: a run of `pixels` consecutive output pixels of one row whose taps all lie inside the
+ * image along x. rows[t] is tap t's grid pixel for the first pixel (NULL, for the whole run, in
+ * the padding above or below), each next pixel's taps lie `step` floats further on, and its
+ * outputs `channels` further on; each pixel as eq_qd8_dwconv_fn computes it. A level without
+ * one (NULL) gets dwconv called per pixel, which is also the reference. */
+typedef void (*eq_qd8_dwconv_run_fn)(size_t pixels, size_t step, size_t channels, size_t taps,
+                                     const float *const *rows, const float *weights, float *out,
+                                     float scale, const float *w_scale, const float *bias,
+                                     float act_min, float act_max);
+
 /* The microkernels one ISA level provides; the op drivers (kernels/ref/qd8.c) run on them. */
 typedef struct eq_qd8_ukernels {
   eq_qd8_gemm_fn gemm;
@@ -103,6 +113,7 @@ typedef struct eq_qd8_ukernels {
   eq_qd8_quantize_fn quantize;
   eq_qd8_dwconv_fn dwconv;
   eq_qd8_quantize_grid_fn quantize_grid;
+  eq_qd8_dwconv_run_fn dwconv_run;  /* may be NULL */
 } eq_qd8_ukernels;
 
 /* Node parameters of fully_connected_qd8 (also BATCH_MATMUL with a constant 2-D rhs).
