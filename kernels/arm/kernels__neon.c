@@ -10,7 +10,7 @@ int eq_f32_vmul__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vprelu__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vsquared_difference__neon(const eq_node *node, eq_ctx *ctx);
 
-EQ_F32_GEMM_KERNELS(neon, eq_f32_gemm_4x16__neon, 4, eq_f32_dwconv__neon,
+EQ_F32_GEMM_KERNELS(neon, eq_f32_gemm_6x16__neon, 6, eq_f32_dwconv__neon,
                     eq_f32_dwconv_row__neon)
 
 const eq_kernel_info eq_arm_neon_kernels[] = {

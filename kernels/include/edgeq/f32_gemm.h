@@ -110,7 +110,7 @@ void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const
                                int32_t, const float *, const float *, float *);
 #endif
 #if defined(__aarch64__)
-void eq_f32_gemm_4x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
+void eq_f32_gemm_6x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
                             const float *, float *, int64_t, float, float);
 void eq_f32_dwconv__neon(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
