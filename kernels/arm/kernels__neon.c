@@ -14,6 +14,10 @@ int eq_f32_vsquared_difference__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_max_pool__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_avg_pool__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_mean__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_hard_swish__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_gelu__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_softmax__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_batch_matmul__neon(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(neon, eq_f32_gemm_6x16__neon, 6, eq_f32_dwconv__neon,
                     eq_f32_dwconv_row__neon)
@@ -29,5 +33,9 @@ const eq_kernel_info eq_arm_neon_kernels[] = {
     {"max_pool2d_f32", eq_f32_max_pool__neon, sizeof(eq_pool2d_params), EQ_ISA_NEON},
     {"avg_pool2d_f32", eq_f32_avg_pool__neon, sizeof(eq_pool2d_params), EQ_ISA_NEON},
     {"mean_f32", eq_f32_mean__neon, sizeof(eq_reduce_params), EQ_ISA_NEON},
+    {"hard_swish_f32", eq_f32_hard_swish__neon, 0, EQ_ISA_NEON},
+    {"gelu_f32", eq_f32_gelu__neon, 0, EQ_ISA_NEON},
+    {"softmax_f32", eq_f32_softmax__neon, sizeof(eq_softmax_params), EQ_ISA_NEON},
+    {"batch_matmul_f32", eq_f32_batch_matmul__neon, sizeof(eq_matmul_params), EQ_ISA_NEON},
     {NULL, NULL, 0, 0},
 };
