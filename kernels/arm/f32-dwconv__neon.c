@@ -1,10 +1,10 @@
 /* f32 depthwise microkernels, AArch64 NEON: 4 channels per q register, the last block of a row
  * finished lane by lane. The pixel kernel sums the taps of each border pixel through its tap
  * pointers (3x3 unrolled, its pointers and weight rows held in registers); the row kernel holds a block's weights in registers while it walks the interior of
- * a row. 3x3 filters with stride 1 or 2 (and no dilation) take four output pixels at a time
- * and load each input column of the group once for all the pixels that read it (6 columns per
- * filter row at stride 1, 9 at stride 2, instead of 12): 18 or 27 loads for 36 FMAs. Other
- * shapes go two pixels at a time, each tap loaded per pixel. */
+ * a row. 3x3 and 5x5 filters with stride 1 or 2 (and no dilation) take four output pixels at a
+ * time and load each input column of the group once for all the pixels that read it (3x3: 6
+ * columns per filter row at stride 1, 9 at stride 2, instead of 12; 18 or 27 loads for 36
+ * FMAs). Other shapes go two pixels at a time, each tap loaded per pixel. */
 #include <arm_neon.h>
 #include <math.h>
 
@@ -113,42 +113,49 @@ static inline __attribute__((always_inline)) void dw_row(
   }
 }
 
-/* 3x3, dilation 1, stride S (1 or 2): four pixels per step, then one at a time. Each pixel
- * starts from its first product, adds the other eight in (ky, kx) order, then the bias, as
- * dw_row does. */
-static inline __attribute__((always_inline)) void dw3x3_row(
+/* K x K (3 or 5), dilation 1, stride S (1 or 2): four pixels per step, then one at a time.
+ * A 3x3 block's weights stay in registers for the whole row; a 5x5 one's (25 registers) are
+ * loaded one filter row at a time, once per four pixels. Each pixel starts from its first
+ * product, adds the others in (ky, kx) order, then the bias, as dw_row does. */
+static inline __attribute__((always_inline)) void dw_square_row(
     const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
     const float *restrict weights, const float *restrict bias, float *restrict out_row,
-    const int32_t S) {
+    const int32_t K, const int32_t S) {
   const int32_t channels = p->in_c;
   const int64_t C = channels;
   const float32x4_t vlo = vdupq_n_f32(p->act_min), vhi = vdupq_n_f32(p->act_max);
   const int64_t ix0 = (int64_t)ox0 * S - p->pad_left;
+  const int held = K * K <= 9;
   int32_t ch = 0;
   for (; ch + 4 <= channels; ch += 4) {
     float32x4_t w[9];
+    if (held) {
 #pragma GCC unroll 9
-    for (int32_t t = 0; t < 9; ++t) w[t] = vld1q_f32(weights + t * C + ch);
+      for (int32_t t = 0; t < K * K; ++t) w[t] = vld1q_f32(weights + t * C + ch);
+    }
+#define WEIGHT(t) (held ? w[t] : vld1q_f32(weights + (t) * C + ch))
     const float32x4_t b = vld1q_f32(bias + ch);
-    const float *x[3];
-#pragma GCC unroll 3
-    for (int32_t ky = 0; ky < 3; ++ky) x[ky] = rows[ky] + ix0 * C + ch;
+    const float *x[5];
+#pragma GCC unroll 5
+    for (int32_t ky = 0; ky < K; ++ky) x[ky] = rows[ky] + ix0 * C + ch;
     float *o = out_row + (int64_t)ox0 * C + ch;
     int32_t ox = ox0;
     for (; ox + 4 <= ox1; ox += 4, o += 4 * C) {
       float32x4_t acc[4];
-#pragma GCC unroll 3
-      for (int32_t ky = 0; ky < 3; ++ky) {
-        float32x4_t col[9];  /* columns 0 .. 3S + 2 of the group's window */
-#pragma GCC unroll 9
-        for (int32_t j = 0; j < 3 * S + 3; ++j) col[j] = vld1q_f32(x[ky] + j * C);
+#pragma GCC unroll 5
+      for (int32_t ky = 0; ky < K; ++ky) {
+        float32x4_t col[11], wr[5];  /* the group's window columns 0 .. 3S + K - 1 */
+#pragma GCC unroll 11
+        for (int32_t j = 0; j < 3 * S + K; ++j) col[j] = vld1q_f32(x[ky] + j * C);
         x[ky] += 4 * S * C;
+#pragma GCC unroll 5
+        for (int32_t kx = 0; kx < K; ++kx) wr[kx] = WEIGHT(ky * K + kx);
 #pragma GCC unroll 4
         for (int32_t px = 0; px < 4; ++px) {
-#pragma GCC unroll 3
-          for (int32_t kx = 0; kx < 3; ++kx) {
-            const float32x4_t v = col[px * S + kx], wt = w[ky * 3 + kx];
-            acc[px] = ky == 0 && kx == 0 ? vmulq_f32(v, wt) : vfmaq_f32(acc[px], v, wt);
+#pragma GCC unroll 5
+          for (int32_t kx = 0; kx < K; ++kx) {
+            const float32x4_t v = col[px * S + kx];
+            acc[px] = ky == 0 && kx == 0 ? vmulq_f32(v, wr[kx]) : vfmaq_f32(acc[px], v, wr[kx]);
           }
         }
       }
@@ -157,31 +164,38 @@ static inline __attribute__((always_inline)) void dw3x3_row(
         vst1q_f32(o + px * C, clamp4(vaddq_f32(acc[px], b), vlo, vhi));
     }
     for (; ox < ox1; ++ox, o += C) {
-      float32x4_t acc = vmulq_f32(vld1q_f32(x[0]), w[0]);
-#pragma GCC unroll 3
-      for (int32_t ky = 0; ky < 3; ++ky) {
-#pragma GCC unroll 3
-        for (int32_t kx = ky == 0; kx < 3; ++kx)
-          acc = vfmaq_f32(acc, vld1q_f32(x[ky] + kx * C), w[ky * 3 + kx]);
+      float32x4_t acc = vmulq_f32(vld1q_f32(x[0]), WEIGHT(0));
+#pragma GCC unroll 5
+      for (int32_t ky = 0; ky < K; ++ky) {
+#pragma GCC unroll 5
+        for (int32_t kx = ky == 0; kx < K; ++kx)
+          acc = vfmaq_f32(acc, vld1q_f32(x[ky] + kx * C), WEIGHT(ky * K + kx));
         x[ky] += S * C;
       }
       vst1q_f32(o, clamp4(vaddq_f32(acc, b), vlo, vhi));
     }
+#undef WEIGHT
   }
-  if (ch < channels) dw_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 3, ch);
+  if (ch < channels) dw_row(p, rows, ox0, ox1, weights, bias, out_row, K, K, ch);
 }
 
 void eq_f32_dwconv_row__neon(const eq_conv_params *p, const float *const *rows, int32_t ox0,
                              int32_t ox1, const float *weights, const float *bias,
                              float *out_row) {
-  const int unit_dilation = p->dilation_w == 1;  /* rows[] already holds dilation_h */
-  if (p->k_h == 3 && p->k_w == 3 && unit_dilation && p->stride_w == 1) {
-    dw3x3_row(p, rows, ox0, ox1, weights, bias, out_row, 1);
-  } else if (p->k_h == 3 && p->k_w == 3 && unit_dilation && p->stride_w == 2) {
-    dw3x3_row(p, rows, ox0, ox1, weights, bias, out_row, 2);
-  } else if (p->k_h == 3 && p->k_w == 3) {
+  const int k = p->k_h == p->k_w && (p->k_h == 3 || p->k_h == 5) ? p->k_h : 0;
+  /* rows[] already holds dilation_h: only the width's dilation and stride matter here */
+  const int sliding = k && p->dilation_w == 1 && (p->stride_w == 1 || p->stride_w == 2);
+  if (sliding && k == 3 && p->stride_w == 1) {
+    dw_square_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 1);
+  } else if (sliding && k == 3) {
+    dw_square_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 2);
+  } else if (sliding && p->stride_w == 1) {
+    dw_square_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 1);
+  } else if (sliding) {
+    dw_square_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 2);
+  } else if (k == 3) {
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 3, 0);
-  } else if (p->k_h == 5 && p->k_w == 5) {
+  } else if (k == 5) {
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 5, 0);
   } else {
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, p->k_h, p->k_w, 0);
