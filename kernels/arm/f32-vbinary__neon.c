@@ -78,14 +78,15 @@ static inline __attribute__((always_inline)) int binary(
   for (int32_t i0 = 0; i0 < d[0]; ++i0)
     for (int32_t i1 = 0; i1 < d[1]; ++i1)
       for (int32_t i2 = 0; i2 < d[2]; ++i2)
-        for (int32_t i3 = 0; i3 < d[3]; ++i3)
-          for (int32_t i4 = 0; i4 < d[4]; ++i4, out += n) {
-            const int64_t oa = (int64_t)i0 * sa[0] + (int64_t)i1 * sa[1] +
-                               (int64_t)i2 * sa[2] + (int64_t)i3 * sa[3] + (int64_t)i4 * sa[4];
-            const int64_t ob = (int64_t)i0 * sb[0] + (int64_t)i1 * sb[1] +
-                               (int64_t)i2 * sb[2] + (int64_t)i3 * sb[3] + (int64_t)i4 * sb[4];
-            run(op, clamped, A + oa, sa[5], B + ob, sb[5], out, n, vlo, vhi);
-          }
+        for (int32_t i3 = 0; i3 < d[3]; ++i3) {
+          const float *a = A + (int64_t)i0 * sa[0] + (int64_t)i1 * sa[1] + (int64_t)i2 * sa[2] +
+                           (int64_t)i3 * sa[3];
+          const float *b = B + (int64_t)i0 * sb[0] + (int64_t)i1 * sb[1] + (int64_t)i2 * sb[2] +
+                           (int64_t)i3 * sb[3];
+          /* the innermost rows (a per-pixel channel row, say) step the operands by strides */
+          for (int32_t i4 = 0; i4 < d[4]; ++i4, a += sa[4], b += sb[4], out += n)
+            run(op, clamped, a, sa[5], b, sb[5], out, n, vlo, vhi);
+        }
   return 0;
 }
 

@@ -1,6 +1,6 @@
 /* f32 unary ops, AArch64 NEON: HARD_SWISH (x * clamp(x + 3, 0, 6) / 6 in the reference's order
- * of operations with its ARM clamp, FMAX then FMIN, so bit-identical to it) and GELU. The last
- * 1..3 elements run the same vector code on a duplicated lane. */
+ * of operations with its ARM clamp, FMAX then FMIN, so bit-identical to it) and GELU, 8 elements
+ * per loop step; the last 1..3 elements run the same vector code on a duplicated lane. */
 #include <arm_neon.h>
 
 #include "edgeq/dispatch.h"
@@ -39,6 +39,11 @@ static inline float32x4_t gelu4(float32x4_t x) {
     float *out = (float *)node->outputs[0]->data;                                            \
     const int64_t n = node->inputs[0]->count;                                                \
     int64_t i = 0;                                                                           \
+    for (; i + 8 <= n; i += 8) {                                                             \
+      const float32x4_t x0 = vld1q_f32(in + i), x1 = vld1q_f32(in + i + 4);                  \
+      vst1q_f32(out + i, OP(x0));                                                            \
+      vst1q_f32(out + i + 4, OP(x1));                                                        \
+    }                                                                                        \
     for (; i + 4 <= n; i += 4) vst1q_f32(out + i, OP(vld1q_f32(in + i)));                    \
     for (; i < n; ++i) out[i] = vgetq_lane_f32(OP(vld1q_dup_f32(in + i)), 0);                \
     return 0;                                                                                \
