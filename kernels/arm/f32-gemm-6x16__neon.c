@@ -125,14 +125,13 @@ static inline __attribute__((always_inline)) void tile(
   "fmla v22.4s, v6.4s, v3.s[" #L "]\n fmla v23.4s, v7.4s, v3.s[" #L "]\n"                    \
   "fmla v26.4s, v6.4s, v4.s[" #L "]\n fmla v27.4s, v7.4s, v4.s[" #L "]\n"                    \
   "fmla v30.4s, v6.4s, v5.s[" #L "]\n fmla v31.4s, v7.4s, v5.s[" #L "]\n"
-/* Row i's clamp and store: v<8+4i>..v<11+4i> to c, then c += c_stride. */
+/* Row i's clamp and store: v<8+4i>..v<11+4i> to c, then c += c_stride (one st1 does both). */
 #define CLAMP_STORE(A, B, C, D)                                                              \
   "fmax v" #A ".4s, v" #A ".4s, v0.4s\n fmax v" #B ".4s, v" #B ".4s, v0.4s\n"                \
   "fmax v" #C ".4s, v" #C ".4s, v0.4s\n fmax v" #D ".4s, v" #D ".4s, v0.4s\n"                \
   "fmin v" #A ".4s, v" #A ".4s, v1.4s\n fmin v" #B ".4s, v" #B ".4s, v1.4s\n"                \
   "fmin v" #C ".4s, v" #C ".4s, v1.4s\n fmin v" #D ".4s, v" #D ".4s, v1.4s\n"                \
-  "stp q" #A ", q" #B ", [%[c]]\n stp q" #C ", q" #D ", [%[c], #32]\n"                       \
-  "add %[c], %[c], %[cs]\n"
+  "st1 {v" #A ".4s, v" #B ".4s, v" #C ".4s, v" #D ".4s}, [%[c]], %[cs]\n"
 
 /* A whole 6 x 16 tile (taps >= 1, kc >= 1). The clamp is FMAX then FMIN, NaN kept, as in
  * clamp4. */
@@ -142,12 +141,11 @@ static void tile_6x16(int32_t taps, int32_t kc, const float *const *a, const flo
   int64_t k;
   int64_t t = taps;
   __asm__ volatile(
-      "ldp q8, q9, [%[w]], #32\n ldp q10, q11, [%[w]], #32\n"
-      "mov v12.16b, v8.16b\n mov v13.16b, v9.16b\n mov v14.16b, v10.16b\n mov v15.16b, v11.16b\n"
-      "mov v16.16b, v8.16b\n mov v17.16b, v9.16b\n mov v18.16b, v10.16b\n mov v19.16b, v11.16b\n"
-      "mov v20.16b, v8.16b\n mov v21.16b, v9.16b\n mov v22.16b, v10.16b\n mov v23.16b, v11.16b\n"
-      "mov v24.16b, v8.16b\n mov v25.16b, v9.16b\n mov v26.16b, v10.16b\n mov v27.16b, v11.16b\n"
-      "mov v28.16b, v8.16b\n mov v29.16b, v9.16b\n mov v30.16b, v10.16b\n mov v31.16b, v11.16b\n"
+      /* every row starts from the bias: one 4-register load per row */
+      "ld1 {v8.4s, v9.4s, v10.4s, v11.4s}, [%[w]]\n ld1 {v12.4s, v13.4s, v14.4s, v15.4s}, [%[w]]\n"
+      "ld1 {v16.4s, v17.4s, v18.4s, v19.4s}, [%[w]]\n ld1 {v20.4s, v21.4s, v22.4s, v23.4s}, [%[w]]\n"
+      "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n"
+      "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[w]], #64\n"
       "1:\n"  /* each tap: its six row pointers */
       "ldp %[r0], %[r1], [%[a]]\n ldp %[r2], %[r3], [%[a], #16]\n ldp %[r4], %[r5], [%[a], #32]\n"
       "add %[a], %[a], #48\n"
