@@ -1,6 +1,6 @@
 /* f32 unary ops, AArch64 NEON: HARD_SWISH (x * clamp(x + 3, 0, 6) / 6 in the reference's order
- * of operations with its ARM clamp, FMAX then FMIN, so bit-identical to it) and GELU, 8 elements
- * per loop step; the last 1..3 elements run the same vector code on a duplicated lane. */
+ * of operations with its ARM clamp, FMAX then FMIN, so bit-identical to it), 8 elements per loop
+ * step, and GELU, 4; the last 1..3 elements run the same vector code on a duplicated lane. */
 #include <arm_neon.h>
 
 #include "edgeq/dispatch.h"
@@ -32,14 +32,15 @@ static inline float32x4_t gelu4(float32x4_t x) {
   return vmulq_f32(vmulq_n_f32(x, 0.5f), erfc4(vmulq_n_f32(x, -0.7071067811865476f)));
 }
 
-#define DEFINE_VUNARY(NAME, OP)                                                              \
+/* UNROLL elements per loop step (4 or 8: GELU's polynomials need the registers of one). */
+#define DEFINE_VUNARY(NAME, OP, UNROLL)                                                      \
   int NAME(const eq_node *node, eq_ctx *ctx) {                                               \
     (void)ctx;                                                                               \
     const float *in = (const float *)node->inputs[0]->data;                                  \
     float *out = (float *)node->outputs[0]->data;                                            \
     const int64_t n = node->inputs[0]->count;                                                \
     int64_t i = 0;                                                                           \
-    for (; i + 8 <= n; i += 8) {                                                             \
+    for (; UNROLL == 8 && i + 8 <= n; i += 8) {                                              \
       const float32x4_t x0 = vld1q_f32(in + i), x1 = vld1q_f32(in + i + 4);                  \
       vst1q_f32(out + i, OP(x0));                                                            \
       vst1q_f32(out + i + 4, OP(x1));                                                        \
@@ -49,5 +50,5 @@ static inline float32x4_t gelu4(float32x4_t x) {
     return 0;                                                                                \
   }
 
-DEFINE_VUNARY(eq_f32_hard_swish__neon, hard_swish4)
-DEFINE_VUNARY(eq_f32_gelu__neon, gelu4)
+DEFINE_VUNARY(eq_f32_hard_swish__neon, hard_swish4, 8)
+DEFINE_VUNARY(eq_f32_gelu__neon, gelu4, 4)
