@@ -140,7 +140,17 @@ static inline __attribute__((always_inline)) void dw_square_row(
     for (int32_t ky = 0; ky < K; ++ky) x[ky] = rows[ky] + ix0 * C + ch;
     float *o = out_row + (int64_t)ox0 * C + ch;
     int32_t ox = ox0;
-    for (; ox + 4 <= ox1; ox += 4, o += 4 * C) {
+    for (;; ox += 4, o += 4 * C) {
+      if (ox + 4 > ox1) {
+        /* 3 pixels left (a 7-wide map): one more group, overlapping the last one by a pixel,
+         * costs less than three single pixels and writes the same values again */
+        const int32_t back = 4 - (ox1 - ox);
+        if (back != 1 || ox1 - ox0 < 4) break;
+        ox -= back;
+        o -= back * C;
+#pragma GCC unroll 5
+        for (int32_t ky = 0; ky < K; ++ky) x[ky] -= back * S * C;
+      }
       float32x4_t acc[4];
 #pragma GCC unroll 5
       for (int32_t ky = 0; ky < K; ++ky) {
