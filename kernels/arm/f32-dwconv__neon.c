@@ -113,10 +113,42 @@ static inline __attribute__((always_inline)) void dw_row(
   }
 }
 
-/* K x K (3 or 5), dilation 1, stride S (1 or 2): four pixels per step, then one at a time.
- * A 3x3 block's weights stay in registers for the whole row; a 5x5 one's (25 registers) are
- * loaded one filter row at a time, once per four pixels. Each pixel starts from its first
- * product, adds the others in (ky, kx) order, then the bias, as dw_row does. */
+/* Four output pixels of one 4-channel block, at o, o + C, ... from the input columns at
+ * x[ky] (advanced past the group): K x K (3 or 5), dilation 1, stride S (1 or 2). Each input
+ * column of the group is loaded once for all the pixels that read it. A 3x3 block's weights
+ * come from w (registers); a 5x5 one's are loaded from wp, one filter row at a time. Each pixel
+ * starts from its first product and adds the others in (ky, kx) order, then the bias. */
+static inline __attribute__((always_inline)) void dw_group4(
+    const float **x, float *o, const float32x4_t *w, const float *wp, int64_t C,
+    float32x4_t b, float32x4_t vlo, float32x4_t vhi, const int32_t K, const int32_t S) {
+  float32x4_t acc[4];
+#pragma GCC unroll 5
+  for (int32_t ky = 0; ky < K; ++ky) {
+    float32x4_t col[11], wr[5];  /* the group's window columns 0 .. 3S + K - 1 */
+#pragma GCC unroll 11
+    for (int32_t j = 0; j < 3 * S + K; ++j) col[j] = vld1q_f32(x[ky] + j * C);
+    x[ky] += 4 * S * C;
+#pragma GCC unroll 5
+    for (int32_t kx = 0; kx < K; ++kx)
+      wr[kx] = K * K <= 9 ? w[ky * K + kx] : vld1q_f32(wp + (ky * K + kx) * C);
+#pragma GCC unroll 4
+    for (int32_t px = 0; px < 4; ++px) {
+#pragma GCC unroll 5
+      for (int32_t kx = 0; kx < K; ++kx) {
+        const float32x4_t v = col[px * S + kx];
+        acc[px] = ky == 0 && kx == 0 ? vmulq_f32(v, wr[kx]) : vfmaq_f32(acc[px], v, wr[kx]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int32_t px = 0; px < 4; ++px)
+    vst1q_f32(o + px * C, clamp4(vaddq_f32(acc[px], b), vlo, vhi));
+}
+
+/* A row's interior for K x K (3 or 5), dilation 1, stride S (1 or 2): four pixels at a time
+ * (a 3x3 block's weights held in registers for the whole row), then one at a time, or, when
+ * three are left, one more group of four overlapping the previous one by a pixel (cheaper than
+ * three single pixels; it writes the same values again). */
 static inline __attribute__((always_inline)) void dw_square_row(
     const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
     const float *restrict weights, const float *restrict bias, float *restrict out_row,
@@ -140,38 +172,13 @@ static inline __attribute__((always_inline)) void dw_square_row(
     for (int32_t ky = 0; ky < K; ++ky) x[ky] = rows[ky] + ix0 * C + ch;
     float *o = out_row + (int64_t)ox0 * C + ch;
     int32_t ox = ox0;
-    for (;; ox += 4, o += 4 * C) {
-      if (ox + 4 > ox1) {
-        /* 3 pixels left (a 7-wide map): one more group, overlapping the last one by a pixel,
-         * costs less than three single pixels and writes the same values again */
-        const int32_t back = 4 - (ox1 - ox);
-        if (back != 1 || ox1 - ox0 < 4) break;
-        ox -= back;
-        o -= back * C;
+    for (; ox + 4 <= ox1; ox += 4, o += 4 * C)
+      dw_group4(x, o, w, weights + ch, C, b, vlo, vhi, K, S);
+    if (ox1 - ox == 3 && ox1 - ox0 >= 4) {
 #pragma GCC unroll 5
-        for (int32_t ky = 0; ky < K; ++ky) x[ky] -= back * S * C;
-      }
-      float32x4_t acc[4];
-#pragma GCC unroll 5
-      for (int32_t ky = 0; ky < K; ++ky) {
-        float32x4_t col[11], wr[5];  /* the group's window columns 0 .. 3S + K - 1 */
-#pragma GCC unroll 11
-        for (int32_t j = 0; j < 3 * S + K; ++j) col[j] = vld1q_f32(x[ky] + j * C);
-        x[ky] += 4 * S * C;
-#pragma GCC unroll 5
-        for (int32_t kx = 0; kx < K; ++kx) wr[kx] = WEIGHT(ky * K + kx);
-#pragma GCC unroll 4
-        for (int32_t px = 0; px < 4; ++px) {
-#pragma GCC unroll 5
-          for (int32_t kx = 0; kx < K; ++kx) {
-            const float32x4_t v = col[px * S + kx];
-            acc[px] = ky == 0 && kx == 0 ? vmulq_f32(v, wr[kx]) : vfmaq_f32(acc[px], v, wr[kx]);
-          }
-        }
-      }
-#pragma GCC unroll 4
-      for (int32_t px = 0; px < 4; ++px)
-        vst1q_f32(o + px * C, clamp4(vaddq_f32(acc[px], b), vlo, vhi));
+      for (int32_t ky = 0; ky < K; ++ky) x[ky] -= S * C;
+      dw_group4(x, o - C, w, weights + ch, C, b, vlo, vhi, K, S);
+      ox = ox1;
     }
     for (; ox < ox1; ++ox, o += C) {
       float32x4_t acc = vmulq_f32(vld1q_f32(x[0]), WEIGHT(0));
