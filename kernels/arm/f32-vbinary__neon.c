@@ -6,6 +6,7 @@
  * The fused clamp is FMAX then FMIN, as the reference computes it on ARM: a NaN stays NaN and
  * clamp(-0, 0, hi) gives +0 (kernels/ref/elementwise.c). */
 #include <arm_neon.h>
+#include <math.h>
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/elementwise.h"
@@ -74,6 +75,8 @@ static inline __attribute__((always_inline)) int binary(
   float *out = (float *)node->outputs[0]->data;
   const int32_t *d = p->out_dims, *sa = p->a_strides, *sb = p->b_strides;
   const float32x4_t vlo = vdupq_n_f32(p->act_min), vhi = vdupq_n_f32(p->act_max);
+  /* no activation (bounds +-inf): the clamp changes nothing, not even a NaN, and is left out */
+  const int clamp = clamped && !(p->act_min == -INFINITY && p->act_max == INFINITY);
   const int32_t n = d[5];
   for (int32_t i0 = 0; i0 < d[0]; ++i0)
     for (int32_t i1 = 0; i1 < d[1]; ++i1)
@@ -84,8 +87,13 @@ static inline __attribute__((always_inline)) int binary(
           const float *b = B + (int64_t)i0 * sb[0] + (int64_t)i1 * sb[1] + (int64_t)i2 * sb[2] +
                            (int64_t)i3 * sb[3];
           /* the innermost rows (a per-pixel channel row, say) step the operands by strides */
-          for (int32_t i4 = 0; i4 < d[4]; ++i4, a += sa[4], b += sb[4], out += n)
-            run(op, clamped, a, sa[5], b, sb[5], out, n, vlo, vhi);
+          for (int32_t i4 = 0; i4 < d[4]; ++i4, a += sa[4], b += sb[4], out += n) {
+            if (clamp) {
+              run(op, 1, a, sa[5], b, sb[5], out, n, vlo, vhi);
+            } else {
+              run(op, 0, a, sa[5], b, sb[5], out, n, vlo, vhi);
+            }
+          }
         }
   return 0;
 }
