@@ -184,6 +184,15 @@ def test_depthwise_mobilenet_layers(allowed):
     depthwise(allowed, (1, 112, 112, 32), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), act=(0.0, 6.0))
     depthwise(allowed, (1, 56, 56, 144), (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), act=(0.0, 6.0))
     depthwise(allowed, (2, 14, 14, 576), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2))
+    # 7-wide maps (an overlapping last group of four pixels in the NEON row kernel), with and
+    # without the padded copy; 5x5 at stride 2 onto a 7-wide output
+    for padded_copy in (False, True):
+        depthwise(allowed, (1, 7, 7, 100), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), act=(0.0, 6.0),
+                  padded_copy=padded_copy)
+        depthwise(allowed, (1, 7, 7, 36), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2),
+                  padded_copy=padded_copy)
+        depthwise(allowed, (1, 14, 14, 44), (5, 5), (2, 2), (1, 1), (1, 1, 2, 2),
+                  padded_copy=padded_copy)
     depthwise(allowed, (1, 7, 9, 33), (3, 5), (2, 1), (1, 1), (1, 2, 1, 2))
 
 

@@ -228,7 +228,9 @@ IGEMM_MAX_POINTERS, GEMM_MAX_MR = 4096, 8
 # A padded copy of the input pays for itself where taps are short (few channels) and the copy
 # is small.
 PAD_COPY_MAX_CHANNELS, PAD_COPY_MAX_BYTES = 4, 64 << 10
-DW_PAD_COPY_MAX_WIDTH = 16
+# Depthwise: maps up to 16 wide, up to 512 KiB padded (MobileNets' 7x7 x 960 and 14x14 x 240
+# 5x5 layers, whose border pixels are otherwise half the work at twice the cost per tap).
+DW_PAD_COPY_MAX_WIDTH, DW_PAD_COPY_MAX_BYTES = 16, 512 << 10
 
 
 def _padded_input_bytes(p):
@@ -315,7 +317,7 @@ def prepare_depthwise_conv2d(ctx):
         zero_row = max(in_w, 1) * in_c * 4
         padded = _padded_input_bytes(params)
         scratch = zero_row
-        if out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= PAD_COPY_MAX_BYTES * 4 and \
+        if out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= DW_PAD_COPY_MAX_BYTES and \
                 (pad_top or pad_left or padded > n * in_h * in_w * in_c * 4):
             scratch += padded
         return KernelCall("depthwise_conv2d_f32_dw", params,

@@ -6,19 +6,9 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/pool.h"
+#include "edgeq/walk.h"
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-/* The in-bounds part [*lo, *hi) of a window of `filter` taps starting at `origin` (which may be
- * negative with SAME padding) over an axis of `size` elements, as offsets into the window. */
-static inline void window_span(int64_t origin, int32_t filter, int32_t size, int32_t *lo,
-                               int32_t *hi) {
-  const int64_t l = origin < 0 ? -origin : 0;
-  int64_t h = size - origin < filter ? size - origin : filter;
-  if (h < l) h = l;
-  *lo = (int32_t)(l < filter ? l : filter);
-  *hi = (int32_t)(h < filter ? h : filter);
-}
 
 enum pool_kind { POOL_AVG, POOL_MAX, POOL_L2 };
 
@@ -36,11 +26,11 @@ static int pool2d_f32(const eq_node *node, enum pool_kind kind) {
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
       int32_t fy_lo, fy_hi;
       const int64_t y0 = (int64_t)oy * p->stride_h - p->pad_top;
-      window_span(y0, p->filter_h, p->in_h, &fy_lo, &fy_hi);
+      eq_window_span(y0, p->filter_h, p->in_h, &fy_lo, &fy_hi);
       for (int32_t ox = 0; ox < p->out_w; ++ox, out += C) {
         int32_t fx_lo, fx_hi;
         const int64_t x0 = (int64_t)ox * p->stride_w - p->pad_left;
-        window_span(x0, p->filter_w, p->in_w, &fx_lo, &fx_hi);
+        eq_window_span(x0, p->filter_w, p->in_w, &fx_lo, &fx_hi);
         /* TFLite starts the max at the lowest finite float, not -inf. */
         const float init = kind == POOL_MAX ? -FLT_MAX : 0.0f;
         for (int64_t c = 0; c < C; ++c) out[c] = init;

@@ -7,6 +7,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/reduce.h"
+#include "edgeq/walk.h"
 
 /* ---- Reductions ------------------------------------------------------------------------- */
 
@@ -33,14 +34,7 @@
       } else {                                                                               \
         for (int32_t j = 0; j < inner; ++j) a[j] = COMBINE(a[j], in[j]);                     \
       }                                                                                      \
-      for (int32_t d = nd - 2; d >= 0; --d) {                                                \
-        if (++idx[d] < p->dims[d]) {                                                         \
-          o += p->out_strides[d];                                                            \
-          break;                                                                             \
-        }                                                                                    \
-        idx[d] = 0;                                                                          \
-        o -= (int64_t)(p->dims[d] - 1) * p->out_strides[d];                                  \
-      }                                                                                      \
+      o = eq_reduce_next_row(p, idx, o);                                                     \
     }                                                                                        \
   }
 
