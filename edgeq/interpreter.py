@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from edgeq.errors import InvokeError
-from edgeq.graph.graph import Graph, fold_padding, fuse_activations
+from edgeq.graph.graph import Graph, fold_padding, fuse_activations, fuse_layer_norm
 from edgeq.graph.prepare import prepare_graph
 from edgeq.plan.planner import build_plan
 from edgeq.plan.precision import apply_fp16, resolve as resolve_precision
@@ -44,6 +44,7 @@ class _Session:
         self.graph.quantize = quantize  # read by edgeq/ops/qd8.py
         self.fused = fuse_activations(self.graph)
         self.folded_pads = fold_padding(self.graph)
+        self.fused_layer_norms = fuse_layer_norm(self.graph)
         self.num_threads = num_threads
         self.input_shapes: dict = {}
         self.infos = None

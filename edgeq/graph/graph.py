@@ -219,3 +219,148 @@ def fold_padding(graph: Graph) -> int:
             changed = True
             break
     return folded
+
+
+# --- layer normalization ---------------------------------------------------------------------
+
+LAYER_NORM = "edgeq:LAYER_NORM"  # the fused op (edgeq/ops/reduce.py); not a model's op name
+
+
+def _float_constant(graph: Graph, t: int):
+    """The float32 value of tensor t known before prepare: its data, or for fp16 models (which
+    keep weights as FLOAT16 behind a DEQUANTIZE that prepare evaluates) the FLOAT16 constant
+    widened; None otherwise."""
+    td = graph.tensors[t] if t >= 0 else None
+    if td is None or td.dtype != np.float32:
+        return None
+    if td.data is not None:
+        return np.asarray(td.data, np.float32)
+    producer = next((n for n in graph.nodes if t in n.outputs), None)
+    if producer is None or producer.op != BuiltinOp.DEQUANTIZE or len(producer.inputs) != 1:
+        return None
+    src = graph.tensors[producer.inputs[0]]
+    if src.data is None or src.dtype != np.float16:
+        return None
+    return np.asarray(src.data).astype(np.float32)
+
+
+def _scalar_constant(graph: Graph, t: int):
+    value = _float_constant(graph, t)
+    return None if value is None or value.size != 1 else float(value.reshape(-1)[0])
+
+
+def _vector_constant(graph: Graph, t: int, depth: int):
+    """t when it is a float32 constant of `depth` values along the last axis (leading dims 1)."""
+    value = _float_constant(graph, t)
+    if value is None or not value.shape or value.shape[-1] != depth or value.size != depth:
+        return None
+    return t
+
+
+def _last_axis_mean(graph: Graph, node: Node) -> bool:
+    if node.op != BuiltinOp.MEAN or len(node.inputs) != 2 or not node.options.get("keep_dims"):
+        return False
+    x, axes = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    if x.dtype != np.float32 or not x.shape or axes.data is None:
+        return False
+    values = np.asarray(axes.data).reshape(-1)
+    return values.size == 1 and int(values[0]) in (-1, len(x.shape) - 1)
+
+
+def fuse_layer_norm(graph: Graph) -> int:
+    """Replace the ten-node chain TensorFlow's converter writes for a layer normalization over
+    the last axis,
+        m = MEAN(x) ; n = NEG(m) ; d = SQUARED_DIFFERENCE(x, m) ; v = MEAN(d) ; t = ADD(v, eps)
+        r = RSQRT(t) ; s = MUL(r, gamma) ; a = MUL(x, s) ; b = MUL(n, s) ; y = ADD(a, b)
+    (gamma optional, and an ADD of a constant beta after y folded too), by one LAYER_NORM node
+    computing the same operations in one pass over each row. Every intermediate must be read
+    only inside the chain and be no graph output. Returns the count."""
+    fused = 0
+    while True:
+        uses = graph.consumers()
+        visible = set(graph.outputs)
+        match = None
+        for m1 in graph.nodes:
+            match = _match_layer_norm(graph, m1, uses, visible)
+            if match is not None:
+                break
+        if match is None:
+            return fused
+        chain, x, gamma, beta, eps, out = match
+        last = max(graph.nodes.index(n) for n in chain)
+        node = Node(chain[0].index, LAYER_NORM, [x, gamma, beta], [out], {"epsilon": eps})
+        graph.nodes.insert(last + 1, node)
+        ids = {id(n) for n in chain}
+        graph.nodes = [n for n in graph.nodes if id(n) not in ids]
+        fused += 1
+
+
+def _match_layer_norm(graph: Graph, m1: Node, uses: dict, visible: set):
+    def only(t, count=1):
+        """The readers of intermediate t when there are exactly `count` of them."""
+        readers = uses.get(t, [])
+        return readers if len(readers) == count and t not in visible else None
+
+    def single_output(n, op):
+        return n.op == op and len(n.outputs) == 1 and \
+            int(n.options.get("fused_activation_function", 0)) == 0
+
+    if not _last_axis_mean(graph, m1):
+        return None
+    x, m = m1.inputs[0], m1.outputs[0]
+    depth = graph.tensors[x].shape[-1]
+    readers = only(m, 2)
+    if readers is None:
+        return None
+    neg = next((n for n in readers if n.op == BuiltinOp.NEG), None)
+    sqd = next((n for n in readers if n.op == BuiltinOp.SQUARED_DIFFERENCE), None)
+    if neg is None or sqd is None or sorted(sqd.inputs) != sorted([x, m]):
+        return None
+    r2 = only(sqd.outputs[0])
+    if r2 is None or r2[0].op != BuiltinOp.MEAN or r2[0].inputs[1:] != m1.inputs[1:] or \
+            not r2[0].options.get("keep_dims"):
+        return None
+    m2 = r2[0]
+    r3 = only(m2.outputs[0])
+    if r3 is None or not single_output(r3[0], BuiltinOp.ADD):
+        return None
+    add_eps = r3[0]
+    other = [t for t in add_eps.inputs if t != m2.outputs[0]]
+    eps = _scalar_constant(graph, other[0]) if len(other) == 1 else None
+    if eps is None:
+        return None
+    r4 = only(add_eps.outputs[0])
+    if r4 is None or r4[0].op != BuiltinOp.RSQRT:
+        return None
+    rsqrt = r4[0]
+    chain = [m1, neg, sqd, m2, add_eps, rsqrt]
+    def by_constant(t, op):
+        """(constant, output, node) when t's one reader is `op` with a last-axis constant."""
+        readers = only(t)
+        if readers is None or not single_output(readers[0], op):
+            return -1, t, None
+        other = [i for i in readers[0].inputs if i != t]
+        c = _vector_constant(graph, other[0], depth) if len(other) == 1 else None
+        return (-1, t, None) if c is None else (c, readers[0].outputs[0], readers[0])
+
+    gamma, s, scale = by_constant(rsqrt.outputs[0], BuiltinOp.MUL)
+    chain += [scale] if scale is not None else []
+    muls = only(s, 2)
+    if muls is None or not all(single_output(n, BuiltinOp.MUL) for n in muls):
+        return None
+    by_x = next((n for n in muls if sorted(n.inputs) == sorted([x, s])), None)
+    by_n = next((n for n in muls if sorted(n.inputs) == sorted([neg.outputs[0], s])), None)
+    if by_x is None or by_n is None or by_x is by_n or only(neg.outputs[0]) is None:
+        return None
+    ra, rb = only(by_x.outputs[0]), only(by_n.outputs[0])
+    if ra is None or rb is None or ra[0] is not rb[0] or not single_output(ra[0], BuiltinOp.ADD) \
+            or sorted(ra[0].inputs) != sorted([by_x.outputs[0], by_n.outputs[0]]):
+        return None
+    final = ra[0]
+    chain += [by_x, by_n, final]
+    beta, out, shift = by_constant(final.outputs[0], BuiltinOp.ADD)
+    chain += [shift] if shift is not None else []
+    if graph.tensors[out].dtype != np.float32:
+        return None
+    return chain, x, gamma, beta, eps, out
+

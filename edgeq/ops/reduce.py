@@ -9,6 +9,7 @@ import ctypes
 
 import numpy as np
 
+from edgeq.graph.graph import LAYER_NORM
 from edgeq.ops.registry import KernelCall, register
 from edgeq.tflite.schema import BuiltinOp
 
@@ -236,3 +237,33 @@ def prepare_arg_max(ctx):
 @register(BuiltinOp.ARG_MIN)
 def prepare_arg_min(ctx):
     return prepare_arg(ctx, "arg_min")
+
+
+# --- the fused layer normalization (edgeq/graph/graph.py fuse_layer_norm) ----------------------
+
+class LayerNormParams(ctypes.Structure):
+    """Mirror of eq_layer_norm_params (kernels/include/edgeq/params/reduce.h)."""
+
+    _fields_ = [("rows", ctypes.c_int32), ("depth", ctypes.c_int32), ("epsilon", ctypes.c_float)]
+
+
+@register(LAYER_NORM)
+def prepare_layer_norm(ctx):
+    """Inputs: x, gamma or -1, beta or -1 (constants of x's last-axis size, checked when fused;
+    the last axis cannot be resized away from them without the model failing anyway)."""
+    x = ctx.input(0)
+    ctx.require(x.dtype == np.float32, f"input dtype {x.dtype} is not float32")
+    ctx.require(len(x.shape) >= 1, "input must have at least one axis")
+    depth = int(x.shape[-1])
+    rows = x.size // depth if depth else 0
+    for i, what in ((1, "gamma"), (2, "beta")):
+        t = ctx.optional_input(i)
+        if t is not None and t.size != depth:
+            raise ctx.fail(f"{what} has {t.size} values but the input's last axis has {depth}")
+    ctx.set_output(0, x.shape, np.float32)
+    from edgeq.ops.conv import _check_int32
+
+    _check_int32(ctx, rows=rows, depth=depth)
+    return KernelCall("layer_norm_f32", LayerNormParams(rows, depth,
+                                                        float(ctx.options["epsilon"])))
+

@@ -44,8 +44,9 @@ def lookup(key) -> Optional[PrepareFn]:
 
 
 def supported_ops() -> list[str]:
+    """The model ops edgeq runs (its own fused ops, named "edgeq:...", are not model ops)."""
     _load_op_modules()
-    return sorted(op_name(k) for k in _OPS)
+    return sorted(op_name(k) for k in _OPS if not (isinstance(k, str) and k.startswith("edgeq:")))
 
 
 def op_name(key) -> str:

@@ -259,8 +259,35 @@ DEFINE_ARG_FAMILY(uint8_t, bool)
   {"arg_min_" #SUFFIX "_i32", arg_min_##SUFFIX##_i32, sizeof(eq_arg_params)},           \
   {"arg_min_" #SUFFIX "_i64", arg_min_##SUFFIX##_i64, sizeof(eq_arg_params)}
 
+/* The fused layer normalization (params/reduce.h), each sum in increasing index order as the
+ * MEAN kernels take it. */
+static int layer_norm_f32(const eq_node *node, eq_ctx *ctx) {
+  (void)ctx;
+  const eq_layer_norm_params *p = (const eq_layer_norm_params *)node->params;
+  const float *gamma = node->n_inputs > 1 && node->inputs[1] ? node->inputs[1]->data : NULL;
+  const float *beta = node->n_inputs > 2 && node->inputs[2] ? node->inputs[2]->data : NULL;
+  const int64_t depth = p->depth;
+  for (int64_t r = 0; r < p->rows; ++r) {
+    const float *x = (const float *)node->inputs[0]->data + r * depth;
+    float *y = (float *)node->outputs[0]->data + r * depth;
+    float sum = 0.0f;
+    for (int64_t c = 0; c < depth; ++c) sum += x[c];
+    const float mean = depth > 0 ? sum / (float)depth : NAN;
+    float sq = 0.0f;
+    for (int64_t c = 0; c < depth; ++c) sq += (x[c] - mean) * (x[c] - mean);
+    const float rs = 1.0f / sqrtf((depth > 0 ? sq / (float)depth : NAN) + p->epsilon);
+    for (int64_t c = 0; c < depth; ++c) {
+      const float s = gamma ? rs * gamma[c] : rs;
+      const float v = x[c] * s + (-mean) * s;
+      y[c] = beta ? v + beta[c] : v;
+    }
+  }
+  return 0;
+}
+
 const eq_kernel_info eq_ref_reduce_kernels[] = {
     {"mean_f32", mean_f32, sizeof(eq_reduce_params)},
+    {"layer_norm_f32", layer_norm_f32, sizeof(eq_layer_norm_params)},
     {"mean_i32", mean_i32, sizeof(eq_reduce_params)},
     {"mean_i64", mean_i64, sizeof(eq_reduce_params)},
     {"sum_f32", sum_f32, sizeof(eq_reduce_params)},

@@ -24,6 +24,7 @@ int eq_f32_mean__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_avg_pool__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_resize_bilinear__avx2(const eq_node *node, eq_ctx *ctx);
+int eq_f32_layer_norm__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_logistic__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_transpose_conv__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_f32_transpose_conv_packed__avx2(const eq_node *node, eq_ctx *ctx);
@@ -50,6 +51,7 @@ const eq_kernel_info eq_x86_avx2_kernels[] = {
     {"mean_f32", eq_f32_mean__avx2, sizeof(eq_reduce_params), EQ_ISA_AVX2},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx2, sizeof(eq_matmul_params), EQ_ISA_AVX2},
     {"resize_bilinear_f32", eq_f32_resize_bilinear__avx2, sizeof(eq_resize_params), EQ_ISA_AVX2},
+    {"layer_norm_f32", eq_f32_layer_norm__avx2, sizeof(eq_layer_norm_params), EQ_ISA_AVX2},
     {"logistic_f32", eq_f32_logistic__avx2, 0, EQ_ISA_AVX2},
     {"transpose_conv2d_f32", eq_f32_transpose_conv__avx2, sizeof(eq_conv_params), EQ_ISA_AVX2},
     {"transpose_conv2d_f32_packed", eq_f32_transpose_conv_packed__avx2, sizeof(eq_conv_params),

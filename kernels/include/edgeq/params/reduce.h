@@ -17,6 +17,18 @@ typedef struct eq_reduce_params {
   int32_t out_strides[EQ_MAX_DIMS];
 } eq_reduce_params;
 
+/* edgeq's fused layer normalization over the last axis (edgeq/graph/graph.py fuse_layer_norm:
+ * the MEAN / SQUARED_DIFFERENCE / MEAN / ADD / RSQRT / MUL ... chain a converter writes for
+ * Keras' LayerNormalization), rows of `depth` elements, in the chain's own operations:
+ *   m = sum(x) / depth, v = sum((x - m)^2) / depth, r = 1 / sqrt(v + epsilon),
+ *   s[c] = r * gamma[c] (r without gamma), y[c] = x[c] * s[c] + (-m) * s[c] (+ beta[c]).
+ * Inputs: x, optional gamma [depth], optional beta [depth]. */
+typedef struct eq_layer_norm_params {
+  int32_t rows;
+  int32_t depth;
+  float epsilon;
+} eq_layer_norm_params;
+
 /* SOFTMAX / LOG_SOFTMAX over the last axis: rows of `depth` elements (depth may be 0). */
 typedef struct eq_softmax_params {
   int32_t depth;
