@@ -18,6 +18,7 @@ int eq_f32_hard_swish__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_gelu__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_softmax__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_layer_norm__neon(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(neon, eq_f32_gemm_6x16__neon, 6, eq_f32_dwconv__neon,
                     eq_f32_dwconv_row__neon)
@@ -37,5 +38,6 @@ const eq_kernel_info eq_arm_neon_kernels[] = {
     {"gelu_f32", eq_f32_gelu__neon, 0, EQ_ISA_NEON},
     {"softmax_f32", eq_f32_softmax__neon, sizeof(eq_softmax_params), EQ_ISA_NEON},
     {"batch_matmul_f32", eq_f32_batch_matmul__neon, sizeof(eq_matmul_params), EQ_ISA_NEON},
+    {"layer_norm_f32", eq_f32_layer_norm__neon, sizeof(eq_layer_norm_params), EQ_ISA_NEON},
     {NULL, NULL, 0, 0},
 };
