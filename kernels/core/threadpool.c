@@ -10,27 +10,33 @@
  *     decrements the unclaimed count; a compare-and-swap that succeeds proves the job it claims
  *     from is the current one, and that job cannot finish before the claimed chunk does, so the
  *     description read after a claim is that job's (the claim is the per-job token);
- *   - a thread finishing a chunk adds 1 to `done`; the caller returns when `done` reaches
- *     `chunks`. It waits only for chunks that were claimed and are running, never for a worker
- *     that took nothing: when a worker is late (asleep, or descheduled on a busy machine) the
- *     caller simply claims every chunk itself, and the late worker later finds none left.
+ *   - a worker that finds nothing left to claim adds the number of chunks it ran to `done`; the
+ *     caller returns when `done` reaches the number of chunks it did not run itself. It waits
+ *     only for chunks that were claimed and are running, never for a worker that took nothing:
+ *     when a worker is late (asleep, or descheduled on a busy machine) the caller simply claims
+ *     every chunk itself, and the late worker later finds none left.
  *
  * Workers spin on `state` for a short while (an invoke issues a job per node, microseconds
  * apart), then sleep on a condition variable; the caller takes the lock to wake them only when
  * one is asleep, so a busy pool costs no system call per job and an idle one costs nothing.
  * Plain pthreads and C11 atomics (works with bionic on Android); nothing is allocated per job. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "edgeq/threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "edgeq/kernel.h"
 
-/* About 30-60 us of polling on a 2-4 GHz core: longer than the gap between two nodes of one
- * invoke, much shorter than the gap between two invokes of a benchmark loop. */
-#define SPIN_ITERATIONS 4096
+/* How long an idle worker polls before it sleeps: longer than the gap between two parallel nodes
+ * of one invoke (the small nodes between them run on the caller), short enough that a pool left
+ * idle stops using its core at once. Measured in time, not iterations: a pause instruction
+ * lasts ~100 cycles on x86 and ~1 on many ARM cores. */
+#define SPIN_NS 100000
+#define POLLS_PER_CLOCK_READ 32
 /* Chunks per thread: small enough to balance uneven tasks and a late worker, large enough that
  * claiming stays cheap. */
 #define CHUNKS_PER_THREAD 8
@@ -82,17 +88,40 @@ static uint32_t claim(eq_pool *p, uint64_t *seen) {
   }
 }
 
-/* Runs chunks of the current job until none is left unclaimed; returns the last state read. */
-static uint64_t run_chunks(eq_pool *p) {
-  uint64_t seen;
-  uint32_t left;
-  while ((left = claim(p, &seen)) != 0) {
+/* Runs chunks of the current job until none is left unclaimed; returns how many it ran, and the
+ * last state read in *seen. */
+static uint32_t run_chunks(eq_pool *p, uint64_t *seen) {
+  uint32_t ran = 0, left;
+  while ((left = claim(p, seen)) != 0) {
     const int64_t begin = (int64_t)(p->chunks - left) * p->chunk;
     const int64_t end = begin + p->chunk < p->n ? begin + p->chunk : p->n;
     p->fn(p->arg, begin, end);
-    atomic_fetch_add_explicit(&p->done, 1u, memory_order_release);
+    ++ran;
   }
-  return seen;
+  return ran;
+}
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Polls the state until its generation differs from `generation` or SPIN_NS have passed. */
+static uint64_t spin_for_job(eq_pool *p, uint64_t generation) {
+  uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
+  int64_t deadline = 0;
+  while (s >> 32 == generation) {
+    for (int i = 0; i < POLLS_PER_CLOCK_READ && s >> 32 == generation; ++i) {
+      cpu_relax();
+      s = atomic_load_explicit(&p->state, memory_order_acquire);
+    }
+    if (s >> 32 != generation) break;
+    const int64_t t = now_ns();
+    if (deadline == 0) deadline = t + SPIN_NS;
+    else if (t >= deadline) break;
+  }
+  return s;
 }
 
 static void *worker_main(void *opaque) {
@@ -101,11 +130,7 @@ static void *worker_main(void *opaque) {
    * the first job was published still sees that job as new. */
   uint64_t generation = 0;
   for (;;) {
-    uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
-    for (int spin = 0; s >> 32 == generation && spin < SPIN_ITERATIONS; ++spin) {
-      cpu_relax();
-      s = atomic_load_explicit(&p->state, memory_order_acquire);
-    }
+    uint64_t s = spin_for_job(p, generation);
     if (s >> 32 == generation) {
       pthread_mutex_lock(&p->lock);
       /* seq_cst increment, then seq_cst load of the state: pairs with the caller's store of the
@@ -118,7 +143,11 @@ static void *worker_main(void *opaque) {
       pthread_mutex_unlock(&p->lock);
     }
     if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
-    generation = run_chunks(p) >> 32;
+    /* One add per job, not per chunk: the caller cannot publish another job before it, so the
+     * chunks counted all belong to this one. */
+    const uint32_t ran = run_chunks(p, &s);
+    if (ran) atomic_fetch_add_explicit(&p->done, ran, memory_order_release);
+    generation = s >> 32;
   }
 }
 
@@ -195,10 +224,11 @@ void eq_parallel_for(eq_ctx *ctx, int64_t n, int64_t grain, eq_task_fn fn, void 
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
   }
-  run_chunks(p);
+  uint64_t seen;
+  const uint32_t others = chunks - run_chunks(p, &seen);
   /* Every chunk is claimed; the ones still running are on workers that took them. Spin, but
    * yield now and then: on a loaded machine such a worker may be waiting for this very core. */
-  for (unsigned spin = 1; atomic_load_explicit(&p->done, memory_order_acquire) != chunks;
+  for (unsigned spin = 1; atomic_load_explicit(&p->done, memory_order_acquire) != others;
        ++spin) {
     if (spin % 256 == 0) sched_yield();
     else cpu_relax();
