@@ -117,6 +117,10 @@ static uint64_t spin_for_job(eq_pool *p, uint64_t generation) {
       s = atomic_load_explicit(&p->state, memory_order_acquire);
     }
     if (s >> 32 != generation) break;
+    /* On a loaded machine this worker may share a core with the caller (or with the worker that
+     * holds the job's last chunk): polling must not keep them off it for a whole time slice.
+     * With a core of its own, sched_yield returns at once. */
+    sched_yield();
     const int64_t t = now_ns();
     if (deadline == 0) deadline = t + SPIN_NS;
     else if (t >= deadline) break;
