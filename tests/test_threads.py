@@ -108,3 +108,82 @@ def test_fast_kernels_give_the_same_bits_for_any_thread_count():
     one = run(model, 1, x)
     for threads in (2, 3, 4):
         np.testing.assert_array_equal(run(model, threads, x), one)
+
+
+# (n, grain, busy work per item): tiny jobs (inline or a chunk or two), jobs just above their
+# grain, uneven tails, and large ones that every thread takes part in.
+STRESS_JOBS = [(1, 1, 0), (2, 1, 0), (3, 1, 0), (5, 4, 0), (17, 16, 0), (33, 1, 0),
+               (100, 7, 3), (1000, 1, 0), (4097, 3, 1), (20000, 1, 0), (3000, 1, 40)]
+
+
+def test_pool_visits_every_item_once_from_two_threads_at_once():
+    from edgeq.runtime.executor import pool_stress
+
+    results = {}
+
+    def hammer(name, threads):
+        results[name, threads] = pool_stress(threads, STRESS_JOBS, 150)
+
+    for threads in (1, 2, 3, 4):
+        workers = [threading.Thread(target=hammer, args=(k, threads)) for k in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    for (name, threads), (bad, started) in results.items():
+        assert started == (threads > 1), (name, threads)
+        assert bad == 0, f"{bad} jobs with a wrong split at {threads} threads (caller {name})"
+
+
+def many_nodes_model(layers=12, h=19, w=23, c=16):
+    """A chain of small convolutions (each a few hundred thousand multiply-adds: a pool job per
+    node, microseconds apart) and smaller ones that stay on the calling thread."""
+    rng = np.random.default_rng(5)
+    b = ModelBuilder()
+    x = b.add_tensor("x", [1, h, w, c], np.float32)
+    y = x
+    for i in range(layers):
+        k = 3 if i % 3 else 1
+        f = b.add_tensor(f"f{i}", [c, k, k, c], np.float32,
+                         data=(rng.standard_normal((c, k, k, c)) / (k * 4)).astype(np.float32))
+        z = b.add_tensor(f"y{i}", [], np.float32)
+        b.add_operator(BuiltinOp.CONV_2D, [y, f, -1], [z],
+                       options={"padding": 0, "stride_h": 1, "stride_w": 1,
+                                "fused_activation_function": 1 if i % 2 else 0})
+        y = z
+    b.set_inputs([x])
+    b.set_outputs([y])
+    return b.build(), (1, h, w, c)
+
+
+def test_two_interpreters_on_two_threads_give_one_thread_bits():
+    cases = [fast_path_model(), many_nodes_model(), (conv_model(), (2, 37, 29, 8)),
+             (conv_model(5, 4, 3, 2), (2, 5, 4, 3))]
+    rng = np.random.default_rng(6)
+    inputs = [rng.standard_normal(shape).astype(np.float32) for _, shape in cases]
+    expected = [run(model, 1, x) for (model, _), x in zip(cases, inputs)]
+    failures = []
+
+    def serve(order, threads):
+        its = []
+        for model, _ in cases:
+            it = edgeq.Interpreter(model_content=model, num_threads=threads)
+            it.allocate_tensors()
+            its.append(it)
+        for rep in range(25):
+            for k in order:
+                it = its[k]
+                it.set_tensor(it.get_input_details()[0]["index"], inputs[k])
+                it.invoke()
+                got = it.get_tensor(it.get_output_details()[0]["index"])
+                if not np.array_equal(got, expected[k]):
+                    failures.append((k, threads, rep))
+
+    for threads in (1, 2, 3, 4):
+        workers = [threading.Thread(target=serve, args=(order, threads))
+                   for order in ([0, 1, 2, 3], [3, 1, 2, 0])]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert failures == []

@@ -7,11 +7,11 @@ invoke() hands the array to eq_run_plan with the GIL released: no Python per op,
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport int32_t, int64_t, uint32_t, uintptr_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from edgeq.runtime.kernels cimport (
     EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node,
-    eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan, eq_tensor,
+    eq_parallel_for, eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan, eq_tensor,
 )
 
 MAX_DIMS = EQ_MAX_DIMS
@@ -73,6 +73,75 @@ cdef int _fill_tensor(eq_tensor *t, uintptr_t address, int dtype, shape) except 
         count *= d
     t.count = count
     return 0
+
+
+cdef struct _stress_job:
+    uint32_t *visits
+    int64_t n
+    int64_t grain
+    int32_t spin
+    int32_t errors
+
+
+cdef void _stress_task(void *arg, int64_t begin, int64_t end) noexcept nogil:
+    cdef _stress_job *job = <_stress_job *>arg
+    cdef int64_t i
+    cdef int32_t k
+    cdef volatile uint32_t sink = 0
+    # A chunk is inside [0, n), and at least a grain long unless it is the last one.
+    if begin < 0 or end > job.n or begin >= end or (end - begin < job.grain and end != job.n):
+        job.errors += 1  # only read when a chunk was wrong, so a racy count still shows it
+        return
+    for i in range(begin, end):
+        for k in range(job.spin):
+            sink += <uint32_t>k
+        job.visits[i] += 1
+
+
+def pool_stress(int threads, list jobs, int rounds):
+    """Runs eq_parallel_for on a pool of `threads` threads (threads - 1 workers) with every
+    (n, grain, spin) of `jobs`, `rounds` times, the GIL released; returns the number of jobs in
+    which an item was not visited exactly once or a chunk was out of range, and whether the pool
+    started (tests/test_threads.py)."""
+    cdef eq_ctx ctx
+    memset(&ctx, 0, sizeof(ctx))
+    ctx.num_threads = threads
+    cdef int64_t most = max([job[0] for job in jobs] + [1])
+    cdef uint32_t *visits = <uint32_t *>PyMem_Calloc(most, sizeof(uint32_t))
+    cdef _stress_job *specs = <_stress_job *>PyMem_Calloc(len(jobs), sizeof(_stress_job))
+    if visits == NULL or specs == NULL:
+        PyMem_Free(visits)
+        PyMem_Free(specs)
+        raise MemoryError()
+    for i, (n, grain, spin) in enumerate(jobs):
+        specs[i].visits = visits
+        specs[i].n = n
+        specs[i].grain = grain
+        specs[i].spin = spin
+    cdef int n_jobs = len(jobs)
+    cdef int bad = 0
+    cdef bint started = False
+    cdef int r, j
+    cdef int64_t i64
+    with nogil:
+        if threads > 1:
+            ctx.pool = eq_pool_create(threads - 1)
+            started = ctx.pool != NULL
+        for r in range(rounds):
+            for j in range(n_jobs):
+                memset(visits, 0, specs[j].n * sizeof(uint32_t))
+                specs[j].errors = 0
+                eq_parallel_for(&ctx, specs[j].n, specs[j].grain, _stress_task, &specs[j])
+                for i64 in range(specs[j].n):
+                    if visits[i64] != 1:
+                        specs[j].errors += 1
+                if specs[j].errors:
+                    bad += 1
+        if ctx.pool != NULL:
+            eq_pool_destroy(<eq_pool *>ctx.pool)
+    PyMem_Free(visits)
+    PyMem_Free(specs)
+    return bad, started
 
 
 cdef class CompiledPlan:

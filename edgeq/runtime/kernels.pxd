@@ -50,5 +50,7 @@ cdef extern from "edgeq/cpu.h" nogil:
 cdef extern from "edgeq/threadpool.h" nogil:
     ctypedef struct eq_pool:
         pass
+    ctypedef void (*eq_task_fn)(void *arg, int64_t begin, int64_t end) noexcept nogil
     eq_pool *eq_pool_create(int32_t workers)
     void eq_pool_destroy(eq_pool *pool)
+    void eq_parallel_for(eq_ctx *ctx, int64_t n, int64_t grain, eq_task_fn fn, void *arg)
