@@ -80,6 +80,12 @@ def layers(rng):
     same = (1, 56, 56, 24)
     out.append(("add (56, 56, 24)", BuiltinOp.ADD,
                 [(same, F32), rng.standard_normal(same).astype(F32)], {}, same, same))
+    # iris_landmark's residual blocks: PRELU with per-channel slopes, ADD of two activations
+    iris = (1, 32, 32, 64)
+    out.append(("prelu (32, 32, 64)", BuiltinOp.PRELU,
+                [(iris, F32), rng.standard_normal((1, 1, 64)).astype(F32)], {}, iris, iris))
+    out.append(("add (32, 32, 64)", BuiltinOp.ADD,
+                [(iris, F32), rng.standard_normal(iris).astype(F32)], {}, iris, iris))
     return out
 
 
