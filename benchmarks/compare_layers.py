@@ -54,12 +54,38 @@ def layers(rng):
     out.append(("conv 3x3 s2 (224, 224, 3)->32", BuiltinOp.CONV_2D,
                 [(first, F32), rng.standard_normal((32, 3, 3, 3)).astype(F32),
                  rng.standard_normal(32).astype(F32)], conv_options(2), first, (1, 112, 112, 32)))
+    # MediaPipe first layers whose output width (32, 96) is no multiple of the 7-row tile
+    for size, oc in [(64, 64), (192, 16)]:
+        shape = (1, size, size, 3)
+        out.append((f"conv 3x3 s2 {shape[1:]}->{oc}", BuiltinOp.CONV_2D,
+                    [(shape, F32), rng.standard_normal((oc, 3, 3, 3)).astype(F32),
+                     rng.standard_normal(oc).astype(F32)], conv_options(2), shape,
+                    (1, size // 2, size // 2, oc)))
     out.append(("fully connected 1280->1000", BuiltinOp.FULLY_CONNECTED,
                 [((1, 1280), F32), rng.standard_normal((1000, 1280)).astype(F32),
                  rng.standard_normal(1000).astype(F32)], {}, (1, 1280), (1, 1000)))
+    # ds_cnn_kws (keyword spotting): 10x4 first filter on one channel, then 64 channels at 25x5
+    kws = (1, 49, 10, 1)
+    out.append(("conv 10x4 s2 (49, 10, 1)->64", BuiltinOp.CONV_2D,
+                [(kws, F32), rng.standard_normal((64, 10, 4, 1)).astype(F32),
+                 rng.standard_normal(64).astype(F32)], conv_options(2), kws, (1, 25, 5, 64)))
+    small = (1, 25, 5, 64)
+    out.append(("depthwise 3x3 s1 (25, 5, 64)", BuiltinOp.DEPTHWISE_CONV_2D,
+                [(small, F32), rng.standard_normal((1, 3, 3, 64)).astype(F32),
+                 rng.standard_normal(64).astype(F32)], conv_options(1, depth_multiplier=1),
+                small, small))
+    out.append(("conv 1x1 (25, 5, 64)->64", BuiltinOp.CONV_2D,
+                [(small, F32), rng.standard_normal((64, 1, 1, 64)).astype(F32),
+                 rng.standard_normal(64).astype(F32)], conv_options(1), small, small))
     same = (1, 56, 56, 24)
     out.append(("add (56, 56, 24)", BuiltinOp.ADD,
                 [(same, F32), rng.standard_normal(same).astype(F32)], {}, same, same))
+    # iris_landmark's residual blocks: PRELU with per-channel slopes, ADD of two activations
+    iris = (1, 32, 32, 64)
+    out.append(("prelu (32, 32, 64)", BuiltinOp.PRELU,
+                [(iris, F32), rng.standard_normal((1, 1, 64)).astype(F32)], {}, iris, iris))
+    out.append(("add (32, 32, 64)", BuiltinOp.ADD,
+                [(iris, F32), rng.standard_normal(iris).astype(F32)], {}, iris, iris))
     return out
 
 
@@ -68,10 +94,13 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--only", default="", help="run only the layers whose name contains this")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     print(f"{'layer':34s} {'edgeq us':>9s} {'LiteRT us':>9s} {'ratio':>6s}")
     for name, op, inputs, options, in_shape, out_shape in layers(rng):
+        if args.only not in name:
+            continue
         model = single_op_model(op, inputs, options=options, output_shapes=[out_shape])
         x = rng.standard_normal(in_shape).astype(F32)
         runtimes = [edgeq.Interpreter(model_content=model, num_threads=1),
@@ -86,7 +115,7 @@ def main(argv=None):
                 start = time.perf_counter()
                 it.invoke()
                 best[k] = min(best[k], time.perf_counter() - start)
-        print(f"{name:34s} {best[0] * 1e6:9.0f} {best[1] * 1e6:9.0f} {best[0] / best[1]:6.2f}")
+        print(f"{name:34s} {best[0] * 1e6:9.1f} {best[1] * 1e6:9.1f} {best[0] / best[1]:6.2f}")
     return 0
 
 

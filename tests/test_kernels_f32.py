@@ -122,6 +122,11 @@ IGEMM_CASES = {
     "one_pixel": ((1, 1, 1, 1), 1, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),
     "kernel_beyond_input": ((1, 3, 2, 2), 3, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
     "deep": ((1, 6, 6, 64), 48, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+    # keyword spotting's first layer: one channel, 10x4 filter, tiles spanning output rows
+    "ds_cnn_first_layer": ((1, 49, 10, 1), 64, (10, 4), (2, 2), (1, 1), (4, 1, 5, 1)),
+    # tiles spanning output rows (width 5) and images (batch 2), every filter row inside
+    "valid_rows_and_images": ((2, 6, 7, 20), 33, (3, 3), (1, 1), (1, 1), (0, 0, 0, 0)),
+    "valid_strided_rows": ((1, 9, 11, 3), 16, (3, 2), (2, 3), (1, 1), (0, 0, 0, 0)),
 }
 
 
@@ -178,6 +183,17 @@ def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
         depthwise(allowed, (1, 9, width, c), (k, k), (stride, stride), (dilation, dilation),
                   (pad, pad, extra, extra), bias=c % 2 == 0, act=(-2.0, 2.0), seed=k * c,
                   padded_copy=padded_copy)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_depthwise_every_run_length(allowed, k):
+    # Row interiors of 1..20 pixels: every remainder after the 8- (3x3) or 4-pixel (5x5) runs
+    # goes as one run of that many chains; 64 channels (keyword spotting's 25x5x64) and 20.
+    for width, c in itertools.product(range(1, 21), [20, 64]):
+        for padded_copy in (False, True):
+            depthwise(allowed, (1, 3, width, c), (k, k), (1, 1), (1, 1),
+                      (k // 2, k // 2, k // 2, k // 2), act=(-2.0, 2.0), seed=width,
+                      padded_copy=padded_copy)
 
 
 def test_depthwise_mobilenet_layers(allowed):
@@ -263,6 +279,9 @@ POOL_CASES = [  # (N, H, W, C), filter, stride, (pad_top, pad_left), out (H, W)
     ((1, 7, 7, 33), (7, 7), (1, 1), (0, 0), (1, 1)),
     ((1, 5, 6, 17), (3, 2), (1, 2), (1, 0), (5, 3)),
     ((1, 4, 4, 8), (5, 5), (3, 3), (2, 2), (2, 2)),
+    # 32-channel steps: keyword spotting's global 25x5 pool; 32 + 8 + a tail of 1
+    ((1, 25, 5, 64), (25, 5), (1, 1), (0, 0), (1, 1)),
+    ((2, 6, 5, 41), (3, 3), (2, 2), (1, 1), (3, 3)),
 ]
 
 

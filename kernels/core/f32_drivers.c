@@ -131,6 +131,42 @@ static int tile_by_rows(const eq_conv_params *p, out_pixel o, int32_t count) {
   return 1;
 }
 
+/* A tile spanning output rows whose pixels all have their filter rows inside the image (always
+ * so over a zero-padded copy): one pointer per pixel and filter row, the pixel's first row plus
+ * ky row steps, from locals (conv_taps' checks and re-reads of the geometry per tap cost
+ * keyword spotting's first layer, 125 pixels x 10 filter rows, as much as its FMAs). Writes
+ * ptrs[ky * mr + i] (rows past `rows` repeat the last pixel) and returns 1, or returns 0
+ * having written nothing useful when some pixel crosses the border. */
+static int interior_rows_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_t mr,
+                              const float **ptrs) {
+  const eq_conv_params *p = j->conv;
+  if (p->dilation_w != 1) return 0;
+  const int32_t in_w = p->in_w, in_h = p->in_h, c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+  const int32_t s_w = p->stride_w, s_h = p->stride_h, out_w = p->out_w, out_h = p->out_h;
+  const int32_t pad_l = p->pad_left, pad_t = p->pad_top, span_h = (k_h - 1) * p->dilation_h;
+  const int64_t row_step = (int64_t)p->dilation_h * in_w * c;
+  const int64_t image = (int64_t)in_h * in_w * c;
+  int32_t b = o->b, oy = o->oy, ox = o->ox;
+  const float *first = NULL;
+  for (int32_t i = 0; i < mr; ++i) {
+    if (i < rows) {
+      const int32_t ix = ox * s_w - pad_l, iy = oy * s_h - pad_t;
+      if (ix < 0 || ix + k_w > in_w || iy < 0 || iy + span_h >= in_h) return 0;
+      first = j->a + b * image + ((int64_t)iy * in_w + ix) * c;
+      if (++ox == out_w) {
+        ox = 0;
+        if (++oy == out_h) {
+          oy = 0;
+          ++b;
+        }
+      }
+    }
+    const float *at = first;
+    for (int32_t ky = 0; ky < k_h; ++ky, at += row_step) ptrs[ky * mr + i] = at;
+  }
+  return 1;
+}
+
 /* How a tile's A rows are given: one pointer per pixel and tap, per pixel and filter row
  * (conv_taps), or one pointer per filter row for the microkernel's strided entry. */
 enum { TILE_TAPS = 0, TILE_FILTER_ROWS = 1, TILE_STRIDED_ROWS = 2 };
@@ -167,6 +203,7 @@ static int conv_tile(const gemm_job *j, const out_pixel *o, int32_t rows, int32_
     }
     return TILE_FILTER_ROWS;
   }
+  if (interior_rows_tile(j, o, rows, mr, ptrs)) return TILE_FILTER_ROWS;
   const int64_t edge_floats = (int64_t)rows * p->k_h * p->k_w * p->in_c;
   const int copies = p->dilation_w == 1 && p->in_c <= EDGE_MAX_CHANNELS &&
                      edge->end - edge->at >= edge_floats;
@@ -307,21 +344,33 @@ static int32_t padded_extent(int32_t out, int32_t k, int32_t stride, int32_t dil
 }
 
 /* Copies the input into a zero-padded image in `dst` and returns the geometry that reads it
- * with no padding. */
+ * with no padding. Only the padding is zeroed (on keyword spotting's 25x5x64 maps, zeroing the
+ * whole image first cost as much as the copy). */
 static eq_conv_params pad_input(const eq_conv_params *p, const float *in, float *dst) {
   eq_conv_params q = *p;
   q.in_h = padded_extent(p->out_h, p->k_h, p->stride_h, p->dilation_h);
   q.in_w = padded_extent(p->out_w, p->k_w, p->stride_w, p->dilation_w);
   q.pad_top = q.pad_left = 0;
   const int64_t c = p->in_c, row = (int64_t)q.in_w * c;
-  memset(dst, 0, (size_t)(p->batch * q.in_h * row) * sizeof(float));
+  /* Columns [left, left + w) of rows [top, top + h) hold the input; the rest is zeros. */
+  const int32_t left = p->pad_left < q.in_w ? p->pad_left : q.in_w;
+  const int32_t top = p->pad_top < q.in_h ? p->pad_top : q.in_h;
+  int32_t w = q.in_w - left < p->in_w ? q.in_w - left : p->in_w;
+  int32_t h = q.in_h - top < p->in_h ? q.in_h - top : p->in_h;
+  if (w < 0) w = 0;
+  if (h < 0) h = 0;
+  const int64_t right = (int64_t)(q.in_w - left - w) * c;
   for (int32_t b = 0; b < p->batch; ++b) {
-    for (int32_t y = 0; y < p->in_h && y + p->pad_top < q.in_h; ++y) {
-      const int32_t w = p->in_w + p->pad_left < q.in_w ? p->in_w : q.in_w - p->pad_left;
-      if (w <= 0) continue;
-      memcpy(dst + ((int64_t)b * q.in_h + y + p->pad_top) * row + (int64_t)p->pad_left * c,
-             in + ((int64_t)b * p->in_h + y) * p->in_w * c, (size_t)(w * c) * sizeof(float));
+    float *img = dst + (int64_t)b * q.in_h * row;
+    memset(img, 0, (size_t)(top * row) * sizeof(float));
+    for (int32_t y = 0; y < h; ++y) {
+      float *r = img + (int64_t)(top + y) * row;
+      memset(r, 0, (size_t)(left * c) * sizeof(float));
+      memcpy(r + left * c, in + ((int64_t)b * p->in_h + y) * p->in_w * c,
+             (size_t)(w * c) * sizeof(float));
+      memset(r + (left + w) * c, 0, (size_t)right * sizeof(float));
     }
+    memset(img + (int64_t)(top + h) * row, 0, (size_t)((q.in_h - top - h) * row) * sizeof(float));
   }
   return q;
 }

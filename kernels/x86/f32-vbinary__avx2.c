@@ -6,6 +6,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/elementwise.h"
+#include "f32_vbinary.h"
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
@@ -15,26 +16,9 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
 #define SCLAMP(v) (clamped ? clampf((v), lo, hi) : (v))
 
 #define DEFINE_VBINARY(NAME, VOP, SOP, CLAMPED)                                              \
-  int NAME(const eq_node *node, eq_ctx *ctx) {                                               \
-    (void)ctx;                                                                               \
-    const eq_binary_params *p = (const eq_binary_params *)node->params;                      \
-    const float *A = (const float *)node->inputs[0]->data;                                   \
-    const float *B = (const float *)node->inputs[1]->data;                                   \
-    float *out = (float *)node->outputs[0]->data;                                            \
-    const int32_t *d = p->out_dims, *sa = p->a_strides, *sb = p->b_strides;                  \
-    const float lo = p->act_min, hi = p->act_max;                                            \
-    const int clamped = CLAMPED;                                                             \
+  EQ_F32_VBINARY_BEGIN(NAME, CLAMPED)                                                        \
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);                         \
-    const int32_t n = d[5];                                                                  \
-    for (int32_t i0 = 0; i0 < d[0]; ++i0)                                                    \
-    for (int32_t i1 = 0; i1 < d[1]; ++i1)                                                    \
-    for (int32_t i2 = 0; i2 < d[2]; ++i2)                                                    \
-    for (int32_t i3 = 0; i3 < d[3]; ++i3)                                                    \
-    for (int32_t i4 = 0; i4 < d[4]; ++i4) {                                                  \
-      const float *a = A + (int64_t)i0 * sa[0] + (int64_t)i1 * sa[1] +                      \
-                       (int64_t)i2 * sa[2] + (int64_t)i3 * sa[3] + (int64_t)i4 * sa[4];      \
-      const float *b = B + (int64_t)i0 * sb[0] + (int64_t)i1 * sb[1] +                      \
-                       (int64_t)i2 * sb[2] + (int64_t)i3 * sb[3] + (int64_t)i4 * sb[4];      \
+    EQ_F32_VBINARY_RUNS(p, A, B, out, {                                                      \
       int32_t i = 0;                                                                         \
       if (sa[5] == 1 && sb[5] == 1) {                                                        \
         for (; i + 8 <= n; i += 8)                                                           \
@@ -53,8 +37,7 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
         const float x = a[(int64_t)i * sa[5]], y = b[(int64_t)i * sb[5]];                    \
         out[i] = SCLAMP(SOP);                                                                \
       }                                                                                      \
-      out += n;                                                                              \
-    }                                                                                        \
+    });                                                                                      \
     return 0;                                                                                \
   }
 
