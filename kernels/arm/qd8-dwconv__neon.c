@@ -216,6 +216,7 @@ static int run5x5(size_t pixels, size_t step, size_t channels, const float *cons
       if (r[1] != NULL || r[2] != NULL || r[3] != NULL || r[4] != NULL) return 0;
       continue;
     }
+    if (r[1] == NULL || r[2] == NULL || r[3] == NULL || r[4] == NULL) return 0;
     if (any == NULL) {
       any = r[0];
       d = r[1] - r[0];
