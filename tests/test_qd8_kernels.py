@@ -315,7 +315,10 @@ def test_isa_variant_depthwise_matches_scalar(level, runs, channels, stride, mon
     ((1, 4, 4, 3), 3, 1, 0, 1),     # runs of 2, fewer than 4 channels
     ((1, 3, 3, 16), 3, 1, 0, 1),    # a run of 1
     ((2, 9, 14, 20), 3, 1, 0, 2),   # dilated taps
-    ((1, 9, 11, 8), 5, 1, 0, 1),    # 25 taps: not the 3x3 path
+    ((1, 9, 11, 8), 5, 1, 0, 1),    # 25 taps: the 5x5 run kernel
+    ((1, 11, 13, 13), 5, 2, 0, 1),  # 5x5 at stride 2, 13 channels: 4-channel blocks + 1
+    ((1, 6, 30, 7), 5, 1, 1, 1),    # 5x5 VALID: a run of 26, every filter row there
+    ((1, 12, 14, 6), 5, 1, 0, 2),   # 5x5 dilated: taps 2 pixels apart
     ((1, 8, 9, 5), 2, 2, 0, 1)])    # 4 taps, padding on one side only
 def test_isa_variant_depthwise_rows_match_scalar(level, runs, shape, k, stride, padding,
                                                   dilation, monkeypatch):

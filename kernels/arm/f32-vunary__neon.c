@@ -1,10 +1,11 @@
 /* f32 unary ops, AArch64 NEON: HARD_SWISH (x * clamp(x + 3, 0, 6) / 6 in the reference's order
- * of operations with its ARM clamp, FMAX then FMIN, so bit-identical to it), 8 elements per loop
- * step, and GELU, 4; the last 1..3 elements run the same vector code on a duplicated lane. */
+ * of operations with its ARM clamp, FMAX then FMIN, so bit-identical to it) and GELU (erf by
+ * the x86 kernels' rational fit), 8 elements per loop step; the last 1..7 elements run 4 at a
+ * time, then the same vector code on a duplicated lane. */
 #include <arm_neon.h>
 
 #include "edgeq/dispatch.h"
-#include "math__neon.h"
+#include "../x86/gelu_erf.h"
 
 static inline float32x4_t hard_swish4(float32x4_t x) {
   const float32x4_t gate =
@@ -12,27 +13,28 @@ static inline float32x4_t hard_swish4(float32x4_t x) {
   return vdivq_f32(vmulq_f32(x, gate), vdupq_n_f32(6.0f));
 }
 
-/* erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + |z| / 2), mirrored as 2 - erfc(-z) for z < 0: the
- * Chebyshev fit of Numerical Recipes (erfcc, fractional error below 1.2e-7 everywhere). */
-static inline float32x4_t erfc4(float32x4_t z) {
-  const float32x4_t a = vabsq_f32(z), one = vdupq_n_f32(1.0f);
-  const float32x4_t t = vdivq_f32(one, vfmaq_n_f32(one, a, 0.5f));
-  static const float c[10] = {-1.26551223f, 1.00002368f, 0.37409196f, 0.09678418f,
-                              -0.18628806f, 0.27886807f, -1.13520398f, 1.48851587f,
-                              -0.82215223f, 0.17087277f};
-  float32x4_t p = vdupq_n_f32(c[9]);
-  for (int i = 8; i >= 0; --i) p = vfmaq_f32(vdupq_n_f32(c[i]), p, t);
-  const float32x4_t y = vmulq_f32(t, exp_nonpositive4(vfmsq_f32(p, a, a)));
-  return vbslq_f32(vcltzq_f32(z), vsubq_f32(vdupq_n_f32(2.0f), y), y);
+/* erf(z) by the rational function of gelu_erf.h (the x86 kernels' fit, P and Q by Horner, in
+ * parallel): the same float32 operations as there (FMA, one division), so the same results. */
+static inline float32x4_t erf4(float32x4_t z) {
+  const float32x4_t c = vdupq_n_f32(EQ_GELU_ERF_CLAMP);
+  z = vminq_f32(c, vmaxq_f32(vnegq_f32(c), z));  /* FMAX / FMIN: NaN stays */
+  const float32x4_t s = vmulq_f32(z, z);
+  float32x4_t p = vdupq_n_f32(kGeluErfP[5]), q = vdupq_n_f32(kGeluErfQ[5]);
+  for (int i = 4; i >= 0; --i) {
+    p = vfmaq_f32(vdupq_n_f32(kGeluErfP[i]), p, s);
+    q = vfmaq_f32(vdupq_n_f32(kGeluErfQ[i]), q, s);
+  }
+  return vdivq_f32(vmulq_f32(z, p), q);
 }
 
-/* GELU (exact form): 0.5 x erfc(-x / sqrt 2), as the reference writes it, with erfc from the
- * fit above: within a few 1e-7 of the reference (relative), not bit-identical. */
+/* GELU (exact form): h + h erf(x / sqrt 2), h = x / 2: within 2e-7 max(1, |x|) of the reference
+ * (gelu_erf.h), as LiteRT; -inf gives NaN (-inf + inf) and +inf gives inf, as the reference. */
 static inline float32x4_t gelu4(float32x4_t x) {
-  return vmulq_f32(vmulq_n_f32(x, 0.5f), erfc4(vmulq_n_f32(x, -0.7071067811865476f)));
+  const float32x4_t h = vmulq_n_f32(x, 0.5f);
+  return vfmaq_f32(h, h, erf4(vmulq_n_f32(x, 0.7071067811865476f)));
 }
 
-/* UNROLL elements per loop step (4 or 8: GELU's polynomials need the registers of one). */
+/* UNROLL elements per loop step (4 or 8). */
 #define DEFINE_VUNARY(NAME, OP, UNROLL)                                                      \
   int NAME(const eq_node *node, eq_ctx *ctx) {                                               \
     (void)ctx;                                                                               \
@@ -51,4 +53,4 @@ static inline float32x4_t gelu4(float32x4_t x) {
   }
 
 DEFINE_VUNARY(eq_f32_hard_swish__neon, hard_swish4, 8)
-DEFINE_VUNARY(eq_f32_gelu__neon, gelu4, 4)
+DEFINE_VUNARY(eq_f32_gelu__neon, gelu4, 8)

@@ -1,11 +1,13 @@
 /* QD8 depthwise microkernels for AArch64 NEON (every ARM level uses them). The pixel kernel
  * (border pixels): 16 channels per step, then 4, then one by one; each step loads a weight for
- * every input it multiplies. The run kernel (the interior of a row, params/qd8.h): a 3x3
+ * every input it multiplies. The run kernels (the interior of a row, params/qd8.h): a 3x3
  * filter's 9 weights of 4 channels stay in registers while it walks the run, 4 pixels at a time
- * sharing their inputs at stride 1, else two at a time. On the integer grid of
+ * sharing their inputs at stride 1, else two at a time; a 5x5 filter's 25, one pixel at a time. On the integer grid of
  * params/qd8.h the FMAs are exact, so the sums equal the reference's whatever the order; the
  * epilogue rounds the scale product, the product and the sum separately, as the reference
  * does. */
+#include <stddef.h>
+
 #include "qd8_neon.h"
 
 static inline float32x4_t finish16_part(float32x4_t acc, float32x4_t scale, const float *w_scale,
@@ -188,6 +190,93 @@ static void run3x3(size_t pixels, size_t step, size_t channels, const float *con
   }
 }
 
+/* One filter row of 5 taps for one pixel: the row's taps at x, x + d, ..., x + 4 d. */
+#define QD8_DW_ROW5(acc, x, ka, kb, kc, kd, ke)  \
+  acc = vfmaq_f32(acc, vld1q_f32(x), ka);         \
+  acc = vfmaq_f32(acc, vld1q_f32((x) + d), kb);   \
+  acc = vfmaq_f32(acc, vld1q_f32((x) + d2), kc);  \
+  acc = vfmaq_f32(acc, vld1q_f32((x) + d3), kd);  \
+  acc = vfmaq_f32(acc, vld1q_f32((x) + d4), ke)
+
+/* A 5x5 filter over a run, one pixel at a time (the 25 weights of 4 channels fill the registers
+ * that a second pixel's would need): per pixel and 4 channels 25 loads and 25 FMAs, the 5 filter
+ * rows addressed from their first tap with the taps' common spacing d. A filter row in the
+ * padding (NULL) gets zero weights and a row that is there, as in run3x3. Returns 0, computing
+ * nothing, unless every filter row is wholly there or wholly absent with its taps d apart (the
+ * driver's rows always are, for a 5x5 filter). */
+static int run5x5(size_t pixels, size_t step, size_t channels, const float *const *rows_in,
+                  const float *weights, float *out, float scale, const float *w_scale,
+                  const float *bias, float act_min, float act_max) {
+  const float *base[5] = {NULL, NULL, NULL, NULL, NULL}, *any = NULL;
+  ptrdiff_t d = 0;
+  float on[8] = {0};
+  for (int g = 0; g < 5; ++g) {
+    const float *const *r = rows_in + 5 * g;
+    if (r[0] == NULL) {
+      if (r[1] != NULL || r[2] != NULL || r[3] != NULL || r[4] != NULL) return 0;
+      continue;
+    }
+    if (r[1] == NULL || r[2] == NULL || r[3] == NULL || r[4] == NULL) return 0;
+    if (any == NULL) {
+      any = r[0];
+      d = r[1] - r[0];
+    }
+    for (int t = 1; t < 5; ++t) {
+      if (r[t] != r[0] + t * d) return 0;
+    }
+    base[g] = r[0];
+    on[g] = 1.0f;
+  }
+  if (any == NULL) return 0;
+  for (int g = 0; g < 5; ++g) base[g] = base[g] != NULL ? base[g] : any;
+  const ptrdiff_t d2 = 2 * d, d3 = 3 * d, d4 = 4 * d;
+  const float32x4_t lo = vdupq_n_f32(act_min), hi = vdupq_n_f32(act_max);
+  const float32x4_t vscale = vdupq_n_f32(scale), zero = vdupq_n_f32(0.0f);
+  const float32x4_t m0 = vld1q_f32(on), m1 = vld1q_f32(on + 4);
+  size_t c = 0;
+  for (; c + 4 <= channels; c += 4) {
+    const float *w = weights + c;
+    /* Filter row g's weights times 1 or 0 (exact). */
+#define QD8_DW_W(t, m, l) vmulq_laneq_f32(vld1q_f32(w + (t) * channels), m, l)
+#define QD8_DW_WROW(g, m, l)                                                                 \
+  const float32x4_t k##g##0 = QD8_DW_W(5 * (g), m, l), k##g##1 = QD8_DW_W(5 * (g) + 1, m, l); \
+  const float32x4_t k##g##2 = QD8_DW_W(5 * (g) + 2, m, l);                                    \
+  const float32x4_t k##g##3 = QD8_DW_W(5 * (g) + 3, m, l);                                    \
+  const float32x4_t k##g##4 = QD8_DW_W(5 * (g) + 4, m, l)
+    QD8_DW_WROW(0, m0, 0);
+    QD8_DW_WROW(1, m0, 1);
+    QD8_DW_WROW(2, m0, 2);
+    QD8_DW_WROW(3, m0, 3);
+    QD8_DW_WROW(4, m1, 0);
+#undef QD8_DW_WROW
+#undef QD8_DW_W
+    const float32x4_t s = vmulq_f32(vscale, vld1q_f32(w_scale + c)), b = vld1q_f32(bias + c);
+    const float *x0 = base[0] + c, *x1 = base[1] + c, *x2 = base[2] + c, *x3 = base[3] + c;
+    const float *x4 = base[4] + c;
+    float *o = out + c;
+    for (size_t px = 0, at = 0; px < pixels; ++px, at += step, o += channels) {
+      float32x4_t acc = zero;
+      QD8_DW_ROW5(acc, x0 + at, k00, k01, k02, k03, k04);
+      QD8_DW_ROW5(acc, x1 + at, k10, k11, k12, k13, k14);
+      QD8_DW_ROW5(acc, x2 + at, k20, k21, k22, k23, k24);
+      QD8_DW_ROW5(acc, x3 + at, k30, k31, k32, k33, k34);
+      QD8_DW_ROW5(acc, x4 + at, k40, k41, k42, k43, k44);
+      vst1q_f32(o, finish(acc, s, b, lo, hi));
+    }
+  }
+  for (; c < channels; ++c) {  /* the reference's loop */
+    for (size_t px = 0; px < pixels; ++px) {
+      float acc = 0.0f;
+      for (size_t t = 0; t < 25; ++t) {
+        if (rows_in[t] != NULL) acc += rows_in[t][px * step + c] * weights[t * channels + c];
+      }
+      const float v = acc * (scale * w_scale[c]) + bias[c];
+      out[px * channels + c] = v < act_min ? act_min : (v > act_max ? act_max : v);
+    }
+  }
+  return 1;
+}
+
 void eq_qd8_dwconv_run__neon(size_t pixels, size_t step, size_t channels, size_t taps,
                              const float *const *rows, const float *weights, float *out,
                              float scale, const float *w_scale, const float *bias,
@@ -196,6 +285,10 @@ void eq_qd8_dwconv_run__neon(size_t pixels, size_t step, size_t channels, size_t
   for (size_t t = 0; t < taps; ++t) any |= rows[t] != NULL;
   if (taps == 9 && any) {
     run3x3(pixels, step, channels, rows, weights, out, scale, w_scale, bias, act_min, act_max);
+    return;
+  }
+  if (taps == 25 && run5x5(pixels, step, channels, rows, weights, out, scale, w_scale, bias,
+                           act_min, act_max)) {
     return;
   }
   const float *at[EQ_QD8_MAX_DW_TAPS];
