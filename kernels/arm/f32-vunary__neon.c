@@ -5,7 +5,7 @@
 #include <arm_neon.h>
 
 #include "edgeq/dispatch.h"
-#include "../x86/gelu_erf.h"
+#include "edgeq/gelu_erf.h"
 
 static inline float32x4_t hard_swish4(float32x4_t x) {
   const float32x4_t gate =

@@ -5,7 +5,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/elementwise.h"
-#include "gelu_erf.h"
+#include "edgeq/gelu_erf.h"
 
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
   (void)ctx;

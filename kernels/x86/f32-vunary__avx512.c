@@ -3,7 +3,7 @@
 #include <immintrin.h>
 
 #include "edgeq/dispatch.h"
-#include "gelu_erf.h"
+#include "edgeq/gelu_erf.h"
 #include "math__avx512.h"
 
 /* erf(z) by the rational function of gelu_erf.h (P and Q by Horner, in parallel). */

@@ -1,5 +1,5 @@
-/* The erf approximation of the x86 GELU kernels: erf(z) = z P(z^2) / Q(z^2) on |z| <= 3.92 (z
- * clamped there, where erf is 1 - 6e-9), P and Q of degree 5. The coefficients were fitted for
+/* The erf approximation of the GELU kernels (x86 and NEON): erf(z) = z P(z^2) / Q(z^2) on
+ * |z| <= 3.92 (z clamped there, where erf is 1 - 6e-9), P and Q of degree 5. The coefficients were fitted for
  * this file (linearised least squares, reweighted towards the minimax error; the fit's error is
  * 1.6e-8 in exact arithmetic), evaluated by Horner's rule in float32 the error is 3.1e-7.
  * GELU = h + h erf(x / sqrt 2) with h = x / 2 then has an absolute error below 2e-7 max(1, |x|)
@@ -8,9 +8,9 @@
  * the same way. Like it, the far negative tail (GELU below ~1e-3) keeps the absolute, not the
  * relative, accuracy;
  * the reference kernel (kernels/ref/elementwise.c) keeps both, through erfc. Plain C constants,
- * included by the AVX2 and AVX-512 files. */
-#ifndef EDGEQ_X86_GELU_ERF_H
-#define EDGEQ_X86_GELU_ERF_H
+ * included by the AVX2, AVX-512 and NEON files. */
+#ifndef EDGEQ_GELU_ERF_H
+#define EDGEQ_GELU_ERF_H
 
 #define EQ_GELU_ERF_CLAMP 3.92f
 static const float kGeluErfP[6] = {1.128378987312317f,     0.19276092946529388f,
