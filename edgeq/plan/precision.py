@@ -11,6 +11,9 @@ as usual. A node is fp16-capable when its kernel has an fp16 twin:
   scratch, and its output is rounded to fp16 once;
 - ADD, SUB, MUL, PRELU, HARD_SWISH have kernels of their own on fp16 tensors (NATIVE_F16:
   F16C on x86, ARMv8.2 fp16 arithmetic on the ARM cores that have it, kernels/ref/f16.c);
+- on ARMv8.2 FP16 cores, 1x1 convolutions, fully connected layers (F16_GEMMS) and depthwise
+  convolutions (F16_DEPTHWISE) whose input and output are fp16 run fp16 kernels on fp16 copies
+  of their packed weights / filter and bias (kernels/arm/f16-*__neonfp16.c), not twins;
 - kernels that only move elements (RESHAPE's copy, TRANSPOSE, CONCATENATION, PAD, GATHER,
   slicing...) run on fp16 as they are, or under their 16-bit name (`_x32` -> `_x16`).
 
@@ -103,15 +106,23 @@ SIZED_MOVERS = {"transpose_x32": (0,), "slice_x32": (0,), "strided_slice_x32": (
                 "space_to_depth_x32": (0,), "select_x32": (1, 2)}
 
 
+# Why "auto" is fp32 on every CPU (edgeq info prints it). Guest instructions per invoke on
+# cortex-a76 (benchmarks/README.md, "Precision fp16"): fp16 costs 0.93x fp32 on mobilenet_v2 but
+# 1.02x on face_landmark (its 3x3 convolutions and pools still run as float32 twins), and 1.16x
+# time on x86. fp16 is not cheaper on any CPU for every model, so auto does not pick it.
+AUTO_WHY = ("fp16 is not cheaper than fp32 for every model on any CPU measured: ARMv8.2 FP16 "
+            "0.93-1.02x the instructions, x86 1.1-1.4x the time")
+
+
 def resolve(precision: str, allowed: int | None = None) -> str:
-    """"fp32" or "fp16": what `precision` means on this CPU ("auto" = fp16 where the CPU has
-    fp16 arithmetic, ARMv8.2 ASIMDHP; fp32 elsewhere, x86 included)."""
+    """"fp32" or "fp16": what `precision` means on this CPU. "auto" = fp32 everywhere for now
+    (AUTO_WHY); `allowed` is kept so that a measured per-CPU choice can use it."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
-    mask = cpu.allowed() if allowed is None else allowed
-    return "fp16" if mask & cpu.FEATURES["neonfp16"] else "fp32"
+    del allowed  # no CPU qualifies yet
+    return "fp32"
 
 
 @dataclass
