@@ -652,11 +652,10 @@ def cmd_info(args, out) -> int:
     except ValueError as e:  # a bad EDGEQ_ISA value
         print(f"cpu: {_one_line(e)}", file=out)
     else:
-        from edgeq.plan.precision import resolve
+        from edgeq.plan.precision import AUTO_WHY, resolve
 
         auto = resolve("auto")
-        why = "the CPU has fp16 arithmetic" if auto == "fp16" else "no fp16 arithmetic here"
-        print(f"precision auto: {auto} ({why}; fp16 stores activations as half floats)",
+        print(f"precision auto: {auto} ({AUTO_WHY}; fp16 halves the activation memory)",
               file=out)
     return 0
 
@@ -832,7 +831,7 @@ def _save_outputs(path: Path, outputs: list, saved: list, out):
 def _add_precision(parser):
     parser.add_argument("--precision", choices=("fp32", "fp16", "auto"), default="fp32",
                         help="activation storage: fp32, fp16 (half the activation memory), or "
-                        "auto (fp16 where the CPU has fp16 arithmetic; see `edgeq info`)")
+                        "auto (fp32 on every CPU for now; see `edgeq info`)")
 
 
 def build_parser() -> argparse.ArgumentParser:

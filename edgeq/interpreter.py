@@ -186,8 +186,9 @@ class Interpreter:
         precision="fp16" (an edgeq extension) stores float activations between ops as fp16
         (half the activation memory and traffic; arithmetic stays float32, results rounded to
         fp16 when stored; edgeq/plan/precision.py). Inputs and outputs stay float32.
-        precision="auto" picks fp16 where the CPU has fp16 arithmetic (ARMv8.2 ASIMDHP) and
-        fp32 elsewhere (x86); the `precision` property says what was chosen."""
+        On ARMv8.2 FP16 cores 1x1 convolutions, FC and depthwise layers compute in fp16.
+        precision="auto" is fp32 on every CPU for now (fp16 is not cheaper for every model
+        anywhere: precision.AUTO_WHY); the `precision` property says what was chosen."""
         if (model_path is None) == (model_content is None):
             raise ValueError("give exactly one of model_path or model_content")
         if experimental_delegates:

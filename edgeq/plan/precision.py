@@ -11,6 +11,9 @@ as usual. A node is fp16-capable when its kernel has an fp16 twin:
   scratch, and its output is rounded to fp16 once;
 - ADD, SUB, MUL, PRELU, HARD_SWISH have kernels of their own on fp16 tensors (NATIVE_F16:
   F16C on x86, ARMv8.2 fp16 arithmetic on the ARM cores that have it, kernels/ref/f16.c);
+- on ARMv8.2 FP16 cores, 1x1 convolutions, fully connected layers (F16_GEMMS) and depthwise
+  convolutions (F16_DEPTHWISE) whose input and output are fp16 run fp16 kernels on fp16 copies
+  of their packed weights / filter and bias (kernels/arm/f16-*__neonfp16.c), not twins;
 - kernels that only move elements (RESHAPE's copy, TRANSPOSE, CONCATENATION, PAD, GATHER,
   slicing...) run on fp16 as they are, or under their 16-bit name (`_x32` -> `_x16`).
 
@@ -78,6 +81,16 @@ F16_TWINS = {
 # float32 copies; every operand fp16, so only where fp16 holds their constants exactly).
 NATIVE_F16 = {f"{op}_f32": f"{op}_f16" for op in ("add", "sub", "mul", "prelu", "hard_swish")}
 
+# Packed-weight float32 GEMMs with an fp16 GEMM of their own (edgeq/f16.h: fp16 input, output and
+# packed weights, fp16 accumulation): used instead of the twin where the CPU has fp16
+# arithmetic (the kernel found needs ISA bits: the portable one is the spec, slower than the
+# twin), the node's input and output are fp16 and fp16 holds every packed weight and bias.
+F16_GEMMS = {"conv2d_f32_gemm": "conv2d_f16_gemm",
+             "fully_connected_f32_gemm": "fully_connected_f16_gemm"}
+# The same for depthwise (multiplier 1, at most EQ_F16_DW_MAX_TAPS taps): fp16 filter and bias.
+F16_DEPTHWISE = {"depthwise_conv2d_f32_dw": "depthwise_conv2d_f16_dw"}
+F16_DW_MAX_TAPS = 64  # EQ_F16_DW_MAX_TAPS
+
 QD8_KERNELS = ("fully_connected_qd8", "conv2d_qd8", "depthwise_conv2d_qd8",
                "fully_connected_qd8_c8", "conv2d_qd8_c8")
 
@@ -93,15 +106,23 @@ SIZED_MOVERS = {"transpose_x32": (0,), "slice_x32": (0,), "strided_slice_x32": (
                 "space_to_depth_x32": (0,), "select_x32": (1, 2)}
 
 
+# Why "auto" is fp32 on every CPU (edgeq info prints it). Guest instructions per invoke on
+# cortex-a76 (benchmarks/README.md, "Precision fp16"): fp16 costs 0.93x fp32 on mobilenet_v2 but
+# 1.02x on face_landmark (its 3x3 convolutions and pools still run as float32 twins), and 1.16x
+# time on x86. fp16 is not cheaper on any CPU for every model, so auto does not pick it.
+AUTO_WHY = ("fp16 is not cheaper than fp32 for every model on any CPU measured: ARMv8.2 FP16 "
+            "0.93-1.02x the instructions, x86 1.1-1.4x the time")
+
+
 def resolve(precision: str, allowed: int | None = None) -> str:
-    """"fp32" or "fp16": what `precision` means on this CPU ("auto" = fp16 where the CPU has
-    fp16 arithmetic, ARMv8.2 ASIMDHP; fp32 elsewhere, x86 included)."""
+    """"fp32" or "fp16": what `precision` means on this CPU. "auto" = fp32 everywhere for now
+    (AUTO_WHY); `allowed` is kept so that a measured per-CPU choice can use it."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
-    mask = cpu.allowed() if allowed is None else allowed
-    return "fp16" if mask & cpu.FEATURES["neonfp16"] else "fp32"
+    del allowed  # no CPU qualifies yet
+    return "fp32"
 
 
 @dataclass
@@ -216,6 +237,10 @@ def apply_fp16(graph, infos: list, prepared: list, allowed: int | None = None,
             out.extend(_around_f32_node(rw, p, f16))
         elif role.kind == "qd8":
             out.append(_qd8_node(rw, p))
+        elif role.kind == "twin" and _f16_gemm_fits(rw, call, f16):
+            out.append(_f16_gemm_node(rw, p))
+        elif role.kind == "twin" and _f16_depthwise_fits(rw, call, f16):
+            out.append(_f16_depthwise_node(rw, p))
         elif role.kind == "twin":
             out.append(_twin_node(rw, p, f16))
         else:  # movers and native fp16 kernels: every element tensor fp16
@@ -271,6 +296,63 @@ def _align64(n: int) -> int:
 
 def _round16(n: int) -> int:
     return (n + 15) // 16 * 16
+
+
+def _fp16_native(rw, kernel) -> bool:
+    """Whether `kernel` runs here in a variant of its own (the portable one is the spec)."""
+    found = find_kernel(kernel, rw.allowed)
+    return found is not None and found[1] != 0
+
+
+def _fits_f16(value) -> bool:
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(value.astype(F16)).all())
+
+
+def _f16_gemm_fits(rw, call, f16) -> bool:
+    if call.kernel not in F16_GEMMS or len(call.inputs) != 2:
+        return False
+    packed = rw.infos[call.inputs[1]].value
+    return (_fp16_native(rw, F16_GEMMS[call.kernel]) and call.inputs[0] in f16
+            and call.outputs[0] in f16 and packed is not None and _fits_f16(packed))
+
+
+def _f16_depthwise_fits(rw, call, f16) -> bool:
+    if call.kernel not in F16_DEPTHWISE or not 2 <= len(call.inputs) <= 3:
+        return False
+    q = call.params
+    consts = [rw.infos[t].value for t in call.inputs[1:] if t >= 0]
+    return (_fp16_native(rw, F16_DEPTHWISE[call.kernel]) and call.inputs[0] in f16
+            and call.outputs[0] in f16 and q.in_c == q.out_c
+            and 1 <= q.k_h * q.k_w <= F16_DW_MAX_TAPS
+            and all(v is not None and _fits_f16(v) for v in consts)
+            and len(consts) == len(call.inputs) - 1)
+
+
+def _f16_depthwise_node(rw, p) -> PreparedNode:
+    """The fp16 depthwise on fp16 copies of the filter and bias (zeros when there is none);
+    scratch: one input row of fp16 zeros."""
+    call = p.call
+    q = call.params
+    bias = call.inputs[2] if len(call.inputs) > 2 else -1
+    if bias < 0:
+        zeros = np.zeros(q.out_c, F16)
+        zeros.flags.writeable = False
+        bias16 = rw.new_tensor(call.inputs[1], F16, zeros)
+    else:
+        bias16 = _f16_constant(rw, bias)
+    inputs = [call.inputs[0], _f16_constant(rw, call.inputs[1]), bias16]
+    scratch = _align64(max(q.in_w, 1) * q.in_c * 2)
+    return PreparedNode(p.node, KernelCall(F16_DEPTHWISE[call.kernel], call.params, inputs,
+                                           list(call.outputs), scratch))
+
+
+def _f16_gemm_node(rw, p) -> PreparedNode:
+    """The fp16 GEMM on the fp16 copy of the packed weights (same layout, fp16 elements)."""
+    call = p.call
+    gemm = KernelCall(F16_GEMMS[call.kernel], call.params,
+                      [call.inputs[0], _f16_constant(rw, call.inputs[1])], list(call.outputs))
+    return PreparedNode(p.node, gemm)
 
 
 def _twin_node(rw, p, f16) -> PreparedNode:

@@ -31,6 +31,7 @@ extern const eq_kernel_info eq_arm_neondot_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neon_qd8_kernels[];
 extern const eq_kernel_info eq_arm_neon_kernels[];
 extern const eq_kernel_info eq_arm_neonfp16_f16_kernels[];
+extern const eq_kernel_info eq_arm_neonfp16_gemm_kernels[];
 extern const eq_kernel_info eq_arm_neon_f16_kernels[];
 #endif
 
@@ -48,6 +49,7 @@ static const eq_kernel_info *const kTables[] = {
     eq_arm_neon_qd8_kernels,
     eq_arm_neon_kernels,
     eq_arm_neonfp16_f16_kernels,
+    eq_arm_neonfp16_gemm_kernels,
     eq_arm_neon_f16_kernels,
 #endif
     eq_ref_elementwise_kernels, eq_ref_conv_kernels,     eq_ref_pool_kernels,

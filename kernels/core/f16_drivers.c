@@ -7,6 +7,7 @@
 #include "edgeq/cpu.h"
 #include "edgeq/dispatch.h"
 #include "edgeq/f16.h"
+#include "edgeq/f32_gemm.h"
 #include "edgeq/params/elementwise.h"
 #include "edgeq/params/pool.h"
 #include "edgeq/threadpool.h"
@@ -414,6 +415,143 @@ int eq_f16_unary(const eq_node *node, eq_ctx *ctx, eq_f16_vunary_fn row) {
   unary_job job = {(const uint16_t *)node->inputs[0]->data, (uint16_t *)node->outputs[0]->data,
                    row};
   eq_parallel_for(ctx, node->outputs[0]->count, 16384, unary_range, &job);
+  return 0;
+}
+
+/* --- fp16 GEMM -------------------------------------------------------------------------------- */
+
+/* A task's tiles: their A rows about this many bytes, so that they stay in L1 while every
+ * packed block passes over them. */
+#define F16_GEMM_GROUP_BYTES (16 * 1024)
+/* Below this many multiply-adds a GEMM runs on the calling thread alone. */
+#define F16_GEMM_PARALLEL_MACS (128 * 1024)
+
+typedef struct f16_gemm_job {
+  const eq_f16_gemm_ukernel *uk;
+  int64_t m;
+  int32_t n, k;
+  const uint16_t *a, *w;
+  uint16_t *c;
+  float lo, hi;
+  int64_t group;  /* tiles per task */
+} f16_gemm_job;
+
+static void f16_gemm_tasks(void *arg, int64_t begin, int64_t end) {
+  const f16_gemm_job *j = (const f16_gemm_job *)arg;
+  const int32_t mr = j->uk->mr;
+  const int64_t block = ((int64_t)j->k + 1) * EQ_F32_GEMM_NR;
+  const int64_t m_tiles = (j->m + mr - 1) / mr;
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t tile0 = t * j->group;
+    const int64_t tile1 = tile0 + j->group < m_tiles ? tile0 + j->group : m_tiles;
+    for (int32_t col = 0; col < j->n; col += EQ_F32_GEMM_NR) {
+      const int32_t nc = j->n - col < EQ_F32_GEMM_NR ? j->n - col : EQ_F32_GEMM_NR;
+      const uint16_t *w = j->w + (col / EQ_F32_GEMM_NR) * block;
+      for (int64_t tile = tile0; tile < tile1; ++tile) {
+        const int64_t row = tile * mr;
+        const int32_t rows = j->m - row < mr ? (int32_t)(j->m - row) : mr;
+        j->uk->fn(rows, nc, j->k, j->a + row * j->k, j->k, w, j->c + row * j->n + col, j->n,
+                  j->lo, j->hi);
+      }
+    }
+  }
+}
+
+static int f16_gemm(eq_ctx *ctx, const eq_f16_gemm_ukernel *uk, int64_t m, int32_t n, int32_t k,
+                    const eq_node *node, float lo, float hi) {
+  if (node->inputs[0]->dtype != EQ_FLOAT16 || node->outputs[0]->dtype != EQ_FLOAT16 ||
+      node->inputs[1]->dtype != EQ_FLOAT16)
+    return eq_fail(ctx, "fp16 GEMM: input, packed weights and output must be fp16");
+  if (uk->mr < 1 || uk->mr > EQ_F16_GEMM_MAX_MR) return eq_fail(ctx, "fp16 GEMM: bad tile");
+  if (m <= 0 || n <= 0) return 0;
+  const int64_t m_tiles = (m + uk->mr - 1) / uk->mr;
+  int64_t group = F16_GEMM_GROUP_BYTES / ((int64_t)uk->mr * (k > 0 ? k : 1) * 2);
+  if (group < 1) group = 1;
+  if (group > m_tiles) group = m_tiles;
+  f16_gemm_job job = {uk, m, n, k, (const uint16_t *)node->inputs[0]->data,
+                      (const uint16_t *)node->inputs[1]->data,
+                      (uint16_t *)node->outputs[0]->data, lo, hi, group};
+  const int64_t tasks = (m_tiles + group - 1) / group;
+  const int64_t grain = m * n * (int64_t)k < F16_GEMM_PARALLEL_MACS ? tasks : 1;
+  eq_parallel_for(ctx, tasks, grain, f16_gemm_tasks, &job);
+  return 0;
+}
+
+int eq_f16_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f16_gemm_ukernel *uk) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  return f16_gemm(ctx, uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->in_c, node,
+                  p->act_min, p->act_max);
+}
+
+int eq_f16_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
+                                const eq_f16_gemm_ukernel *uk) {
+  const eq_fc_params *p = (const eq_fc_params *)node->params;
+  return f16_gemm(ctx, uk, p->rows, p->units, p->depth, node, p->act_min, p->act_max);
+}
+
+/* --- fp16 depthwise ----------------------------------------------------------------------- */
+
+typedef struct f16_dw_job {
+  const eq_node *node;
+  const eq_conv_params *p;
+  eq_f16_dwconv_fn dw;
+  const uint16_t *zeros;  /* in_w * C zeros */
+  int32_t ox_lo, ox_hi;   /* interior output columns: every tap inside the width */
+} f16_dw_job;
+
+static void f16_dw_rows(void *arg, int64_t begin, int64_t end) {
+  const f16_dw_job *j = (const f16_dw_job *)arg;
+  const eq_conv_params *p = j->p;
+  const int32_t c = p->in_c, taps = p->k_h * p->k_w;
+  const uint16_t *in = (const uint16_t *)j->node->inputs[0]->data;
+  const uint16_t *w = (const uint16_t *)j->node->inputs[1]->data;
+  const uint16_t *bias = (const uint16_t *)j->node->inputs[2]->data;
+  uint16_t *out = (uint16_t *)j->node->outputs[0]->data;
+  const uint16_t *ptrs[EQ_F16_DW_MAX_TAPS];
+  for (int64_t row = begin; row < end; ++row) {
+    const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
+    const uint16_t *in_b = in + (int64_t)b * p->in_h * p->in_w * c;
+    uint16_t *out_row = out + row * p->out_w * c;
+    for (int32_t ox = 0; ox < p->out_w;) {
+      const int interior = ox >= j->ox_lo && ox < j->ox_hi;
+      const int32_t pixels = interior ? j->ox_hi - ox : 1;
+      for (int32_t ky = 0, t = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        /* a row outside the image reads the zero row at the same columns */
+        const uint16_t *r = row_ok ? in_b + (int64_t)iy * p->in_w * c : j->zeros;
+        for (int32_t kx = 0; kx < p->k_w; ++kx, ++t) {
+          const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+          ptrs[t] = ix >= 0 && ix < p->in_w ? r + (int64_t)ix * c : j->zeros;
+        }
+      }
+      j->dw(pixels, c, taps, ptrs, (int64_t)p->stride_w * c, w, bias,
+            out_row + (int64_t)ox * c, p->act_min, p->act_max);
+      ox += pixels;
+    }
+  }
+}
+
+int eq_f16_depthwise(const eq_node *node, eq_ctx *ctx, eq_f16_dwconv_fn dw) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  if (node->n_inputs < 3 || node->inputs[2] == NULL || node->inputs[0]->dtype != EQ_FLOAT16 ||
+      node->inputs[1]->dtype != EQ_FLOAT16 || node->inputs[2]->dtype != EQ_FLOAT16 ||
+      node->outputs[0]->dtype != EQ_FLOAT16)
+    return eq_fail(ctx, "fp16 depthwise: input, filter, bias and output must be fp16");
+  if (p->in_c != p->out_c || p->k_h * p->k_w > EQ_F16_DW_MAX_TAPS || p->k_h * p->k_w < 1)
+    return eq_fail(ctx, "fp16 depthwise: multiplier 1 and at most %d taps only",
+                   EQ_F16_DW_MAX_TAPS);
+  const int64_t zero_row = (int64_t)(p->in_w > 0 ? p->in_w : 1) * p->in_c;
+  if (node->scratch_bytes < zero_row * 2)
+    return eq_fail(ctx, "fp16 depthwise: scratch of %lld bytes, needs %lld",
+                   (long long)node->scratch_bytes, (long long)(zero_row * 2));
+  uint16_t *zeros = (uint16_t *)node->scratch;
+  memset(zeros, 0, (size_t)zero_row * sizeof(uint16_t));
+  f16_dw_job job = {node, p, dw, zeros, 0, 0};
+  eq_conv_interior_columns(p, &job.ox_lo, &job.ox_hi);
+  const int64_t rows = (int64_t)p->batch * p->out_h;
+  const int64_t macs = rows * p->out_w * p->in_c * p->k_h * p->k_w;
+  eq_parallel_for(ctx, rows, macs < F16_GEMM_PARALLEL_MACS ? rows : 1, f16_dw_rows, &job);
   return 0;
 }
 

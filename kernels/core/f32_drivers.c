@@ -509,17 +509,7 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
   memset(zeros, 0, (size_t)zero_row * sizeof(float));
   const eq_conv_params *p = &geometry;
   dw_job job = {node, p, in, dw, zeros, 0, 0};
-  if (p->k_h <= DW_MAX_ROWS) {
-    /* ox is interior when ox * s - pad >= 0 and ox * s - pad + (k_w - 1) * d <= in_w - 1. */
-    const int64_t s = p->stride_w, span = (int64_t)(p->k_w - 1) * p->dilation_w;
-    int64_t lo = (p->pad_left + s - 1) / s;
-    const int64_t last = (int64_t)p->in_w - 1 - span + p->pad_left;
-    int64_t hi = last >= 0 ? last / s + 1 : 0;
-    if (hi > p->out_w) hi = p->out_w;
-    if (lo > hi) lo = hi;
-    job.ox_lo = (int32_t)lo;
-    job.ox_hi = (int32_t)hi;
-  }
+  if (p->k_h <= DW_MAX_ROWS) eq_conv_interior_columns(p, &job.ox_lo, &job.ox_hi);
   const int64_t rows = (int64_t)p->batch * p->out_h;
   eq_parallel_for(ctx, rows, grain_for(rows, rows * p->out_w * p->in_c * p->k_h * p->k_w),
                   dw_rows, &job);

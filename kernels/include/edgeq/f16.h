@@ -202,6 +202,98 @@ int eq_f16_unary(const eq_node *node, eq_ctx *ctx, eq_f16_vunary_fn row);
   {"prelu_f16", prelu_f16_##NAME, sizeof(eq_binary_params), (bits)},                       \
   {"hard_swish_f16", hard_swish_f16_##NAME, 0, (bits)}
 
+/* --- fp16 GEMM (QD8-F16's float GEMM in fp16 arithmetic) --------------------------------
+ *
+ * conv2d_f16_gemm (1x1 stride-1 convolution, eq_conv_params) and fully_connected_f16_gemm
+ * (eq_fc_params) read an fp16 input and write an fp16 output, with the packed float32 GEMM
+ * weights (edgeq/f32_gemm.h: per block of EQ_F32_GEMM_NR output channels, NR biases then K rows
+ * of NR weights) converted once at prepare to fp16, same layout (edgeq/plan/precision.py).
+ * The spec (kernels/ref/f16.c): bias plus the K products in increasing k, summed in float32,
+ * clamped, rounded once. The ARMv8.2 FP16 microkernel (kernels/arm/f16-gemm-3x16__neonfp16.c)
+ * sums the products in fp16 (a rounding per fused multiply-add, 8 lanes per instruction) over
+ * chunks of EQ_F16_GEMM_CHUNK k and adds each chunk's sums to float32 accumulators, so it is
+ * within about EQ_F16_GEMM_CHUNK fp16 half-ulps of the chunks' sums of |products| of the spec,
+ * not bit-equal; only cores with ASIMDHP run it, and the precision pass uses these nodes only
+ * where it does.
+ *
+ * A microkernel computes c[i][0..nc) = clamp(bias + sum_k a[i][k] * w[k][..]) for rows i < mr
+ * of one packed block w, row i of A at a + i * a_stride (elements), row i of C at
+ * c + i * c_stride. */
+typedef void (*eq_f16_gemm_fn)(int32_t mr, int32_t nc, int32_t kc, const uint16_t *a,
+                               int64_t a_stride, const uint16_t *w, uint16_t *c,
+                               int64_t c_stride, float lo, float hi);
+
+typedef struct eq_f16_gemm_ukernel {
+  eq_f16_gemm_fn fn;
+  int32_t mr;  /* tile height, <= EQ_F16_GEMM_MAX_MR; the tile is EQ_F32_GEMM_NR wide */
+} eq_f16_gemm_ukernel;
+
+#define EQ_F16_GEMM_MAX_MR 8
+#define EQ_F16_GEMM_CHUNK 8  /* k summed in fp16 before a float32 add (the NEON FP16 kernel) */
+
+void eq_f16_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t kc, const uint16_t *a,
+                              int64_t a_stride, const uint16_t *w, uint16_t *c,
+                              int64_t c_stride, float lo, float hi);
+#if defined(__aarch64__)
+void eq_f16_gemm_3x16__neonfp16(int32_t mr, int32_t nc, int32_t kc, const uint16_t *a,
+                                int64_t a_stride, const uint16_t *w, uint16_t *c,
+                                int64_t c_stride, float lo, float hi);
+#endif
+
+/* Drivers (kernels/core/f16_drivers.c): tiles of mr rows by one packed block, split among
+ * threads. Inputs: the fp16 input (as [rows, depth]), the fp16 packed weights. */
+int eq_f16_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f16_gemm_ukernel *uk);
+int eq_f16_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
+                                const eq_f16_gemm_ukernel *uk);
+
+/* The node kernels of one ISA from its microkernel, and their table entries. */
+#define EQ_F16_GEMM_KERNELS(NAME, fn_, mr_)                                                \
+  static const eq_f16_gemm_ukernel NAME##_f16_gemm = {fn_, mr_};                           \
+  static int conv2d_f16_gemm_##NAME(const eq_node *n, eq_ctx *c) {                         \
+    return eq_f16_conv2d_gemm(n, c, &NAME##_f16_gemm);                                     \
+  }                                                                                        \
+  static int fully_connected_f16_gemm_##NAME(const eq_node *n, eq_ctx *c) {                \
+    return eq_f16_fully_connected_gemm(n, c, &NAME##_f16_gemm);                            \
+  }
+#define EQ_F16_GEMM_ENTRIES(NAME, bits)                                                    \
+  {"conv2d_f16_gemm", conv2d_f16_gemm_##NAME, sizeof(eq_conv_params), (bits)},             \
+  {"fully_connected_f16_gemm", fully_connected_f16_gemm_##NAME, sizeof(eq_fc_params), (bits)}
+
+/* --- fp16 depthwise ----------------------------------------------------------------------
+ *
+ * depthwise_conv2d_f16_dw (eq_conv_params, multiplier 1, any size, stride, dilation, padding):
+ * fp16 input [N, H, W, C], fp16 filter [1, KH, KW, C] (= weights [taps][C]), fp16 bias [C]
+ * (always given: zeros where the model has none), fp16 output; scratch: in_w * C fp16 zeros.
+ * The spec (kernels/ref/f16.c): bias plus the taps' products in tap order, in float32, clamped,
+ * rounded once; the ARMv8.2 FP16 microkernel accumulates in fp16 (one rounding per tap).
+ *
+ * A microkernel computes `pixels` output pixels of `channels` channels: pixel p's tap t reads
+ * ptrs[t] + p * step (elements); out pixel p at out + p * channels. */
+typedef void (*eq_f16_dwconv_fn)(int32_t pixels, int32_t channels, int32_t taps,
+                                 const uint16_t *const *ptrs, int64_t step,
+                                 const uint16_t *weights, const uint16_t *bias, uint16_t *out,
+                                 float lo, float hi);
+
+#define EQ_F16_DW_MAX_TAPS 64  /* larger filters stay on the float32 twin */
+
+void eq_f16_dwconv__scalar(int32_t pixels, int32_t channels, int32_t taps,
+                           const uint16_t *const *ptrs, int64_t step, const uint16_t *weights,
+                           const uint16_t *bias, uint16_t *out, float lo, float hi);
+#if defined(__aarch64__)
+void eq_f16_dwconv__neonfp16(int32_t pixels, int32_t channels, int32_t taps,
+                             const uint16_t *const *ptrs, int64_t step, const uint16_t *weights,
+                             const uint16_t *bias, uint16_t *out, float lo, float hi);
+#endif
+
+int eq_f16_depthwise(const eq_node *node, eq_ctx *ctx, eq_f16_dwconv_fn dw);
+
+#define EQ_F16_DW_KERNELS(NAME, fn_)                                                       \
+  static int depthwise_conv2d_f16_dw_##NAME(const eq_node *n, eq_ctx *c) {                 \
+    return eq_f16_depthwise(n, c, fn_);                                                    \
+  }
+#define EQ_F16_DW_ENTRIES(NAME, bits)                                                      \
+  {"depthwise_conv2d_f16_dw", depthwise_conv2d_f16_dw_##NAME, sizeof(eq_conv_params), (bits)}
+
 #ifdef __cplusplus
 }
 #endif

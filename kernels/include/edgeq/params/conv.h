@@ -29,6 +29,21 @@ typedef struct eq_conv_params {
   float act_min, act_max;
 } eq_conv_params;
 
+/* The interior output columns [*lo, *hi) of a convolution: ox * s - pad >= 0 and
+ * ox * s - pad + (k_w - 1) * d <= in_w - 1, every tap inside the width (an empty range when
+ * there is none). */
+static inline void eq_conv_interior_columns(const eq_conv_params *p, int32_t *lo_out,
+                                            int32_t *hi_out) {
+  const int64_t s = p->stride_w, span = (int64_t)(p->k_w - 1) * p->dilation_w;
+  int64_t lo = (p->pad_left + s - 1) / s;
+  const int64_t last = (int64_t)p->in_w - 1 - span + p->pad_left;
+  int64_t hi = last >= 0 ? last / s + 1 : 0;
+  if (hi > p->out_w) hi = p->out_w;
+  if (lo > hi) lo = hi;
+  *lo_out = (int32_t)lo;
+  *hi_out = (int32_t)hi;
+}
+
 /* TRANSPOSE_CONV (eq_conv_params, with pad_top / pad_left as prepare derives them): the
  * [lo, hi] (inclusive) of input positions i with 0 <= i < in_size whose window, placed at
  * i * stride - pad, covers output position t - pad, i.e. 0 <= t - i * stride < k. Empty when
