@@ -5,7 +5,9 @@ seeds 0-5, x86): the trained MediaPipe models stay under 7.4e-3 of the output ra
 target; face_landmark is the worst, then hand_landmark_lite 3.5e-3); the random-weight models,
 which amplify rounding (see ../shared/models/MANIFEST.md), reach 6.7e-4 (ds_cnn_kws), 2.8e-2
 (mobilenet_v2), 2.0e-2 (mobilenet_v3_small), 3.3e-2 (tiny_bert), the fp16-weight variants less.
-RANDOM_REL sets each at about twice what was seen.
+RANDOM_REL sets each at about twice what was seen. On ARMv8.2 FP16 cores the 1x1 convolutions
+and FCs run the native fp16 GEMM (fp16 partial sums over 8 k, then float32 totals): under qemu
+cortex-a76, tiny_bert (seed 1) then reaches 8.1e-2, hence its 1.2e-1 there.
 A wrong twin (a band at the wrong rows, an operand slice at the wrong offset, fp16 bits read as
 float32) is off by the whole range.
 """
@@ -29,6 +31,8 @@ MEDIAPIPE = ["face_detection_short_range.tflite", "face_landmark.tflite",
 MEDIAPIPE_REL = 1e-2
 RANDOM_REL = {"ds_cnn_kws": 2e-3, "mobilenet_v2": 6e-2, "mobilenet_v3_small": 4e-2,
               "tiny_bert": 7e-2}
+if cpu.detected() & cpu.FEATURES["neonfp16"]:
+    RANDOM_REL["tiny_bert"] = 1.2e-1
 
 AVX2, AVX512 = cpu.FEATURES["avx2"], cpu.FEATURES["avx512"]
 NEON = cpu.FEATURES["neon"]

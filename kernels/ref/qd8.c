@@ -405,9 +405,10 @@ static void qd8_depthwise_rows(void *arg, int64_t begin, int64_t end) {
   const size_t taps = (size_t)p->k_h * p->k_w;
   const float *rows[EQ_QD8_MAX_DW_TAPS];
   /* Output columns [ox_lo, ox_hi) have every tap inside the image along x: a level with a run
-   * kernel does them in one call per row. */
+   * kernel does them in one call per row (float32 outputs only: the run kernels write floats,
+   * an fp16 output goes pixel by pixel through the staging below). */
   int32_t ox_lo = 0, ox_hi = 0;
-  if (mult == 1 && job->uk->dwconv_run != NULL) {
+  if (mult == 1 && job->uk->dwconv_run != NULL && job->out16 == NULL) {
     ox_lo = p->pad_left > 0 ? (p->pad_left + p->stride_w - 1) / p->stride_w : 0;
     const int32_t last = p->in_w - 1 + p->pad_left - (p->k_w - 1) * p->dilation_w;
     ox_hi = last < 0 ? 0 : last / p->stride_w + 1;
