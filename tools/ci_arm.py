@@ -9,7 +9,7 @@ skipping half the suite):
 
     cortex-a53  (Pi 3, plain NEON)           the whole suite
     cortex-a76  (Pi 5, dotprod + fp16)       the whole suite
-    cortex-a72  (Pi 4, plain NEON)           kernels, dispatch, threads + a few models
+    cortex-a72  (Pi 4, plain NEON)           kernels (QD8 too), dispatch, threads + a few models
     max         (everything, i8mm included)  the same subset
 
 Each run's output goes to a log, printed whole when the run fails and as its last lines when
@@ -46,10 +46,12 @@ SUMMARY = re.compile(r"^=*\s*(\d+ (passed|failed|skipped|deselected|error|errors
 
 
 def subset_args() -> list:
-    """Kernel-level tests (every op file, so new ones join by themselves) + a few models."""
+    """Kernel-level tests (every op file, so new ones join by themselves; the QD8 kernels, whose
+    i8mm variants only `max` runs) + a few models."""
     files = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").glob("test_ops_*.py"))
     files += [f"tests/{name}" for name in ("test_dispatch.py", "test_arm_cores.py",
-                                           "test_threads.py", "test_models.py")
+                                           "test_threads.py", "test_qd8_kernels.py",
+                                           "test_models.py")
               if (ROOT / "tests" / name).is_file()]
     keep_models = " or ".join(SUBSET_MODELS)
     return files + ["-k", f"not test_model_matches_litert or {keep_models}"]
