@@ -6,7 +6,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/conv.h"
-#include "f32_batch_matmul.h"
+#include "edgeq/batch_matmul.h"
 
 static const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 

@@ -6,7 +6,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/conv.h"
-#include "f32_batch_matmul.h"
+#include "edgeq/batch_matmul.h"
 
 int eq_f32_batch_matmul__avx2(const eq_node *node, eq_ctx *ctx);
 

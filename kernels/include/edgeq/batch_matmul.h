@@ -1,8 +1,8 @@
-/* The batch walk of f32 BATCH_MATMUL shared by the x86 variants (the reference kernel's walk):
+/* The batch walk of f32 BATCH_MATMUL shared by the reference kernel and every ISA variant:
  * one call of `one` per output matrix, lhs and rhs matrices picked by the broadcast batch
  * strides of eq_matmul_params. */
-#ifndef EDGEQ_X86_F32_BATCH_MATMUL_H
-#define EDGEQ_X86_F32_BATCH_MATMUL_H
+#ifndef EDGEQ_BATCH_MATMUL_H
+#define EDGEQ_BATCH_MATMUL_H
 #include "edgeq/kernel.h"
 #include "edgeq/params/conv.h"
 
