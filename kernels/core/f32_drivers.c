@@ -485,6 +485,26 @@ static void dw_rows(void *arg, int64_t begin, int64_t end) {
   }
 }
 
+/* Rows [begin, end) of batch * out_h through the ISA's whole-row microkernel, one image's
+ * share at a time. */
+static void dw_image_rows(void *arg, int64_t begin, int64_t end) {
+  const dw_job *j = (const dw_job *)arg;
+  const eq_node *node = j->node;
+  const eq_conv_params *p = j->p;
+  const float *bias = node->n_inputs > 2 && node->inputs[2] ? (const float *)node->inputs[2]->data
+                                                            : j->zeros;
+  const int64_t image_in = (int64_t)p->in_h * p->in_w * p->in_c;
+  const int64_t image_out = (int64_t)p->out_h * p->out_w * p->in_c;
+  for (int64_t row = begin; row < end;) {
+    const int64_t b = row / p->out_h, oy = row % p->out_h;
+    const int64_t oy1 = end - b * p->out_h < p->out_h ? end - b * p->out_h : p->out_h;
+    j->dw->image(p, j->in + b * image_in, (int32_t)oy, (int32_t)oy1,
+                 (const float *)node->inputs[1]->data, bias,
+                 (float *)node->outputs[0]->data + b * image_out);
+    row += oy1 - oy;
+  }
+}
+
 /* Depthwise convolution with multiplier 1, any size, stride, dilation and padding: the interior
  * of each row straight from the input rows, the border pixels through tap pointers.
  * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C];
@@ -500,6 +520,15 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
   eq_conv_params geometry = *node_p;
   const float *in = (const float *)node->inputs[0]->data;
   float *zeros = scratch;
+  const int64_t rows = (int64_t)node_p->batch * node_p->out_h;
+  const int64_t grain = grain_for(rows, rows * node_p->out_w * node_p->in_c * node_p->k_h *
+                                            node_p->k_w);
+  if (dw->image && EQ_F32_DWCONV_IMAGE_FITS(node_p)) {
+    memset(zeros, 0, (size_t)node_p->in_c * sizeof(float));  /* the bias when there is none */
+    dw_job job = {node, node_p, in, dw, zeros, 0, 0};
+    eq_parallel_for(ctx, rows, grain, dw_image_rows, &job);
+    return 0;
+  }
   if (node_p->out_h > 0 && node_p->out_w > 0 &&
       node->scratch_bytes >= (padded + zero_row) * (int64_t)sizeof(float)) {
     geometry = pad_input(node_p, in, scratch);
@@ -510,8 +539,6 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
   const eq_conv_params *p = &geometry;
   dw_job job = {node, p, in, dw, zeros, 0, 0};
   if (p->k_h <= DW_MAX_ROWS) eq_conv_interior_columns(p, &job.ox_lo, &job.ox_hi);
-  const int64_t rows = (int64_t)p->batch * p->out_h;
-  eq_parallel_for(ctx, rows, grain_for(rows, rows * p->out_w * p->in_c * p->k_h * p->k_w),
-                  dw_rows, &job);
+  eq_parallel_for(ctx, rows, grain, dw_rows, &job);
   return 0;
 }

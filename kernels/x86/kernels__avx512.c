@@ -14,7 +14,8 @@ int eq_f32_vmul__avx512(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vprelu__avx512(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS_TILE(avx512, eq_f32_gemm_7x32__avx512, eq_f32_gemm_rows_7x32__avx512, 7, 32,
-                         eq_f32_dwconv__avx512, eq_f32_dwconv_row__avx512)
+                         eq_f32_dwconv__avx512, eq_f32_dwconv_row__avx512,
+                         eq_f32_dwconv_image__avx512)
 
 const eq_kernel_info eq_x86_avx512_kernels[] = {
     EQ_F32_GEMM_ENTRIES(avx512, EQ_ISA_AVX512),

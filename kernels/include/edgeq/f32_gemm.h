@@ -67,9 +67,25 @@ typedef void (*eq_f32_dwconv_row_fn)(const struct eq_conv_params *p, const float
                                      int32_t ox0, int32_t ox1, const float *weights,
                                      const float *bias, float *out_row);
 
+/* Depthwise microkernel for whole output rows [oy0, oy1) of one image, its padding included
+ * (taps outside the image read as zeros, without a zero row or a padded copy): in_image and
+ * out_image are that image's [H, W, C]. Only for the shapes eq_f32_dwconv_image_fits accepts. */
+typedef void (*eq_f32_dwconv_image_fn)(const struct eq_conv_params *p, const float *in_image,
+                                       int32_t oy0, int32_t oy1, const float *weights,
+                                       const float *bias, float *out_image);
+
+/* The shapes an image microkernel takes: 3 or 5 taps wide, stride 1 or 2 across, no dilation
+ * across (any height, vertical stride and dilation); but 3x3-wide at stride 2 onto rows 16 or
+ * more wide stays with the row kernel, which ran those 3-14% faster (AVX-512, Zen 5:
+ * MobileNetV2's 112x112x96 and 56x56x144; narrower maps ran as fast or faster). */
+#define EQ_F32_DWCONV_IMAGE_FITS(p)                                                         \
+  (((p)->k_w == 3 || (p)->k_w == 5) && ((p)->stride_w == 1 || (p)->stride_w == 2) &&        \
+   (p)->dilation_w == 1 && !((p)->k_w == 3 && (p)->stride_w == 2 && (p)->out_w >= 16))
+
 typedef struct eq_f32_dwconv_ukernel {
   eq_f32_dwconv_fn pixels;    /* border pixels (and rows of any shape) */
   eq_f32_dwconv_row_fn row;   /* interior of a row */
+  eq_f32_dwconv_image_fn image;  /* whole rows, padding included (NULL: the two above only) */
 } eq_f32_dwconv_ukernel;
 
 /* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
@@ -79,15 +95,15 @@ int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_g
 int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
 
 /* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
-#define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, dw_fn, dw_row_fn)                       \
-  EQ_F32_GEMM_KERNELS_TILE(isa, gemm_fn, NULL, gemm_mr, EQ_F32_GEMM_NR, dw_fn, dw_row_fn)
+#define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, ...)                                     \
+  EQ_F32_GEMM_KERNELS_TILE(isa, gemm_fn, NULL, gemm_mr, EQ_F32_GEMM_NR, __VA_ARGS__)
 
 /* The same, for a GEMM microkernel whose tile spans gemm_nr columns (several packed blocks),
- * with a strided entry gemm_rows_fn (or NULL). */
-#define EQ_F32_GEMM_KERNELS_TILE(isa, gemm_fn, gemm_rows_fn, gemm_mr, gemm_nr, dw_fn,        \
-                                 dw_row_fn)                                                \
+ * with a strided entry gemm_rows_fn (or NULL). The trailing arguments are the depthwise
+ * microkernels in eq_f32_dwconv_ukernel's order (pixels, row, optionally image). */
+#define EQ_F32_GEMM_KERNELS_TILE(isa, gemm_fn, gemm_rows_fn, gemm_mr, gemm_nr, ...)         \
   static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr, gemm_nr, gemm_rows_fn}; \
-  static const eq_f32_dwconv_ukernel isa##_dw = {dw_fn, dw_row_fn};                        \
+  static const eq_f32_dwconv_ukernel isa##_dw = {__VA_ARGS__};                             \
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
     return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
   }                                                                                        \
@@ -132,6 +148,8 @@ void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, cons
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
+void eq_f32_dwconv_image__avx512(const struct eq_conv_params *, const float *, int32_t, int32_t,
+                                 const float *, const float *, float *);
 #endif
 #if defined(__aarch64__)
 void eq_f32_gemm_6x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
