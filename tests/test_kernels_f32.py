@@ -14,7 +14,7 @@ import pytest
 from edgeq.ops.common import broadcast_strides, pack_f32_gemm_weights
 from edgeq.ops.conv import ConvParams, FcParams
 from edgeq.ops.elementwise import BinaryParams, _array
-from edgeq.runtime import cpu, run_kernel
+from edgeq.runtime import cpu, kernel_available, run_kernel
 from harness import assert_close_to_range, isa_fixture
 
 F32 = np.float32
@@ -138,6 +138,44 @@ def test_indirect_gemm_conv(allowed, case, padded_copy):
     act = (-1.0, 1.0) if k[0] * k[1] * shape[3] < 100 else (-FLT_MAX, FLT_MAX)
     conv(allowed, "conv2d_f32_igemm", shape, oc, k, stride, dilation, pads, act=act,
          padded_copy=padded_copy)
+
+
+DIRECT_CASES = {
+    "ds_cnn_first_layer": ((1, 49, 10, 1), 64, (10, 4), (2, 2), (1, 1), (4, 1, 5, 1)),
+    "3x3_same_batch2": ((2, 9, 8, 1), 17, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+    "valid_dilated": ((1, 12, 15, 1), 65, (3, 3), (1, 2), (2, 1), (0, 0, 0, 0)),
+    "three_channels": ((1, 11, 13, 3), 130, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)),
+    "kernel_beyond_input": ((1, 3, 2, 1), 3, (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("case", list(DIRECT_CASES))
+def test_direct_conv(allowed, case):
+    if not kernel_available("conv2d_f32_direct", allowed):
+        pytest.skip("no direct convolution kernel for this ISA")
+    shape, oc, k, stride, dilation, pads = DIRECT_CASES[case]
+    conv(allowed, "conv2d_f32_direct", shape, oc, k, stride, dilation, pads, act=(-3.0, 3.0),
+         padded_copy=True)
+
+
+def test_direct_conv_run_and_channel_tails(allowed):
+    # Widths 1..14: every tail of the 6-pixel runs; output channels: every number of 16-channel
+    # blocks (1 to 4, and past one 64-channel group) with and without a partial last block.
+    if not kernel_available("conv2d_f32_direct", allowed):
+        pytest.skip("no direct convolution kernel for this ISA")
+    for width, oc in itertools.product(range(1, 15), [1, 16, 20, 33, 48, 64, 79, 128]):
+        conv(allowed, "conv2d_f32_direct", (1, 4, width, 1), oc, (3, 2), (1, 1), (1, 1),
+             (1, 0, 1, 1), bias=oc % 2 == 0, seed=width * 100 + oc, padded_copy=True)
+
+
+def test_direct_conv_fails_cleanly_without_its_scratch():
+    if not kernel_available("conv2d_f32_direct"):
+        pytest.skip("no direct convolution kernel for this ISA")
+    p = conv_params(1, 5, 5, 1, 4, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), (-FLT_MAX, FLT_MAX))
+    x = np.zeros((1, 5, 5, 1), F32)
+    packed = pack_f32_gemm_weights(np.zeros((4, 9), F32), None)
+    with pytest.raises(Exception, match="scratch"):
+        run_kernel("conv2d_f32_direct", bytes(p), [x, packed], [np.empty((1, 5, 5, 4), F32)])
 
 
 def test_indirect_gemm_tile_tails_and_large_filters(allowed):

@@ -18,7 +18,7 @@ from edgeq.ops import qd8
 from edgeq.ops.common import (BROADCAST_DIMS, broadcast_shape, broadcast_strides,
                               fused_activation, pack_f32_gemm_weights)
 from edgeq.ops.registry import KernelCall, register
-from edgeq.runtime import cpu
+from edgeq.runtime import cpu, kernel_available
 from edgeq.tflite.schema import BuiltinOp
 
 F32 = np.dtype(np.float32)
@@ -262,11 +262,16 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
         (p.out_h, p.out_w) == (p.in_h, p.in_w)
     if pointwise:
         return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
+    # One input channel (a keyword spotter's spectrogram): a direct convolution over the
+    # zero-padded input, where the ISA has one; taps one float long cost the indirect GEMM a
+    # pointer load per multiply.
+    padded = _padded_input_bytes(p)
+    if p.in_c == 1 and padded <= PAD_COPY_MAX_BYTES and kernel_available("conv2d_f32_direct"):
+        return KernelCall("conv2d_f32_direct", p, inputs=[x.index, packed], scratch_bytes=padded)
     # Scratch: the zero row that taps (or whole filter rows) over the padding point at; with
     # few channels and a small input, room for the zero-padded input before it, so that every
     # filter row is one contiguous run (a keyword spotter's 1-channel spectrogram).
     zero_row = p.k_w * p.in_c * 4
-    padded = _padded_input_bytes(p)
     pads = p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4
     if pads and p.in_c <= PAD_COPY_MAX_CHANNELS and padded <= PAD_COPY_MAX_BYTES:
         return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],

@@ -485,24 +485,32 @@ static void dw_rows(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-/* Rows [begin, end) of batch * out_h through the ISA's whole-row microkernel, one image's
- * share at a time. */
-static void dw_image_rows(void *arg, int64_t begin, int64_t end) {
+/* Calls each(job, b, oy0, oy1) for image b's share [oy0, oy1) of rows [begin, end) of
+ * batch * out_h (a thread task's rows may span images). */
+static void image_shares(const void *job, int64_t begin, int64_t end, int32_t out_h,
+                         void (*each)(const void *, int64_t, int32_t, int32_t)) {
+  for (int64_t row = begin; row < end;) {
+    const int64_t b = row / out_h, oy = row % out_h;
+    const int64_t oy1 = end - b * out_h < out_h ? end - b * out_h : out_h;
+    each(job, b, (int32_t)oy, (int32_t)oy1);
+    row += oy1 - oy;
+  }
+}
+
+static void dw_image_share(const void *arg, int64_t b, int32_t oy0, int32_t oy1) {
   const dw_job *j = (const dw_job *)arg;
   const eq_node *node = j->node;
   const eq_conv_params *p = j->p;
   const float *bias = node->n_inputs > 2 && node->inputs[2] ? (const float *)node->inputs[2]->data
                                                             : j->zeros;
-  const int64_t image_in = (int64_t)p->in_h * p->in_w * p->in_c;
-  const int64_t image_out = (int64_t)p->out_h * p->out_w * p->in_c;
-  for (int64_t row = begin; row < end;) {
-    const int64_t b = row / p->out_h, oy = row % p->out_h;
-    const int64_t oy1 = end - b * p->out_h < p->out_h ? end - b * p->out_h : p->out_h;
-    j->dw->image(p, j->in + b * image_in, (int32_t)oy, (int32_t)oy1,
-                 (const float *)node->inputs[1]->data, bias,
-                 (float *)node->outputs[0]->data + b * image_out);
-    row += oy1 - oy;
-  }
+  j->dw->image(p, j->in + b * p->in_h * p->in_w * p->in_c, oy0, oy1,
+               (const float *)node->inputs[1]->data, bias,
+               (float *)node->outputs[0]->data + b * p->out_h * p->out_w * p->in_c);
+}
+
+/* Rows [begin, end) of batch * out_h through the ISA's whole-row microkernel. */
+static void dw_image_rows(void *arg, int64_t begin, int64_t end) {
+  image_shares(arg, begin, end, ((const dw_job *)arg)->p->out_h, dw_image_share);
 }
 
 /* Depthwise convolution with multiplier 1, any size, stride, dilation and padding: the interior
@@ -540,5 +548,48 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
   dw_job job = {node, p, in, dw, zeros, 0, 0};
   if (p->k_h <= DW_MAX_ROWS) eq_conv_interior_columns(p, &job.ox_lo, &job.ox_hi);
   eq_parallel_for(ctx, rows, grain, dw_rows, &job);
+  return 0;
+}
+
+/* --- Direct convolution of few-channel inputs ------------------------------------------- */
+
+typedef struct direct_job {
+  const eq_conv_params *p;  /* the geometry of the zero-padded input copy */
+  const float *in, *packed;
+  float *out;
+  eq_f32_conv_direct_fn uk;
+} direct_job;
+
+static void direct_share(const void *arg, int64_t b, int32_t oy0, int32_t oy1) {
+  const direct_job *j = (const direct_job *)arg;
+  const eq_conv_params *p = j->p;
+  j->uk(p, j->in + b * p->in_h * p->in_w * p->in_c, oy0, oy1, j->packed,
+        j->out + b * p->out_h * p->out_w * p->out_c);
+}
+
+static void direct_rows(void *arg, int64_t begin, int64_t end) {
+  image_shares(arg, begin, end, ((const direct_job *)arg)->p->out_h, direct_share);
+}
+
+/* A one-group convolution summed straight from a zero-padded copy of the input.
+ * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C];
+ * scratch: the zero-padded input (prepare sizes it: _padded_input_bytes in edgeq/ops/conv.py). */
+int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn uk) {
+  const eq_conv_params *p = (const eq_conv_params *)node->params;
+  if (p->batch == 0 || p->out_h <= 0 || p->out_w <= 0 || p->out_c == 0) return 0;
+  const int64_t padded = (int64_t)p->batch * p->in_c *
+                         padded_extent(p->out_h, p->k_h, p->stride_h, p->dilation_h) *
+                         padded_extent(p->out_w, p->k_w, p->stride_w, p->dilation_w);
+  if (node->scratch_bytes < padded * (int64_t)sizeof(float))
+    return eq_fail(ctx, "direct convolution: scratch of %lld bytes, needs %lld",
+                   (long long)node->scratch_bytes, (long long)(padded * sizeof(float)));
+  const eq_conv_params geometry = pad_input(p, (const float *)node->inputs[0]->data,
+                                            (float *)node->scratch);
+  direct_job job = {&geometry, (const float *)node->scratch,
+                    (const float *)node->inputs[1]->data, (float *)node->outputs[0]->data, uk};
+  const int64_t rows = (int64_t)p->batch * p->out_h;
+  eq_parallel_for(ctx, rows,
+                  grain_for(rows, rows * p->out_w * p->out_c * p->k_h * p->k_w * p->in_c),
+                  direct_rows, &job);
   return 0;
 }

@@ -88,11 +88,19 @@ typedef struct eq_f32_dwconv_ukernel {
   eq_f32_dwconv_image_fn image;  /* whole rows, padding included (NULL: the two above only) */
 } eq_f32_dwconv_ukernel;
 
+/* Direct convolution microkernel: output rows [oy0, oy1) of one image of a one-group
+ * convolution, p the geometry of the image's zero-padded copy in_image (no padding left),
+ * packed the packed GEMM weights of the filter seen as [OC, KH * KW * C]. */
+typedef void (*eq_f32_conv_direct_fn)(const struct eq_conv_params *p, const float *in_image,
+                                      int32_t oy0, int32_t oy1, const float *packed,
+                                      float *out_image);
+
 /* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
 int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
+int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn uk);
 
 /* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
 #define EQ_F32_GEMM_KERNELS(isa, gemm_fn, gemm_mr, ...)                                     \
@@ -148,6 +156,8 @@ void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, cons
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
+void eq_f32_conv_direct__avx512(const struct eq_conv_params *, const float *, int32_t, int32_t,
+                                const float *, float *);
 void eq_f32_dwconv_image__avx512(const struct eq_conv_params *, const float *, int32_t, int32_t,
                                  const float *, const float *, float *);
 #endif
