@@ -92,10 +92,13 @@ def test_tiny_bert_layer_norms_are_fused(name):
     assert sum(n.call.kernel == "layer_norm_f32" for n in it._get_plan().nodes) == 4
 
 
-allowed = isa_fixture({"avx2": cpu.FEATURES["avx2"], "neon": cpu.FEATURES["neon"]})
+allowed = isa_fixture({"avx2": cpu.FEATURES["avx2"],
+                       "avx512": cpu.FEATURES["avx2"] | cpu.FEATURES["avx512"],
+                       "neon": cpu.FEATURES["neon"]})
 
 
-@pytest.mark.parametrize("rows,depth", [(1, 1), (3, 7), (2, 8), (5, 9), (64, 128), (4, 333)])
+@pytest.mark.parametrize("rows,depth", [(1, 1), (3, 7), (2, 8), (5, 9), (64, 128), (4, 333),
+                                       (9, 16), (17, 48)])
 @pytest.mark.parametrize("gamma,beta", [(True, True), (False, False)])
 def test_kernel_variants_match_the_reference(allowed, rows, depth, gamma, beta):
     rng = np.random.default_rng(rows * depth)

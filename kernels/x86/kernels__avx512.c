@@ -8,6 +8,7 @@
 int eq_f32_gelu__avx512(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__avx512(const eq_node *node, eq_ctx *ctx);
 int eq_f32_softmax__avx512(const eq_node *node, eq_ctx *ctx);
+int eq_f32_layer_norm__avx512(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vadd__avx512(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vsub__avx512(const eq_node *node, eq_ctx *ctx);
 int eq_f32_vmul__avx512(const eq_node *node, eq_ctx *ctx);
@@ -27,6 +28,7 @@ const eq_kernel_info eq_x86_avx512_kernels[] = {
     {"gelu_f32", eq_f32_gelu__avx512, 0, EQ_ISA_AVX512},
     {"batch_matmul_f32", eq_f32_batch_matmul__avx512, sizeof(eq_matmul_params), EQ_ISA_AVX512},
     {"softmax_f32", eq_f32_softmax__avx512, sizeof(eq_softmax_params), EQ_ISA_AVX512},
+    {"layer_norm_f32", eq_f32_layer_norm__avx512, sizeof(eq_layer_norm_params), EQ_ISA_AVX512},
     {"add_f32", eq_f32_vadd__avx512, sizeof(eq_binary_params), EQ_ISA_AVX512},
     {"sub_f32", eq_f32_vsub__avx512, sizeof(eq_binary_params), EQ_ISA_AVX512},
     {"mul_f32", eq_f32_vmul__avx512, sizeof(eq_binary_params), EQ_ISA_AVX512},
