@@ -16,10 +16,11 @@
 #define RUN_MAX 6
 
 static inline __attribute__((always_inline)) void direct_run(
-    const int32_t pixels, const int32_t blocks, const eq_conv_params *p, const float *in,
+    const int32_t pixels, const int32_t blocks, const int64_t c, const eq_conv_params *p,
+    const float *in,
     int32_t oy, int32_t ox, const float *packed, int64_t block_stride, __mmask16 last,
     __m512 vlo, __m512 vhi, float *o) {
-  const int64_t c = p->in_c, row = (int64_t)p->in_w * c, step = (int64_t)p->stride_w * c;
+  const int64_t row = (int64_t)p->in_w * c, step = (int64_t)p->stride_w * c;
   const int64_t tap_step = (int64_t)p->dilation_w * c;
   __m512 acc[4][RUN_MAX];
 #pragma GCC unroll 4
@@ -63,20 +64,21 @@ static inline __attribute__((always_inline)) void direct_run(
   }
 }
 
-#define RUN_BLOCKS(pixels)                                                                   \
-  do {                                                                                       \
-    switch (blocks) {                                                                        \
-      case 4: direct_run(pixels, 4, p, in, oy, ox, w, block_stride, last, vlo, vhi, o); break; \
-      case 3: direct_run(pixels, 3, p, in, oy, ox, w, block_stride, last, vlo, vhi, o); break; \
-      case 2: direct_run(pixels, 2, p, in, oy, ox, w, block_stride, last, vlo, vhi, o); break; \
-      default: direct_run(pixels, 1, p, in, oy, ox, w, block_stride, last, vlo, vhi, o); break; \
-    }                                                                                        \
+#define RUN(pixels, blocks) \
+  direct_run(pixels, blocks, c, p, in, oy, ox, w, block_stride, last, vlo, vhi, o)
+#define RUN_BLOCKS(pixels)            \
+  do {                                \
+    switch (blocks) {                 \
+      case 4: RUN(pixels, 4); break;  \
+      case 3: RUN(pixels, 3); break;  \
+      case 2: RUN(pixels, 2); break;  \
+      default: RUN(pixels, 1); break; \
+    }                                 \
   } while (0)
 
-/* Output rows [oy0, oy1) of one image; p is the geometry of its zero-padded copy `in` (no
- * padding left to apply). */
-void eq_f32_conv_direct__avx512(const eq_conv_params *p, const float *in, int32_t oy0,
-                                int32_t oy1, const float *packed, float *out) {
+static inline __attribute__((always_inline)) void direct_rows(
+    const int64_t c, const eq_conv_params *p, const float *in, int32_t oy0, int32_t oy1,
+    const float *packed, float *out) {
   const int64_t depth = (int64_t)p->k_h * p->k_w * p->in_c;
   const int64_t block_stride = (depth + 1) * EQ_F32_GEMM_NR;
   const __m512 vlo = _mm512_set1_ps(p->act_min), vhi = _mm512_set1_ps(p->act_max);
@@ -102,5 +104,17 @@ void eq_f32_conv_direct__avx512(const eq_conv_params *p, const float *in, int32_
         default: break;
       }
     }
+  }
+}
+
+/* Output rows [oy0, oy1) of one image; p is the geometry of its zero-padded copy `in` (no
+ * padding left to apply). One channel (a filter row's taps side by side in the input) gets
+ * its own copy of the loops. */
+void eq_f32_conv_direct__avx512(const eq_conv_params *p, const float *in, int32_t oy0,
+                                int32_t oy1, const float *packed, float *out) {
+  if (p->in_c == 1) {
+    direct_rows(1, p, in, oy0, oy1, packed, out);
+  } else {
+    direct_rows(p->in_c, p, in, oy0, oy1, packed, out);
   }
 }
