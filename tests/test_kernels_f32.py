@@ -14,7 +14,7 @@ import pytest
 from edgeq.ops.common import broadcast_strides, pack_f32_gemm_weights
 from edgeq.ops.conv import ConvParams, FcParams
 from edgeq.ops.elementwise import BinaryParams, _array
-from edgeq.runtime import cpu, kernel_available, run_kernel
+from edgeq.runtime import cpu, run_kernel
 from harness import assert_close_to_range, isa_fixture
 
 F32 = np.float32
@@ -151,8 +151,6 @@ DIRECT_CASES = {
 
 @pytest.mark.parametrize("case", list(DIRECT_CASES))
 def test_direct_conv(allowed, case):
-    if not kernel_available("conv2d_f32_direct", allowed):
-        pytest.skip("no direct convolution kernel for this ISA")
     shape, oc, k, stride, dilation, pads = DIRECT_CASES[case]
     conv(allowed, "conv2d_f32_direct", shape, oc, k, stride, dilation, pads, act=(-3.0, 3.0),
          padded_copy=True)
@@ -161,16 +159,12 @@ def test_direct_conv(allowed, case):
 def test_direct_conv_run_and_channel_tails(allowed):
     # Widths 1..14: every tail of the 6-pixel runs; output channels: every number of 16-channel
     # blocks (1 to 4, and past one 64-channel group) with and without a partial last block.
-    if not kernel_available("conv2d_f32_direct", allowed):
-        pytest.skip("no direct convolution kernel for this ISA")
     for width, oc in itertools.product(range(1, 15), [1, 16, 20, 33, 48, 64, 79, 128]):
         conv(allowed, "conv2d_f32_direct", (1, 4, width, 1), oc, (3, 2), (1, 1), (1, 1),
              (1, 0, 1, 1), bias=oc % 2 == 0, seed=width * 100 + oc, padded_copy=True)
 
 
 def test_direct_conv_fails_cleanly_without_its_scratch():
-    if not kernel_available("conv2d_f32_direct"):
-        pytest.skip("no direct convolution kernel for this ISA")
     p = conv_params(1, 5, 5, 1, 4, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1), (-FLT_MAX, FLT_MAX))
     x = np.zeros((1, 5, 5, 1), F32)
     packed = pack_f32_gemm_weights(np.zeros((4, 9), F32), None)
@@ -288,6 +282,21 @@ def test_prepare_picks_the_fast_paths_and_edgeq_isa_scalar_the_reference(monkeyp
     monkeypatch.setenv("EDGEQ_ISA", "scalar")
     assert plan_kernels(model) == ["conv2d_f32", "conv2d_f32", "depthwise_conv2d_f32",
                                    "fully_connected_f32"]
+
+
+def test_one_channel_convolutions_go_direct_where_an_isa_has_the_kernel(monkeypatch):
+    from edgeq.runtime import find_kernel
+    from edgeq.tflite.schema import BuiltinOp
+    from harness import single_op_model
+
+    rng = np.random.default_rng(6)
+    model = single_op_model(BuiltinOp.CONV_2D, [((1, 49, 10, 1), F32), rand(rng, 64, 10, 4, 1),
+                                                rand(rng, 64)],
+                            options={"padding": 0, "stride_h": 2, "stride_w": 2})
+    found = find_kernel("conv2d_f32_direct", cpu.allowed())
+    assert plan_kernels(model) == ["conv2d_f32_direct" if found[1] else "conv2d_f32_igemm"]
+    monkeypatch.setenv("EDGEQ_ISA", "avx2" if cpu._family() == "x86" else "neon")
+    assert plan_kernels(model) == ["conv2d_f32_igemm"]  # the portable one is only a reference
 
 
 def test_what_the_fast_paths_do_not_cover_falls_back_to_the_reference():

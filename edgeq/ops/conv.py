@@ -18,7 +18,7 @@ from edgeq.ops import qd8
 from edgeq.ops.common import (BROADCAST_DIMS, broadcast_shape, broadcast_strides,
                               fused_activation, pack_f32_gemm_weights)
 from edgeq.ops.registry import KernelCall, register
-from edgeq.runtime import cpu, kernel_available
+from edgeq.runtime import cpu, find_kernel
 from edgeq.tflite.schema import BuiltinOp
 
 F32 = np.dtype(np.float32)
@@ -263,10 +263,11 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
     if pointwise:
         return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
     # One input channel (a keyword spotter's spectrogram): a direct convolution over the
-    # zero-padded input, where the ISA has one; taps one float long cost the indirect GEMM a
-    # pointer load per multiply.
+    # zero-padded input, where the ISA has one (the portable one is only its reference); taps
+    # one float long cost the indirect GEMM a pointer load per multiply.
     padded = _padded_input_bytes(p)
-    if p.in_c == 1 and padded <= PAD_COPY_MAX_BYTES and kernel_available("conv2d_f32_direct"):
+    direct = find_kernel("conv2d_f32_direct", cpu.allowed())
+    if p.in_c == 1 and padded <= PAD_COPY_MAX_BYTES and direct and direct[1]:
         return KernelCall("conv2d_f32_direct", p, inputs=[x.index, packed], scratch_bytes=padded)
     # Scratch: the zero row that taps (or whole filter rows) over the padding point at; with
     # few channels and a small input, room for the zero-padded input before it, so that every

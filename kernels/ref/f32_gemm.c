@@ -1,6 +1,7 @@
 /* Portable microkernels behind the packed-weight GEMM and depthwise kernels (conv2d_f32_gemm,
- * conv2d_f32_igemm, fully_connected_f32_gemm, depthwise_conv2d_f32_dw): what runs where no ISA
- * variant exists or EDGEQ_ISA=scalar, written as plainly as the reference kernels. */
+ * conv2d_f32_igemm, fully_connected_f32_gemm, depthwise_conv2d_f32_dw, conv2d_f32_direct):
+ * what runs where no ISA variant exists or EDGEQ_ISA=scalar, written as plainly as the
+ * reference kernels. */
 #include "edgeq/dispatch.h"
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
@@ -56,10 +57,41 @@ void eq_f32_dwconv_row__scalar(const eq_conv_params *p, const float *const *rows
   }
 }
 
+/* Output pixel by output pixel: its bias, then its taps in increasing k (the packed order). */
+static void conv_direct__scalar(const eq_conv_params *p, const float *in, int32_t oy0,
+                                int32_t oy1, const float *packed, float *out) {
+  const int64_t c = p->in_c, depth = (int64_t)p->k_h * p->k_w * c;
+  const int64_t block_stride = (depth + 1) * EQ_F32_GEMM_NR;
+  for (int32_t oy = oy0; oy < oy1; ++oy) {
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      float *o = out + ((int64_t)oy * p->out_w + ox) * p->out_c;
+      for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        const float *w = packed + (oc / EQ_F32_GEMM_NR) * block_stride + oc % EQ_F32_GEMM_NR;
+        float acc = w[0];
+        w += EQ_F32_GEMM_NR;
+        for (int32_t ky = 0; ky < p->k_h; ++ky) {
+          const int64_t iy = (int64_t)oy * p->stride_h + (int64_t)ky * p->dilation_h;
+          for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int64_t ix = (int64_t)ox * p->stride_w + (int64_t)kx * p->dilation_w;
+            const float *x = in + (iy * p->in_w + ix) * c;
+            for (int64_t ic = 0; ic < c; ++ic, w += EQ_F32_GEMM_NR) acc += x[ic] * w[0];
+          }
+        }
+        o[oc] = clampf(acc, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+static int conv2d_f32_direct_scalar(const eq_node *node, eq_ctx *ctx) {
+  return eq_f32_conv2d_direct(node, ctx, conv_direct__scalar);
+}
+
 EQ_F32_GEMM_KERNELS(scalar, eq_f32_gemm_4x16__scalar, 4, eq_f32_dwconv__scalar,
                     eq_f32_dwconv_row__scalar)
 
 const eq_kernel_info eq_ref_f32_gemm_kernels[] = {
     EQ_F32_GEMM_ENTRIES(scalar, 0),
+    {"conv2d_f32_direct", conv2d_f32_direct_scalar, sizeof(eq_conv_params), 0},
     {NULL, NULL, 0, 0},
 };
