@@ -60,6 +60,8 @@ POOL_CASES = [
     ((1, 11, 10, 2), (4, 3), (3, 2), VALID),
     ((1, 7, 7, 16), (7, 7), (1, 1), VALID),  # global pooling (MobileNet head)
     ((1, 49, 10, 6), (49, 10), (2, 2), VALID),  # global pooling (ds_cnn)
+    ((1, 25, 5, 64), (25, 5), (1, 1), VALID),  # ds_cnn's: 64 channels of a window at a time
+    ((1, 6, 5, 133), (3, 3), (2, 2), SAME),  # two 64-channel groups, then blocks and a tail
     ((1, 1, 1, 3), (1, 1), (1, 1), SAME),
     ((2, 3, 1, 2), (2, 1), (1, 1), SAME),
 ]
@@ -154,10 +156,13 @@ def test_zero_size_dims(shape):
                     reason="elsewhere compilers may contract multiply-adds into FMAs")
 def test_bit_exact_with_litert_reference_kernels():
     x = np.abs(rand((1, 17, 13, 8)))
-    for op in (BuiltinOp.AVERAGE_POOL_2D, BuiltinOp.MAX_POOL_2D, BuiltinOp.L2_POOL_2D):
-        model = single_op_model(op, [(x.shape, np.float32)],
-                                options=pool_options((3, 3), (2, 2), SAME))
-        np.testing.assert_array_equal(run_edgeq(model, [x])[0], run_reference(model, [x])[0])
+    for shape in [x.shape, (1, 9, 7, 75)]:  # 75 channels: a 64-channel group, blocks, a tail
+        y = np.abs(rand(shape))
+        for op in (BuiltinOp.AVERAGE_POOL_2D, BuiltinOp.MAX_POOL_2D, BuiltinOp.L2_POOL_2D):
+            model = single_op_model(op, [(y.shape, np.float32)],
+                                    options=pool_options((3, 3), (2, 2), SAME))
+            np.testing.assert_array_equal(run_edgeq(model, [y])[0],
+                                          run_reference(model, [y])[0])
     for op in (BuiltinOp.RESIZE_BILINEAR, BuiltinOp.RESIZE_NEAREST_NEIGHBOR):
         for align, half in RESIZE_FLAGS:
             model = single_op_model(op, [(x.shape, np.float32), np.array([29, 7], np.int32)],
