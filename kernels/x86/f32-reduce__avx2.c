@@ -9,6 +9,33 @@
 #include "edgeq/dispatch.h"
 #include "edgeq/params/reduce.h"
 
+/* a[j] += rows[0][j] + rows[1][j] + ... + rows[n - 1][j] in that order (each row `inner` long),
+ * 64 slots at a time held in registers: adding each row into memory waited on a store and a
+ * reload per row (tiny_bert's MEAN of [64, 128] over the 64: 1.1 us). */
+static void column_sums(const float *in, int32_t inner, int32_t n, float *a) {
+  int32_t j = 0;
+  for (; j + 64 <= inner; j += 64) {
+    __m256 acc[8];
+    for (int k = 0; k < 8; ++k) acc[k] = _mm256_loadu_ps(a + j + 8 * k);
+    for (int32_t r = 0; r < n; ++r) {
+      const float *x = in + (int64_t)r * inner + j;
+      for (int k = 0; k < 8; ++k) acc[k] = _mm256_add_ps(acc[k], _mm256_loadu_ps(x + 8 * k));
+    }
+    for (int k = 0; k < 8; ++k) _mm256_storeu_ps(a + j + 8 * k, acc[k]);
+  }
+  for (; j + 8 <= inner; j += 8) {
+    __m256 acc = _mm256_loadu_ps(a + j);
+    for (int32_t r = 0; r < n; ++r)
+      acc = _mm256_add_ps(acc, _mm256_loadu_ps(in + (int64_t)r * inner + j));
+    _mm256_storeu_ps(a + j, acc);
+  }
+  for (; j < inner; ++j) {
+    float v = a[j];
+    for (int32_t r = 0; r < n; ++r) v += in[(int64_t)r * inner + j];
+    a[j] = v;
+  }
+}
+
 static void walk_sum(const eq_reduce_params *p, const float *in, int64_t in_count, float *acc) {
   const int32_t nd = p->ndim;
   const int32_t inner = p->dims[nd - 1];
@@ -37,6 +64,14 @@ static void walk_sum(const eq_reduce_params *p, const float *in, int64_t in_coun
       }
       for (; j < inner; ++j) v += in[j];
       *a += v;
+    } else if (nd >= 2 && p->out_strides[nd - 2] == 0 && idx[nd - 2] == 0) {
+      /* a run of rows reduced into the same output row: all of them at once, the odometer
+       * then stepping from the run's last row */
+      const int32_t run = p->dims[nd - 2];
+      column_sums(in, inner, run, a);
+      in += (int64_t)(run - 1) * inner;
+      r += run - 1;
+      idx[nd - 2] = run - 1;
     } else {
       int32_t j = 0;
       for (; j + 8 <= inner; j += 8)
