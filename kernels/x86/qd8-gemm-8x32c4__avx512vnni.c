@@ -11,6 +11,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/qd8.h"
+#include "qd8_quant_params.h"
 
 #define MR 8
 
@@ -163,36 +164,12 @@ static void min_max__avx512(size_t n, const float *x, float *lo, float *hi) {
   *hi = _mm512_reduce_max_ps(vmax);
 }
 
-/* eq_qd8_quant_params (params/qd8.h), the same operations in the same order, with its choices
- * made by blends instead of branches: the side the zero point is taken from depends on each
- * row's data, and a mispredicted branch per row stopped the next rows' quantization from
- * overlapping this one's divisions. */
-static inline float quant_params(float min, float max, eq_qd8_row_quant *quant) {
-  const __m128 zero = _mm_setzero_ps(), qmin = _mm_set_ss(-128.0f), qmax = _mm_set_ss(127.0f);
-  const __m128 rmin = _mm_min_ss(_mm_set_ss(min), zero);  /* min < 0 ? min : 0 */
-  const __m128 rmax = _mm_max_ss(_mm_set_ss(max), zero);  /* max > 0 ? max : 0 */
-  const __m128 q = _mm_blendv_ps(_mm_div_ss(_mm_sub_ss(qmax, qmin), _mm_sub_ss(rmax, rmin)),
-                                 _mm_set_ss(1.0f), _mm_cmpeq_ss(rmin, rmax));
-  const __m128 rmin_q = _mm_mul_ss(rmin, q), rmax_q = _mm_mul_ss(rmax, q);
-  const __m128 side = _mm_add_ss(_mm_add_ss(qmin, rmin_q), _mm_add_ss(qmax, rmax_q));
-  __m128 zp = _mm_blendv_ps(_mm_sub_ss(qmax, rmax_q), _mm_sub_ss(qmin, rmin_q),
-                            _mm_cmpgt_ss(side, zero));
-  zp = _mm_blendv_ps(zp, qmax, _mm_cmpgt_ss(zp, qmax));
-  zp = _mm_blendv_ps(zp, qmin, _mm_cmplt_ss(zp, qmin));
-  /* nearbyintf: the current rounding mode (to nearest, ties to even), no inexact flag */
-  quant->zero_point = (int32_t)_mm_cvtss_f32(
-      _mm_round_ss(zp, zp, _MM_FROUND_CUR_DIRECTION | _MM_FROUND_NO_EXC));
-  const float qs = _mm_cvtss_f32(q);
-  quant->scale = 1.0f / qs;
-  return qs;
-}
-
 /* The scalar quantizer's arithmetic, 16 lanes at a time, saturated to int8, then stored as
  * x_q + 128 (uint8), the form vpdpbusd multiplies (a_xor below). */
 static void qd8_quantize__avx512(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx512(n, x, &lo, &hi);
-  const __m512 vq = _mm512_set1_ps(quant_params(lo, hi, quant));
+  const __m512 vq = _mm512_set1_ps(qd8_x86_quant_params(lo, hi, quant));
   const __m512i vzp = _mm512_set1_epi32(quant->zero_point);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -211,7 +188,7 @@ static void qd8_quantize_grid__avx512(size_t n, const float *x, float *grid,
                                       eq_qd8_row_quant *quant) {
   float lo, hi;
   min_max__avx512(n, x, &lo, &hi);
-  const __m512 vq = _mm512_set1_ps(quant_params(lo, hi, quant));
+  const __m512 vq = _mm512_set1_ps(qd8_x86_quant_params(lo, hi, quant));
   const __m512i vzp = _mm512_set1_epi32(quant->zero_point);
   const __m512i qmin = _mm512_set1_epi32(-128), qmax = _mm512_set1_epi32(127);
   for (size_t i = 0; i < n; i += 16) {

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "edgeq/params/qd8.h"
+#include "qd8_quant_params.h"
 
 static inline __m256i qd8_avx2_tail_mask(size_t cols) {
   const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -77,7 +78,7 @@ static inline void qd8_avx2_quantize(size_t n, const float *x, int8_t *q, eq_qd8
                                      uint8_t a_xor) {
   float lo, hi;
   qd8_avx2_min_max(n, x, &lo, &hi);
-  const float q_scale = eq_qd8_quant_params(lo, hi, quant);
+  const float q_scale = qd8_x86_quant_params(lo, hi, quant);
   const __m256 vq = _mm256_set1_ps(q_scale);
   const __m256i vzp = _mm256_set1_epi32(quant->zero_point);
   const __m128i vxor = _mm_set1_epi8((char)a_xor);
@@ -97,7 +98,7 @@ static inline void qd8_avx2_quantize_grid(size_t n, const float *x, float *grid,
                                     eq_qd8_row_quant *quant) {
   float lo, hi;
   qd8_avx2_min_max(n, x, &lo, &hi);
-  const float q_scale = eq_qd8_quant_params(lo, hi, quant);
+  const float q_scale = qd8_x86_quant_params(lo, hi, quant);
   const __m256 vq = _mm256_set1_ps(q_scale);
   const __m256i vzp = _mm256_set1_epi32(quant->zero_point);
   const __m256i qmin = _mm256_set1_epi32(-128), qmax = _mm256_set1_epi32(127);
