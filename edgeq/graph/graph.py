@@ -152,7 +152,106 @@ def fuse_activations(graph: Graph) -> int:
         removed.add(id(act))
         fused += 1
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-    return fused
+    return fused + fuse_conv_epilogues(graph)
+
+
+# node.options flag of a CONV_2D with a fused epilogue (edgeq/ops/conv.py FUSED_EPILOGUE).
+_FUSED_EPILOGUE = "edgeq_fused_epilogue"
+_MAX_GEMM_TAPS = 4096 // 8  # edgeq/ops/conv.py IGEMM_MAX_POINTERS / GEMM_MAX_MR
+
+
+def _gemm_conv(graph: Graph, node: Node) -> bool:
+    """Whether prepare will run this CONV_2D on the packed-weight GEMM kernels, whose epilogue
+    takes a residual and PRELU slopes: float32 weights known at load (or fp16 ones behind a
+    DEQUANTIZE), one group, no activation yet, a tile's tap pointers within bounds."""
+    from edgeq.runtime import cpu
+
+    if node.op != BuiltinOp.CONV_2D or len(node.outputs) != 1 or not 2 <= len(node.inputs) <= 3 \
+            or int(node.options.get("fused_activation_function", 0)) != 0 \
+            or cpu.reference_only() or getattr(graph, "quantize", None):
+        return False
+    x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    bias = node.inputs[2] if len(node.inputs) == 3 else -1
+    if bias >= 0 and graph.tensors[bias].data is None and _float_constant(graph, bias) is None:
+        return False
+    return (x.dtype == np.float32 and w.dtype == np.float32 and len(w.shape) == 4
+            and len(x.shape) == 4 and x.shape[3] == w.shape[3] > 0
+            and w.shape[1] * w.shape[2] <= _MAX_GEMM_TAPS
+            and (w.data is not None or _float_constant(graph, node.inputs[1]) is not None))
+
+
+def _per_channel(graph: Graph, alpha: int, channels: int) -> bool:
+    """A constant PRELU alpha that broadcasts along the channels only: one value, or one per
+    channel ([C], [1, 1, C], ...)."""
+    value = _float_constant(graph, alpha)
+    if value is None or value.ndim > 4:
+        return False
+    return value.size == 1 or (value.size == channels and value.shape[-1] == channels)
+
+
+def _same_static_shape(a: TensorDef, b: TensorDef) -> bool:
+    """Both float32 NHWC with the same declared shape, no dimension left unknown: an ADD of
+    them adds element by element, whatever inputs the model is resized to."""
+    def static(t):
+        return len(t.shape) == 4 and not (t.shape_signature and -1 in t.shape_signature)
+
+    return (a.dtype == b.dtype == np.float32 and static(a) and static(b)
+            and tuple(a.shape) == tuple(b.shape))
+
+
+def fuse_conv_epilogues(graph: Graph) -> int:
+    """Fold into a CONV_2D that runs on the GEMM kernels (_gemm_conv) what follows it in the
+    GEMM's epilogue (kernels/include/edgeq/f32_gemm.h): an ADD of its output and another tensor
+    of the same shape (the residual; the ADD's activation becomes the conv's), then a PRELU
+    with per-channel alpha, each only where it alone reads the intermediate, which is no graph
+    output (no residual under precision fp16). The conv takes the alpha as input 3 and the
+    residual as input 4 and moves to the place of the last node it absorbed (every input is
+    computed by then). Returns the count of nodes folded."""
+    visible = set(graph.outputs)
+    # fp16 storage: a residual conv would run in float32 between converts (it has no fp16
+    # twin, edgeq/ops/conv.py), where the ADD runs natively on fp16.
+    residual_ok = getattr(graph, "precision", "fp32") != "fp16"
+    folded = 0
+    for conv in list(graph.nodes):
+        if not _gemm_conv(graph, conv):
+            continue
+        channels = graph.tensors[conv.inputs[1]].shape[0]
+        alpha = residual = -1
+        absorbed = []
+        while True:
+            out = conv.outputs[0]
+            readers = graph.consumers().get(out, [])
+            if out in visible or len(readers) != 1 or graph.tensors[out].dtype != np.float32:
+                break
+            nxt = readers[0]
+            if nxt.op == BuiltinOp.ADD and residual < 0 and alpha < 0 and residual_ok \
+                    and len(nxt.inputs) == 2 and nxt.inputs.count(out) == 1 \
+                    and len(nxt.outputs) == 1:
+                other = nxt.inputs[1] if nxt.inputs[0] == out else nxt.inputs[0]
+                if not _same_static_shape(graph.tensors[other], graph.tensors[out]):
+                    break
+                residual = other
+                conv.options["fused_activation_function"] = \
+                    int(nxt.options.get("fused_activation_function", 0))
+            elif nxt.op == BuiltinOp.PRELU and alpha < 0 and len(nxt.inputs) == 2 \
+                    and nxt.inputs[0] == out and nxt.inputs[1] != out \
+                    and _per_channel(graph, nxt.inputs[1], channels):
+                alpha = nxt.inputs[1]
+            else:
+                break
+            conv.outputs = [nxt.outputs[0]]
+            absorbed.append(nxt)
+        if not absorbed:
+            continue
+        bias = conv.inputs[2] if len(conv.inputs) == 3 else -1
+        conv.inputs = conv.inputs[:2] + [bias, alpha, residual]
+        conv.options[_FUSED_EPILOGUE] = True
+        nodes = [n for n in graph.nodes if n is not conv]
+        at = nodes.index(absorbed[-1])
+        nodes[at] = conv
+        graph.nodes = [n for n in nodes if all(n is not a for a in absorbed[:-1])]
+        folded += len(absorbed)
+    return folded
 
 
 # Convolutions that can take a preceding zero PAD as their own padding (input 0).

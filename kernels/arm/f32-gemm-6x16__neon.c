@@ -182,9 +182,10 @@ static void tile_6x16(int32_t taps, int32_t kc, const float *const *a, const flo
         "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
 }
 
-void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
-                            const float *const *a, const float *w, float *c, int64_t c_stride,
-                            float lo, float hi) {
+/* The clamp-only epilogue (edgeq/f32_gemm.h). */
+static void gemm_clamped(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                         const float *const *a, const float *w, float *c, int64_t c_stride,
+                         float lo, float hi) {
   if (mr == MR && nc == 16 && taps > 0 && kc > 0) {
     const float bounds[2] = {lo, hi};
     tile_6x16(taps, kc, a, w, c, c_stride, bounds);
@@ -197,4 +198,17 @@ void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
   } else {
     tile(MR, 4, mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
   }
+}
+
+void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                            const float *const *a, const float *w, float *c, int64_t c_stride,
+                            const eq_f32_gemm_epilogue *ep) {
+  if (eq_f32_gemm_clamp_only(ep)) {
+    gemm_clamped(mr, nc, taps, kc, a, w, c, c_stride, ep->lo, ep->hi);
+    return;
+  }
+  /* A residual or PRELU slopes: the sums are stored as they are and the portable pass does
+   * the rest of the epilogue over the tile while it is in L1. */
+  gemm_clamped(mr, nc, taps, kc, a, w, c, c_stride, -__builtin_inff(), __builtin_inff());
+  eq_f32_gemm_epilogue_pass(mr, nc, c, c_stride, ep);
 }

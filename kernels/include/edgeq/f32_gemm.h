@@ -25,21 +25,55 @@ extern "C" {
 #define EQ_F32_GEMM_MAX_POINTERS 4096
 #define EQ_F32_GEMM_MAX_MR 8
 
-/* Indirect GEMM over one packed NR block w: c[i][0..nc) = clamp(bias + sum over taps t and
+/* What a microkernel does to each output after its sums (in this order): adds the residual
+ * (an ADD fused after the convolution), clamps to [lo, hi] (the fused activation), then applies
+ * PRELU's per-channel slope (x >= 0 ? x : x * slope; a NaN gives x * slope, a NaN too). The
+ * driver points slope and residual at the tile's first column / output (NULL = none); slopes
+ * are zero-padded to a whole number of NR blocks, so a block may load all NR of them; the
+ * residual is laid out as c (same c_stride) and read only where c is stored. */
+typedef struct eq_f32_gemm_epilogue {
+  float lo, hi;
+  const float *slope;
+  const float *residual;
+} eq_f32_gemm_epilogue;
+
+/* Indirect GEMM over one packed NR block w: c[i][0..nc) = epilogue(bias + sum over taps t and
  * k < kc of a[t * MR + i][k] * w[t * kc + k][..]) for rows i < mr. Row i of tap t is read from
  * the pointer a[t * MR + i] (MR = the microkernel's tile height; rows past mr repeat a valid
  * pointer and are computed but not stored). A plain GEMM is one tap; a convolution points its
  * taps at input pixels, or at a zero row where the patch covers padding. */
 typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                const float *const *a, const float *w, float *c, int64_t c_stride,
-                               float lo, float hi);
+                               const eq_f32_gemm_epilogue *ep);
 
 /* The same GEMM with evenly spaced rows: row i of tap t is read at a[t] + i * a_step (one pointer
  * per tap; rows past mr repeat row mr - 1). A convolution's tile within one output row, its
  * filter rows inside the image, is this: the pixels' filter rows are stride * channels apart. */
 typedef void (*eq_f32_gemm_rows_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                     const float *const *a, int64_t a_step, const float *w,
-                                    float *c, int64_t c_stride, float lo, float hi);
+                                    float *c, int64_t c_stride, const eq_f32_gemm_epilogue *ep);
+
+/* Whether the epilogue is the clamp alone (the microkernels' fast path). */
+static inline int eq_f32_gemm_clamp_only(const eq_f32_gemm_epilogue *ep) {
+  return ep->slope == NULL && ep->residual == NULL;
+}
+
+/* The epilogue's residual and slope over outputs already stored and clamped to [-inf, inf]
+ * (a tile's mr x nc outputs at c): for a microkernel that computes the clamp-only epilogue
+ * itself and leaves the rest to this portable pass. */
+static inline void eq_f32_gemm_epilogue_pass(int32_t mr, int32_t nc, float *c, int64_t c_stride,
+                                             const eq_f32_gemm_epilogue *ep) {
+  for (int32_t i = 0; i < mr; ++i) {
+    float *row = c + i * c_stride;
+    const float *res = ep->residual ? ep->residual + i * c_stride : NULL;
+    for (int32_t j = 0; j < nc; ++j) {
+      float v = res ? row[j] + res[j] : row[j];
+      v = v < ep->lo ? ep->lo : (v > ep->hi ? ep->hi : v);
+      if (ep->slope && !(v >= 0.0f)) v *= ep->slope[j];
+      row[j] = v;
+    }
+  }
+}
 
 /* A microkernel with a tile of mr rows and nr columns: nr is EQ_F32_GEMM_NR, or a multiple of it
  * when the kernel reads that many consecutive packed blocks (the first at w, the next one block
@@ -101,33 +135,38 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
     return eq_f32_depthwise(n, c, &isa##_dw);                                              \
   }
 
-/* Table entries for the kernels above, needing ISA bits `bits`. */
+/* Table entries for the kernels above, needing ISA bits `bits`. The `_residual` names are the
+ * same kernels given a residual input (an activation: edgeq/ops/conv.py keeps such calls apart
+ * from the fp16 twins, which would not slice it). */
 #define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
   {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
   {"conv2d_f32_igemm", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},              \
+  {"conv2d_f32_gemm_residual", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},       \
+  {"conv2d_f32_igemm_residual", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},     \
   {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
   {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
 
 /* Microkernels, one per ISA file (kernels/ref, kernels/x86, kernels/arm). */
 void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                              const float *, float *, int64_t, float, float);
+                              const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
 #if defined(__x86_64__) || defined(_M_X64)
 void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                            const float *, float *, int64_t, float, float);
+                            const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
 void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                              const float *, float *, int64_t, float, float);
+                              const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_gemm_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                              const float *, float *, int64_t, float, float);
+                              const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_gemm_rows_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                                   int64_t, const float *, float *, int64_t, float, float);
+                                   int64_t, const float *, float *, int64_t,
+                                   const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
@@ -135,7 +174,7 @@ void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const
 #endif
 #if defined(__aarch64__)
 void eq_f32_gemm_6x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                            const float *, float *, int64_t, float, float);
+                            const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__neon(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
 void eq_f32_dwconv_row__neon(const struct eq_conv_params *, const float *const *, int32_t,
