@@ -48,8 +48,8 @@ def epilogue_inputs(rng, out_shape, epilogue):
 
     def apply(v, lo, hi):
         if with_residual:
-            v = np.clip(v + residual, lo, hi)
-        return np.where(v >= 0, v, v * slopes[:n]) if with_slope else v
+            v = np.clip(v + residual, F32(lo), F32(hi))
+        return (np.where(v >= 0, v, v * slopes[:n]) if with_slope else v).astype(F32)
 
     return [slopes if with_slope else None, residual if with_residual else None], apply
 
