@@ -182,6 +182,8 @@ def conv_epilogue_model(x_shape=(1, 6, 7, 5), out_c=20, k=1, stride=1, chain=("p
                                         "fused_activation_function": 1})
             b.add_operator(BuiltinOp.ADD, [skip, y] if step % 2 else [y, skip], [nxt],
                            options={"fused_activation_function": add_act})
+        elif op == "hswish":
+            b.add_operator(BuiltinOp.HARD_SWISH, [y], [nxt])
         else:
             shape = alpha_shape or [1, 1, out_c]
             a = b.add_tensor("alpha", shape, F32,
@@ -200,18 +202,20 @@ def check_epilogue(model, fused_ops, feeds_shapes):
     for a, e in zip(actual, expected):
         assert_close_to_range(a, e)
     kernels = plan_kernels(model)
-    left = [k for k in kernels if k.startswith(("prelu", "add"))]
+    left = [k for k in kernels if k.startswith(("prelu", "add", "hard_swish"))]
     assert (not left) == fused_ops, kernels
     return kernels
 
 
 @pytest.mark.parametrize("k,stride", [(1, 1), (3, 1), (3, 2), (1, 2)])
-@pytest.mark.parametrize("chain", [("prelu",), ("add",), ("add", "prelu")])
+@pytest.mark.parametrize("chain", [("prelu",), ("add",), ("add", "prelu"), ("hswish",)])
 def test_prelu_and_residual_add_fold_into_the_conv(k, stride, chain):
     kernels = check_epilogue(conv_epilogue_model(k=k, stride=stride, chain=chain), True,
                              [(1, 6, 7, 5)])
     assert any(n.startswith("conv2d_f32_") and n.endswith("_residual") for n in kernels) == \
         ("add" in chain), kernels
+    assert any(n.startswith("conv2d_f32_") and n.endswith("_hswish") for n in kernels) == \
+        ("hswish" in chain), kernels
 
 
 @pytest.mark.parametrize("kwargs", [{"add_act": 3}, {"alpha_shape": [20]},
@@ -246,6 +250,8 @@ def test_a_broadcast_add_stays():
     {"alpha_shape": [6, 7, 20]},                       # alpha varies over pixels
     {"extra_reader": True},                            # the conv's output is read twice
     {"conv_is_output": True},                          # and is visible
+    {"chain": ("add", "hswish")},                      # no kernel ends in both
+    {"chain": ("hswish", "prelu")},                    # nothing follows HARD_SWISH
 ])
 def test_epilogues_that_must_stay(kwargs):
     check_epilogue(conv_epilogue_model(**kwargs), False, [(1, 6, 7, 5)])
@@ -260,6 +266,7 @@ def test_fused_epilogue_under_fp16_precision():
     """Slopes ride along the fp16 twin; the ADD stays (on fp16 natively: a residual conv would
     have no twin)."""
     model = conv_epilogue_model(x_shape=(1, 8, 8, 8), chain=("prelu", "add"))
+    hswish = conv_epilogue_model(x_shape=(1, 8, 8, 8), chain=("hswish",))
     x = RNG.uniform(-1, 1, (1, 8, 8, 8)).astype(F32)
     it = edgeq.Interpreter(model_content=model, num_threads=1, precision="fp16")
     it.allocate_tensors()
@@ -270,3 +277,6 @@ def test_fused_epilogue_under_fp16_precision():
     kernels = set(it._get_plan().compiled.kernel_of_node)
     assert not any(k.startswith("prelu") for k in kernels), kernels
     assert not any(k.endswith("_residual") for k in kernels), kernels
+    it = edgeq.Interpreter(model_content=hswish, num_threads=1, precision="fp16")
+    it.allocate_tensors()
+    assert not any(k.endswith("_hswish") for k in it._get_plan().compiled.kernel_of_node)

@@ -39,6 +39,8 @@ def epilogue_inputs(rng, out_shape, epilogue):
     output), a residual shaped as the output."""
     if epilogue is None:
         return [], lambda v, lo, hi: v
+    if epilogue == "hswish":  # by the kernel's name (conv2d_f32_*gemm_hswish), no inputs
+        return [], lambda v, lo, hi: (v * np.clip(v + F32(3), F32(0), F32(6)) / F32(6)).astype(F32)
     with_slope, with_residual = EPILOGUES[epilogue]
     n = out_shape[-1]
     slopes = np.full(-(-n // 16) * 16, np.nan, F32)
@@ -199,14 +201,19 @@ def test_indirect_gemm_conv(allowed, case, padded_copy):
          padded_copy=padded_copy)
 
 
-@pytest.mark.parametrize("epilogue", list(EPILOGUES))
+@pytest.mark.parametrize("epilogue", list(EPILOGUES) + ["hswish"])
 def test_conv_epilogues(allowed, epilogue):
     """The epilogue through each driver path: 1x1 GEMM, indirect taps, filter rows, the strided
     entry (a tile in one output row inside the image), tiles over padding."""
-    name = "conv2d_f32_igemm_residual" if epilogue != "slope" else "conv2d_f32_igemm"
-    conv(allowed, "conv2d_f32_gemm", (1, 5, 7, 19), 33, (1, 1), act=(-1.0, 2.0), seed=1,
+    suffix = {"slope": "", "hswish": "_hswish"}.get(epilogue, "_residual")
+    name = "conv2d_f32_igemm" + suffix
+    conv(allowed, "conv2d_f32_gemm" + suffix, (1, 5, 7, 19), 33, (1, 1), act=(-1.0, 2.0),
+         seed=1, epilogue=epilogue)
+    conv(allowed, "conv2d_f32_gemm" + suffix, (2, 6, 5, 16), 16, (1, 1), seed=2,
          epilogue=epilogue)
-    conv(allowed, "conv2d_f32_gemm", (2, 6, 5, 16), 16, (1, 1), seed=2, epilogue=epilogue)
+    for width in (1, 2, 5, 8, 9):  # 8-column blocks and one-row tiles
+        conv(allowed, "conv2d_f32_gemm" + suffix, (1, 1, width, 7), width + 3, (1, 1),
+             seed=width, epilogue=epilogue)
     for seed, (shape, oc, k, stride, dilation, pads) in enumerate(IGEMM_CASES.values()):
         conv(allowed, name, shape, oc, k, stride, dilation, pads, seed=seed, epilogue=epilogue)
     conv(allowed, name, (1, 16, 16, 3), 64, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1),

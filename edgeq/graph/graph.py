@@ -155,8 +155,10 @@ def fuse_activations(graph: Graph) -> int:
     return fused + fuse_conv_epilogues(graph)
 
 
-# node.options flag of a CONV_2D with a fused epilogue (edgeq/ops/conv.py FUSED_EPILOGUE).
+# node.options flags of a CONV_2D with a fused epilogue (edgeq/ops/conv.py FUSED_EPILOGUE,
+# FUSED_HARD_SWISH).
 _FUSED_EPILOGUE = "edgeq_fused_epilogue"
+_FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
 _MAX_GEMM_TAPS = 4096 // 8  # edgeq/ops/conv.py IGEMM_MAX_POINTERS / GEMM_MAX_MR
 
 
@@ -190,27 +192,29 @@ def _per_channel(graph: Graph, alpha: int, channels: int) -> bool:
 
 
 def _same_static_shape(a: TensorDef, b: TensorDef) -> bool:
-    """Both float32 NHWC with the same declared shape, no dimension left unknown: an ADD of
-    them adds element by element, whatever inputs the model is resized to."""
-    def static(t):
-        return len(t.shape) == 4 and not (t.shape_signature and -1 in t.shape_signature)
+    """Both float32 NHWC with the same declared shape and signature, only the batch left
+    unknown: an ADD of them adds element by element whatever the batch (prepare checks it
+    again: edgeq/ops/conv.py)."""
+    def signature(t):
+        return tuple(t.shape_signature) if t.shape_signature else tuple(t.shape)
 
-    return (a.dtype == b.dtype == np.float32 and static(a) and static(b)
-            and tuple(a.shape) == tuple(b.shape))
+    return (a.dtype == b.dtype == np.float32 and len(a.shape) == 4
+            and tuple(a.shape) == tuple(b.shape) and signature(a) == signature(b)
+            and -1 not in signature(a)[1:])
 
 
 def fuse_conv_epilogues(graph: Graph) -> int:
     """Fold into a CONV_2D that runs on the GEMM kernels (_gemm_conv) what follows it in the
     GEMM's epilogue (kernels/include/edgeq/f32_gemm.h): an ADD of its output and another tensor
     of the same shape (the residual; the ADD's activation becomes the conv's), then a PRELU
-    with per-channel alpha, each only where it alone reads the intermediate, which is no graph
-    output (no residual under precision fp16). The conv takes the alpha as input 3 and the
-    residual as input 4 and moves to the place of the last node it absorbed (every input is
-    computed by then). Returns the count of nodes folded."""
+    with per-channel alpha, or instead of both a HARD_SWISH; each only where it alone reads the
+    intermediate, which is no graph output. Under precision fp16 neither ADD nor HARD_SWISH
+    folds: such convs have no fp16 twin (edgeq/ops/conv.py), and those ops run on fp16 as they
+    are. The conv takes the alpha as input 3 and the residual as input 4 and moves to the place
+    of the last node it absorbed (every input is computed by then). Returns the count of nodes
+    folded."""
     visible = set(graph.outputs)
-    # fp16 storage: a residual conv would run in float32 between converts (it has no fp16
-    # twin, edgeq/ops/conv.py), where the ADD runs natively on fp16.
-    residual_ok = getattr(graph, "precision", "fp32") != "fp16"
+    fp32_storage = getattr(graph, "precision", "fp32") != "fp16"
     folded = 0
     for conv in list(graph.nodes):
         if not _gemm_conv(graph, conv):
@@ -224,7 +228,7 @@ def fuse_conv_epilogues(graph: Graph) -> int:
             if out in visible or len(readers) != 1 or graph.tensors[out].dtype != np.float32:
                 break
             nxt = readers[0]
-            if nxt.op == BuiltinOp.ADD and residual < 0 and alpha < 0 and residual_ok \
+            if nxt.op == BuiltinOp.ADD and residual < 0 and alpha < 0 and fp32_storage \
                     and len(nxt.inputs) == 2 and nxt.inputs.count(out) == 1 \
                     and len(nxt.outputs) == 1:
                 other = nxt.inputs[1] if nxt.inputs[0] == out else nxt.inputs[0]
@@ -237,6 +241,12 @@ def fuse_conv_epilogues(graph: Graph) -> int:
                     and nxt.inputs[0] == out and nxt.inputs[1] != out \
                     and _per_channel(graph, nxt.inputs[1], channels):
                 alpha = nxt.inputs[1]
+            elif nxt.op == BuiltinOp.HARD_SWISH and alpha < 0 and residual < 0 and fp32_storage \
+                    and nxt.inputs == [out] and len(nxt.outputs) == 1:
+                conv.options[_FUSED_HARD_SWISH] = True
+                conv.outputs = [nxt.outputs[0]]
+                absorbed.append(nxt)
+                break  # nothing follows HARD_SWISH in the epilogue
             else:
                 break
             conv.outputs = [nxt.outputs[0]]

@@ -228,8 +228,10 @@ def prepare_conv2d(ctx):
 
 
 # node.options flag of a CONV_2D into which edgeq/graph/graph.py fuse_activations folded the
-# PRELU after it (its alpha then input 3) and/or a residual ADD (the other operand input 4).
+# PRELU after it (its alpha then input 3) and/or a residual ADD (the other operand input 4), or
+# a HARD_SWISH (FUSED_HARD_SWISH set too).
 FUSED_EPILOGUE = "edgeq_fused_epilogue"
+FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
 
 
 def _epilogue_inputs(ctx, out_shape):
@@ -296,8 +298,13 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
         w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
     epilogue = _epilogue_inputs(ctx, (p.batch, p.out_h, p.out_w, p.out_c))
     # A residual input is an activation: fp16 twins (edgeq/plan/precision.py) would not slice
-    # it, so those calls go by names of their own, which have no twin.
+    # it, so those calls go by names of their own, which have no twin; HARD_SWISH is told by
+    # the name too.
     suffix = "_residual" if epilogue and epilogue[1] >= 0 else ""
+    if ctx.options.get(FUSED_HARD_SWISH):
+        if suffix:
+            raise ctx.fail("a fused HARD_SWISH after a fused ADD is not supported")
+        suffix = "_hswish"
     inputs = [x.index, packed] + epilogue
     pointwise = (p.k_h, p.k_w, p.stride_h, p.stride_w) == (1, 1, 1, 1) and \
         (p.out_h, p.out_w) == (p.in_h, p.in_w)

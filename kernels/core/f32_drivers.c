@@ -40,6 +40,7 @@ typedef struct gemm_job {
    * as c, or NULL (edgeq/f32_gemm.h). */
   float lo, hi;
   const float *slope, *residual;
+  int32_t hard_swish;
   int64_t tiles_per_task;
   int32_t blocks_per_task;
   int32_t n_tasks;  /* tasks along N */
@@ -291,7 +292,8 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
           const int32_t kc = by_rows ? j->conv->k_w * j->kc : j->kc;
           const int64_t at = row * j->c_stride + col;
           const eq_f32_gemm_epilogue ep = {j->lo, j->hi, j->slope ? j->slope + col : NULL,
-                                           j->residual ? j->residual + at : NULL};
+                                           j->residual ? j->residual + at : NULL,
+                                           j->hard_swish};
           if (kind[g] == TILE_STRIDED_ROWS) {
             j->uk->rows(rows, nc, taps, kc, ptrs + g * tile_ptrs, row_step,
                         j->w + blk * block_floats, j->c + at, j->c_stride, &ep);
@@ -333,18 +335,20 @@ static const float *optional_input(const eq_node *node, int32_t i) {
 }
 
 /* The job's epilogue from the node's optional inputs 2 (PRELU slopes) and 3 (residual). */
-static void set_epilogue(gemm_job *job, const eq_node *node, float lo, float hi) {
+static void set_epilogue(gemm_job *job, const eq_node *node, float lo, float hi,
+                         int32_t hard_swish) {
   job->lo = lo;
   job->hi = hi;
+  job->hard_swish = hard_swish;
   job->slope = optional_input(node, 2);
   job->residual = optional_input(node, 3);
 }
 
 static void plain_gemm(eq_ctx *ctx, const eq_node *node, const eq_f32_gemm_ukernel *uk,
-                       int64_t m, int32_t n, int32_t k, float lo, float hi) {
+                       int64_t m, int32_t n, int32_t k, float lo, float hi, int32_t hard_swish) {
   gemm_job job = {uk, m, n, 1, k, (const float *)node->inputs[0]->data, k, NULL, NULL,
                   (const float *)node->inputs[1]->data, (float *)node->outputs[0]->data, n};
-  set_epilogue(&job, node, lo, hi);
+  set_epilogue(&job, node, lo, hi, hard_swish);
   gemm_run(ctx, &job);
 }
 
@@ -354,10 +358,11 @@ static void plain_gemm(eq_ctx *ctx, const eq_node *node, const eq_f32_gemm_ukern
 
 /* 1x1 convolution, stride 1, no padding, one group: the input pixels are the rows of A.
  * Inputs: input [N, H, W, C], packed weights, epilogue inputs. */
-int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                       int32_t hard_swish) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   plain_gemm(ctx, node, uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->in_c,
-             p->act_min, p->act_max);
+             p->act_min, p->act_max, hard_swish);
   return 0;
 }
 
@@ -405,7 +410,8 @@ static eq_conv_params pad_input(const eq_conv_params *p, const float *in, float 
  * scratch: KW * C floats (the zero row a whole filter row may point at), or, where prepare
  * asked for it (few channels, small padded input), room for the zero-padded input first: then
  * every filter row is one contiguous run and the taps need no padding checks. */
-int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                        int32_t hard_swish) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   const int64_t zero_row = (int64_t)p->k_w * p->in_c;
   const int64_t padded = (int64_t)p->batch * p->in_c *
@@ -425,7 +431,7 @@ int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_uker
   gemm_job job = {uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->k_h * p->k_w,
                   p->in_c, in, 0, &geometry, zeros, (const float *)node->inputs[1]->data,
                   (float *)node->outputs[0]->data, p->out_c};
-  set_epilogue(&job, node, p->act_min, p->act_max);
+  set_epilogue(&job, node, p->act_min, p->act_max, hard_swish);
   gemm_run(ctx, &job);
   return 0;
 }
@@ -434,7 +440,7 @@ int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_uker
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
                                 const eq_f32_gemm_ukernel *uk) {
   const eq_fc_params *p = (const eq_fc_params *)node->params;
-  plain_gemm(ctx, node, uk, p->rows, p->units, p->depth, p->act_min, p->act_max);
+  plain_gemm(ctx, node, uk, p->rows, p->units, p->depth, p->act_min, p->act_max, 0);
   return 0;
 }
 

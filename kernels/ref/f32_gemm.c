@@ -22,9 +22,8 @@ void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
     }
     const float *res = ep->residual ? ep->residual + i * c_stride : NULL;
     for (int32_t j = 0; j < nc; ++j) {
-      float v = clampf(res ? acc[j] + res[j] : acc[j], ep->lo, ep->hi);
-      if (ep->slope && !(v >= 0.0f)) v *= ep->slope[j];
-      c[i * c_stride + j] = v;
+      const float v = clampf(res ? acc[j] + res[j] : acc[j], ep->lo, ep->hi);
+      c[i * c_stride + j] = eq_f32_gemm_activate(v, ep, j);
     }
   }
 }

@@ -29,7 +29,7 @@ static inline void store8(float *c, int32_t n, __m256 v) {
 
 /* The epilogue (edgeq/f32_gemm.h) of n <= 8 outputs at c, column j of the tile (the residual
  * read at the same place as c), then their store. x >= 0 ? x : x * slope, with a NaN x failing
- * the ordered compare and giving x * slope. */
+ * the ordered compare and giving x * slope; HARD_SWISH's max/min keep a NaN. */
 static inline void epilogue_store8(float *c, int32_t n, __m256 v, const eq_f32_gemm_epilogue *ep,
                                    int64_t offset, int32_t j, __m256 vlo, __m256 vhi) {
   if (ep->residual) {
@@ -40,6 +40,11 @@ static inline void epilogue_store8(float *c, int32_t n, __m256 v, const eq_f32_g
   if (ep->slope) {
     const __m256 keep = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
     v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_loadu_ps(ep->slope + j)), v, keep);
+  } else if (ep->hard_swish) {
+    const __m256 g = _mm256_min_ps(_mm256_set1_ps(6.0f),
+                                   _mm256_max_ps(_mm256_setzero_ps(),
+                                                 _mm256_add_ps(v, _mm256_set1_ps(3.0f))));
+    v = _mm256_div_ps(_mm256_mul_ps(v, g), _mm256_set1_ps(6.0f));
   }
   store8(c + offset + j, n, v);
 }

@@ -27,14 +27,16 @@ extern "C" {
 
 /* What a microkernel does to each output after its sums (in this order): adds the residual
  * (an ADD fused after the convolution), clamps to [lo, hi] (the fused activation), then applies
- * PRELU's per-channel slope (x >= 0 ? x : x * slope; a NaN gives x * slope, a NaN too). The
- * driver points slope and residual at the tile's first column / output (NULL = none); slopes
- * are zero-padded to a whole number of NR blocks, so a block may load all NR of them; the
- * residual is laid out as c (same c_stride) and read only where c is stored. */
+ * PRELU's per-channel slope (x >= 0 ? x : x * slope; a NaN gives x * slope, a NaN too) or,
+ * with hard_swish set, x * clamp(x + 3, 0, 6) / 6 (HARD_SWISH's operations in its order, so
+ * the fused result is the unfused one bit for bit; a NaN stays NaN). The driver points slope and residual at the tile's first column / output
+ * (NULL = none); slopes are zero-padded to a whole number of NR blocks, so a block may load all
+ * NR of them; the residual is laid out as c (same c_stride) and read only where c is stored. */
 typedef struct eq_f32_gemm_epilogue {
   float lo, hi;
   const float *slope;
   const float *residual;
+  int32_t hard_swish;
 } eq_f32_gemm_epilogue;
 
 /* Indirect GEMM over one packed NR block w: c[i][0..nc) = epilogue(bias + sum over taps t and
@@ -55,7 +57,17 @@ typedef void (*eq_f32_gemm_rows_fn)(int32_t mr, int32_t nc, int32_t taps, int32_
 
 /* Whether the epilogue is the clamp alone (the microkernels' fast path). */
 static inline int eq_f32_gemm_clamp_only(const eq_f32_gemm_epilogue *ep) {
-  return ep->slope == NULL && ep->residual == NULL;
+  return ep->slope == NULL && ep->residual == NULL && !ep->hard_swish;
+}
+
+/* The scalar steps after the clamp. */
+static inline float eq_f32_gemm_activate(float v, const eq_f32_gemm_epilogue *ep, int32_t j) {
+  if (ep->slope && !(v >= 0.0f)) return v * ep->slope[j];
+  if (ep->hard_swish) {
+    const float g = v + 3.0f;
+    return v * (g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g)) / 6.0f;
+  }
+  return v;
 }
 
 /* The epilogue's residual and slope over outputs already stored and clamped to [-inf, inf]
@@ -69,8 +81,7 @@ static inline void eq_f32_gemm_epilogue_pass(int32_t mr, int32_t nc, float *c, i
     for (int32_t j = 0; j < nc; ++j) {
       float v = res ? row[j] + res[j] : row[j];
       v = v < ep->lo ? ep->lo : (v > ep->hi ? ep->hi : v);
-      if (ep->slope && !(v >= 0.0f)) v *= ep->slope[j];
-      row[j] = v;
+      row[j] = eq_f32_gemm_activate(v, ep, j);
     }
   }
 }
@@ -107,8 +118,11 @@ typedef struct eq_f32_dwconv_ukernel {
 } eq_f32_dwconv_ukernel;
 
 /* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
-int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
-int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+/* hard_swish: the epilogue's (the `_hswish` kernels). */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                       int32_t hard_swish);
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                        int32_t hard_swish);
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
 
@@ -123,10 +137,16 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
   static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr, gemm_nr, gemm_rows_fn}; \
   static const eq_f32_dwconv_ukernel isa##_dw = {dw_fn, dw_row_fn};                        \
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
-    return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
+    return eq_f32_conv2d_gemm(n, c, &isa##_gemm, 0);                                       \
   }                                                                                        \
   static int conv2d_f32_igemm_##isa(const eq_node *n, eq_ctx *c) {                         \
-    return eq_f32_conv2d_igemm(n, c, &isa##_gemm);                                         \
+    return eq_f32_conv2d_igemm(n, c, &isa##_gemm, 0);                                      \
+  }                                                                                        \
+  static int conv2d_f32_gemm_hswish_##isa(const eq_node *n, eq_ctx *c) {                   \
+    return eq_f32_conv2d_gemm(n, c, &isa##_gemm, 1);                                       \
+  }                                                                                        \
+  static int conv2d_f32_igemm_hswish_##isa(const eq_node *n, eq_ctx *c) {                  \
+    return eq_f32_conv2d_igemm(n, c, &isa##_gemm, 1);                                      \
   }                                                                                        \
   static int fully_connected_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                 \
     return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
@@ -137,12 +157,14 @@ int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukern
 
 /* Table entries for the kernels above, needing ISA bits `bits`. The `_residual` names are the
  * same kernels given a residual input (an activation: edgeq/ops/conv.py keeps such calls apart
- * from the fp16 twins, which would not slice it). */
+ * from the fp16 twins, which would not slice it); `_hswish` ones end in HARD_SWISH. */
 #define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
   {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
   {"conv2d_f32_igemm", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},              \
   {"conv2d_f32_gemm_residual", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},       \
   {"conv2d_f32_igemm_residual", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},     \
+  {"conv2d_f32_gemm_hswish", conv2d_f32_gemm_hswish_##isa, sizeof(eq_conv_params), bits},  \
+  {"conv2d_f32_igemm_hswish", conv2d_f32_igemm_hswish_##isa, sizeof(eq_conv_params), bits},\
   {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
   {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
 
