@@ -174,12 +174,18 @@ def _gemm_conv(graph: Graph, node: Node) -> bool:
         return False
     x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     bias = node.inputs[2] if len(node.inputs) == 3 else -1
-    if bias >= 0 and graph.tensors[bias].data is None and _float_constant(graph, bias) is None:
+    if bias >= 0 and not _known_at_load(graph, bias):
         return False
     return (x.dtype == np.float32 and w.dtype == np.float32 and len(w.shape) == 4
             and len(x.shape) == 4 and x.shape[3] == w.shape[3] > 0
-            and w.shape[1] * w.shape[2] <= _MAX_GEMM_TAPS
-            and (w.data is not None or _float_constant(graph, node.inputs[1]) is not None))
+            and w.shape[1] * w.shape[2] <= _MAX_GEMM_TAPS and _known_at_load(graph, node.inputs[1]))
+
+
+def _known_at_load(graph: Graph, t: int) -> bool:
+    """Whether _float_constant(graph, t) has a value, without widening fp16 weights (init
+    time)."""
+    td = graph.tensors[t]
+    return td.dtype == np.float32 and (td.data is not None or _fp16_source(graph, t) is not None)
 
 
 def _per_channel(graph: Graph, alpha: int, channels: int) -> bool:
@@ -344,13 +350,17 @@ def _float_constant(graph: Graph, t: int):
         return None
     if td.data is not None:
         return np.asarray(td.data, np.float32)
+    src = _fp16_source(graph, t)
+    return None if src is None else np.asarray(src.data).astype(np.float32)
+
+
+def _fp16_source(graph: Graph, t: int):
+    """The FLOAT16 constant that a DEQUANTIZE widens into tensor t, or None."""
     producer = next((n for n in graph.nodes if t in n.outputs), None)
     if producer is None or producer.op != BuiltinOp.DEQUANTIZE or len(producer.inputs) != 1:
         return None
     src = graph.tensors[producer.inputs[0]]
-    if src.data is None or src.dtype != np.float16:
-        return None
-    return np.asarray(src.data).astype(np.float32)
+    return src if src.data is not None and src.dtype == np.float16 else None
 
 
 def _scalar_constant(graph: Graph, t: int):
