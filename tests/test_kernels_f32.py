@@ -220,6 +220,27 @@ def test_conv_epilogues(allowed, epilogue):
          seed=3, padded_copy=True, epilogue=epilogue)
 
 
+def test_hard_swish_epilogue_is_the_op_bit_for_bit(allowed):
+    """An identity 1x1 convolution passes its input through: its fused HARD_SWISH must equal
+    hard_swish_f32 on the unfused output exactly, over negative zero products (x <= -3),
+    denormal and tiny ones, products that overflow to infinity, and random values."""
+    rng = np.random.default_rng(5)
+    special = np.array([0.0, 1e-45, -1e-45, 1e-39, 3e-38, -3e-38, 1e-37, 2e-19, -3.0,
+                        -2.9999998, -4.0, 3.0, 1e30, -1e30, 3.4e38, -3.4e38, 1.0, -1.0, 0.5,
+                        5.9999995, 7.0], F32)
+    values = np.concatenate([special, rng.standard_normal(16 * 37 - special.size).astype(F32)
+                             * F32(4)])
+    x = values.reshape(1, 37, 1, 16)
+    packed = pack_f32_gemm_weights(np.eye(16, dtype=F32), None)
+    p = bytes(conv_params(1, 37, 1, 16, 16, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0),
+                          (-np.inf, np.inf)))
+    got, plain, want = (np.empty_like(x) for _ in range(3))
+    run_kernel("conv2d_f32_gemm_hswish", p, [x, packed], [got], allowed=allowed)
+    run_kernel("conv2d_f32_gemm", p, [x, packed], [plain], allowed=allowed)
+    run_kernel("hard_swish_f32", None, [plain], [want], allowed=0)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_indirect_gemm_tile_tails_and_large_filters(allowed):
     # Pixel counts 1..17 cover every tail of the 4-, 6- and 7-row tiles; 9x9 and 1x12 filters
     # have many taps per tile.
