@@ -228,8 +228,26 @@ def test_epilogue_fold_variants(kwargs):
     check_epilogue(conv_epilogue_model(chain=("add", "prelu"), **kwargs), True, shapes)
 
 
-def test_a_broadcast_add_stays():
-    """ADD of the conv's output and a [1, 1, 1, C] constant broadcasts: not a residual."""
+def test_batch_zero_and_two_after_resize():
+    model = conv_epilogue_model(chain=("add", "prelu"))
+    for batch in (0, 2):
+        x = RNG.uniform(-1, 1, (batch, 6, 7, 5)).astype(F32)
+        it = edgeq.Interpreter(model_content=model, num_threads=1)
+        it.resize_tensor_input(it.get_input_details()[0]["index"], x.shape)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        got = it.get_tensor(it.get_output_details()[0]["index"])
+        assert got.shape == (batch, 6, 7, 20)
+        if batch:
+            ref = [run_edgeq(model, [x[i:i + 1]])[0] for i in range(batch)]
+            np.testing.assert_array_equal(got, np.concatenate(ref))
+
+
+@pytest.mark.parametrize("shape", [[1, 1, 1, 8], [1, 4, 4, 8]])
+def test_an_add_of_a_constant_stays(shape):
+    """ADD of the conv's output and a constant (broadcast, or of the same shape, which a resize
+    would turn into a broadcast): not a residual."""
     b = ModelBuilder()
     x = b.add_tensor("x", [1, 4, 4, 3], F32)
     w = b.add_tensor("w", [8, 1, 1, 3], F32, data=RNG.standard_normal((8, 1, 1, 3)).astype(F32))
@@ -237,7 +255,7 @@ def test_a_broadcast_add_stays():
     y = b.add_tensor("y", [1, 4, 4, 8], F32)
     b.add_operator(BuiltinOp.CONV_2D, [x, w, bias], [y],
                    options={"padding": SAME, "stride_w": 1, "stride_h": 1})
-    c = b.add_tensor("c", [1, 1, 1, 8], F32, data=RNG.standard_normal((1, 1, 1, 8)).astype(F32))
+    c = b.add_tensor("c", shape, F32, data=RNG.standard_normal(shape).astype(F32))
     z = b.add_tensor("z", [1, 4, 4, 8], F32)
     b.add_operator(BuiltinOp.ADD, [y, c], [z])
     b.set_inputs([x])

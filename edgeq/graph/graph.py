@@ -238,7 +238,9 @@ def fuse_conv_epilogues(graph: Graph) -> int:
                     and len(nxt.inputs) == 2 and nxt.inputs.count(out) == 1 \
                     and len(nxt.outputs) == 1:
                 other = nxt.inputs[1] if nxt.inputs[0] == out else nxt.inputs[0]
-                if not _same_static_shape(graph.tensors[other], graph.tensors[out]):
+                # (a constant operand keeps its shape when the input is resized: no residual)
+                if graph.tensors[other].data is not None or graph.tensors[other].is_variable \
+                        or not _same_static_shape(graph.tensors[other], graph.tensors[out]):
                     break
                 residual = other
                 conv.options["fused_activation_function"] = \
