@@ -29,9 +29,10 @@ extern "C" {
  * (an ADD fused after the convolution), clamps to [lo, hi] (the fused activation), then applies
  * PRELU's per-channel slope (x >= 0 ? x : x * slope; a NaN gives x * slope, a NaN too) or,
  * with hard_swish set, x * clamp(x + 3, 0, 6) / 6 (HARD_SWISH's operations in its order, so
- * the fused result is the unfused one bit for bit; a NaN stays NaN). The driver points slope and residual at the tile's first column / output
- * (NULL = none); slopes are zero-padded to a whole number of NR blocks, so a block may load all
- * NR of them; the residual is laid out as c (same c_stride) and read only where c is stored. */
+ * the fused result is the unfused one bit for bit; a NaN stays NaN). The driver points slope
+ * and residual at the tile's first column / output (NULL = none); slopes are zero-padded to a
+ * whole number of NR blocks, so a block may load all NR of them; the residual is laid out as c
+ * (same c_stride) and read only where c is stored. */
 typedef struct eq_f32_gemm_epilogue {
   float lo, hi;
   const float *slope;
