@@ -42,6 +42,7 @@ class _Session:
         self.graph = Graph(model, subgraph_index)
         self.precision = precision  # "fp32" or "fp16" (resolved)
         self.graph.quantize = quantize  # read by edgeq/ops/qd8.py
+        self.graph.precision = precision  # read by edgeq/graph/graph.py fuse_conv_epilogues
         self.fused = fuse_activations(self.graph)
         self.folded_pads = fold_padding(self.graph)
         self.fused_layer_norms = fuse_layer_norm(self.graph)

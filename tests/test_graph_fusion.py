@@ -137,3 +137,164 @@ def test_pad_folds_into_qd8_convolutions_exactly(conv):
     assert any(k.startswith("pad") for k in plan_kernels(kept))
     np.testing.assert_array_equal(folded, run_edgeq(kept, [x])[0])
     assert_close_to_range(folded, run_litert(model, [x])[0], rel=0.02)
+
+
+# --- PRELU / residual ADD folded into the GEMM convolution's epilogue -------------------------
+
+def conv_epilogue_model(x_shape=(1, 6, 7, 5), out_c=20, k=1, stride=1, chain=("prelu",),
+                        alpha_shape=None, add_act=0, conv_act=0, extra_reader=False,
+                        conv_is_output=False, skip_is_input=False, seed=0):
+    """x -> CONV_2D -> each of `chain` in turn ("add": + a skip tensor of the conv's shape,
+    computed from x after the conv; "prelu": alpha of alpha_shape, default [1, 1, out_c])."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.add_tensor("x", x_shape, F32)
+    w = b.add_tensor("w", [out_c, k, k, x_shape[3]], F32,
+                     data=rng.standard_normal((out_c, k, k, x_shape[3])).astype(F32))
+    bias = b.add_tensor("bias", [out_c], F32, data=rng.standard_normal(out_c).astype(F32))
+    out_h = -(-x_shape[1] // stride)
+    out_w = -(-x_shape[2] // stride)
+    out_shape = [x_shape[0], out_h, out_w, out_c]
+    y = b.add_tensor("y", out_shape, F32)
+    opts = {"padding": SAME, "stride_w": stride, "stride_h": stride,
+            "fused_activation_function": conv_act}
+    b.add_operator(BuiltinOp.CONV_2D, [x, w, bias], [y], options=opts)
+    inputs, outputs = [x], []
+    if conv_is_output:
+        outputs.append(y)
+    if extra_reader:
+        z = b.add_tensor("z", [], F32)
+        b.add_operator(BuiltinOp.RELU, [y], [z])
+        outputs.append(z)
+    for step, op in enumerate(chain):
+        nxt = b.add_tensor(f"t{step}", out_shape, F32)
+        if op == "add":
+            if skip_is_input:
+                skip = b.add_tensor("skip", out_shape, F32)
+                inputs.append(skip)
+            else:  # computed after the conv: the fused node must run after it
+                ws = b.add_tensor("ws", [out_c, 1, 1, x_shape[3]], F32,
+                                  data=rng.standard_normal((out_c, 1, 1, x_shape[3])).astype(F32))
+                bs = b.add_tensor("bs", [out_c], F32, data=np.zeros(out_c, F32))
+                skip = b.add_tensor("skip", out_shape, F32)
+                b.add_operator(BuiltinOp.CONV_2D, [x, ws, bs], [skip],
+                               options={"padding": SAME, "stride_w": stride, "stride_h": stride,
+                                        "fused_activation_function": 1})
+            b.add_operator(BuiltinOp.ADD, [skip, y] if step % 2 else [y, skip], [nxt],
+                           options={"fused_activation_function": add_act})
+        elif op == "hswish":
+            b.add_operator(BuiltinOp.HARD_SWISH, [y], [nxt])
+        else:
+            shape = alpha_shape or [1, 1, out_c]
+            a = b.add_tensor("alpha", shape, F32,
+                             data=rng.uniform(-1, 1, shape).astype(F32))
+            b.add_operator(BuiltinOp.PRELU, [y, a], [nxt])
+        y = nxt
+    b.set_inputs(inputs)
+    b.set_outputs(outputs + [y])
+    return b.build()
+
+
+def check_epilogue(model, fused_ops, feeds_shapes):
+    feeds = [RNG.uniform(-1, 1, s).astype(F32) for s in feeds_shapes]
+    expected = run_litert(model, feeds)
+    actual = run_edgeq(model, feeds)
+    for a, e in zip(actual, expected):
+        assert_close_to_range(a, e)
+    kernels = plan_kernels(model)
+    left = [k for k in kernels if k.startswith(("prelu", "add", "hard_swish"))]
+    assert (not left) == fused_ops, kernels
+    return kernels
+
+
+@pytest.mark.parametrize("k,stride", [(1, 1), (3, 1), (3, 2), (1, 2)])
+@pytest.mark.parametrize("chain", [("prelu",), ("add",), ("add", "prelu"), ("hswish",)])
+def test_prelu_and_residual_add_fold_into_the_conv(k, stride, chain):
+    kernels = check_epilogue(conv_epilogue_model(k=k, stride=stride, chain=chain), True,
+                             [(1, 6, 7, 5)])
+    assert any(n.startswith("conv2d_f32_") and n.endswith("_residual") for n in kernels) == \
+        ("add" in chain), kernels
+    assert any(n.startswith("conv2d_f32_") and n.endswith("_hswish") for n in kernels) == \
+        ("hswish" in chain), kernels
+
+
+@pytest.mark.parametrize("kwargs", [{"add_act": 3}, {"alpha_shape": [20]},
+                                    {"alpha_shape": [1, 1, 1, 1]}, {"skip_is_input": True},
+                                    {"out_c": 37, "x_shape": (2, 9, 4, 16)}])
+def test_epilogue_fold_variants(kwargs):
+    x_shape = kwargs.get("x_shape", (1, 6, 7, 5))
+    out_c = kwargs.get("out_c", 20)
+    shapes = [x_shape] + ([x_shape[:3] + (out_c,)] if kwargs.get("skip_is_input") else [])
+    check_epilogue(conv_epilogue_model(chain=("add", "prelu"), **kwargs), True, shapes)
+
+
+def test_batch_zero_and_two_after_resize():
+    model = conv_epilogue_model(chain=("add", "prelu"))
+    for batch in (0, 2):
+        x = RNG.uniform(-1, 1, (batch, 6, 7, 5)).astype(F32)
+        it = edgeq.Interpreter(model_content=model, num_threads=1)
+        it.resize_tensor_input(it.get_input_details()[0]["index"], x.shape)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        got = it.get_tensor(it.get_output_details()[0]["index"])
+        assert got.shape == (batch, 6, 7, 20)
+        if batch:
+            ref = [run_edgeq(model, [x[i:i + 1]])[0] for i in range(batch)]
+            np.testing.assert_array_equal(got, np.concatenate(ref))
+
+
+@pytest.mark.parametrize("shape", [[1, 1, 1, 8], [1, 4, 4, 8]])
+def test_an_add_of_a_constant_stays(shape):
+    """ADD of the conv's output and a constant (broadcast, or of the same shape, which a resize
+    would turn into a broadcast): not a residual."""
+    b = ModelBuilder()
+    x = b.add_tensor("x", [1, 4, 4, 3], F32)
+    w = b.add_tensor("w", [8, 1, 1, 3], F32, data=RNG.standard_normal((8, 1, 1, 3)).astype(F32))
+    bias = b.add_tensor("bias", [8], F32, data=np.zeros(8, F32))
+    y = b.add_tensor("y", [1, 4, 4, 8], F32)
+    b.add_operator(BuiltinOp.CONV_2D, [x, w, bias], [y],
+                   options={"padding": SAME, "stride_w": 1, "stride_h": 1})
+    c = b.add_tensor("c", shape, F32, data=RNG.standard_normal(shape).astype(F32))
+    z = b.add_tensor("z", [1, 4, 4, 8], F32)
+    b.add_operator(BuiltinOp.ADD, [y, c], [z])
+    b.set_inputs([x])
+    b.set_outputs([z])
+    check_epilogue(b.build(), False, [(1, 4, 4, 3)])
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"conv_act": 1},                                   # RELU then PRELU: the conv's slot is used
+    {"alpha_shape": [6, 7, 20]},                       # alpha varies over pixels
+    {"extra_reader": True},                            # the conv's output is read twice
+    {"conv_is_output": True},                          # and is visible
+    {"chain": ("add", "hswish")},                      # no kernel ends in both
+    {"chain": ("hswish", "prelu")},                    # nothing follows HARD_SWISH
+])
+def test_epilogues_that_must_stay(kwargs):
+    check_epilogue(conv_epilogue_model(**kwargs), False, [(1, 6, 7, 5)])
+
+
+def test_edgeq_isa_scalar_keeps_the_reference_ops(monkeypatch):
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    check_epilogue(conv_epilogue_model(chain=("add", "prelu")), False, [(1, 6, 7, 5)])
+
+
+def test_fused_epilogue_under_fp16_precision():
+    """Slopes ride along the fp16 twin; the ADD stays (on fp16 natively: a residual conv would
+    have no twin)."""
+    model = conv_epilogue_model(x_shape=(1, 8, 8, 8), chain=("prelu", "add"))
+    hswish = conv_epilogue_model(x_shape=(1, 8, 8, 8), chain=("hswish",))
+    x = RNG.uniform(-1, 1, (1, 8, 8, 8)).astype(F32)
+    it = edgeq.Interpreter(model_content=model, num_threads=1, precision="fp16")
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    got = it.get_tensor(it.get_output_details()[0]["index"])
+    assert_close_to_range(got, run_litert(model, [x])[0], rel=0.02)
+    kernels = set(it._get_plan().compiled.kernel_of_node)
+    assert not any(k.startswith("prelu") for k in kernels), kernels
+    assert not any(k.endswith("_residual") for k in kernels), kernels
+    it = edgeq.Interpreter(model_content=hswish, num_threads=1, precision="fp16")
+    it.allocate_tensors()
+    assert not any(k.endswith("_hswish") for k in it._get_plan().compiled.kernel_of_node)

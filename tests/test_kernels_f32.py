@@ -29,17 +29,48 @@ def rand(rng, *shape):
     return rng.standard_normal(shape).astype(F32)
 
 
-def fc(allowed, rows, depth, units, bias=True, act=(-FLT_MAX, FLT_MAX), seed=0):
+# The GEMM epilogue's optional parts (edgeq/f32_gemm.h): PRELU slopes, a residual, both.
+EPILOGUES = {"slope": (True, False), "residual": (False, True), "both": (True, True)}
+
+
+def epilogue_inputs(rng, out_shape, epilogue):
+    """(kernel inputs 2 and 3, numpy epilogue) for an epilogue name (None = the clamp alone):
+    slopes padded to whole 16-column blocks (NaN past the channels, never to be read into an
+    output), a residual shaped as the output."""
+    if epilogue is None:
+        return [], lambda v, lo, hi: v
+    if epilogue == "hswish":  # by the kernel's name (conv2d_f32_*gemm_hswish), no inputs
+        return [], lambda v, lo, hi: (v * np.clip(v + F32(3), F32(0), F32(6)) / F32(6)).astype(F32)
+    with_slope, with_residual = EPILOGUES[epilogue]
+    n = out_shape[-1]
+    slopes = np.full(-(-n // 16) * 16, np.nan, F32)
+    slopes[:n] = rng.uniform(-2, 2, n).astype(F32)
+    slopes[: min(n, 3)] = [0.0, 1.0, -0.25][: min(n, 3)]
+    residual = rand(rng, *out_shape)
+
+    def apply(v, lo, hi):
+        if with_residual:
+            v = np.clip(v + residual, F32(lo), F32(hi))
+        return (np.where(v >= 0, v, v * slopes[:n]) if with_slope else v).astype(F32)
+
+    return [slopes if with_slope else None, residual if with_residual else None], apply
+
+
+def fc(allowed, rows, depth, units, bias=True, act=(-FLT_MAX, FLT_MAX), seed=0, epilogue=None):
     rng = np.random.default_rng(seed)
     x, w = rand(rng, rows, depth), rand(rng, units, depth)
     b = rand(rng, units) if bias else None
     params = bytes(FcParams(rows, depth, units, *act))
     got = np.full((rows, units), np.nan, F32)
-    run_kernel("fully_connected_f32_gemm", params, [x, pack_f32_gemm_weights(w, b)], [got],
-               allowed=allowed)
+    extra, apply = epilogue_inputs(rng, (rows, units), epilogue)
+    run_kernel("fully_connected_f32_gemm", params, [x, pack_f32_gemm_weights(w, b)] + extra,
+               [got], allowed=allowed)
     want = np.empty((rows, units), F32)
-    run_kernel("fully_connected_f32", params, [x, w, b], [want], allowed=0)
-    assert_close_to_range(got, want, rel=1e-5)
+    # The reference runs unclamped when a residual comes before the clamp.
+    ref_act = (-FLT_MAX, FLT_MAX) if extra and extra[1] is not None else act
+    run_kernel("fully_connected_f32", bytes(FcParams(rows, depth, units, *ref_act)), [x, w, b],
+               [want], allowed=0)
+    assert_close_to_range(got, apply(want, *act), rel=1e-5)
 
 
 GEMM_M = [1, 2, 5, 6, 7, 8, 9, 13, 16, 17, 49]
@@ -64,6 +95,31 @@ def test_gemm_large_and_clamped(allowed):
     fc(allowed, 9, 1300, 100, seed=5)
 
 
+@pytest.mark.parametrize("epilogue", list(EPILOGUES))
+@pytest.mark.parametrize("m", [1, 2, 6, 7, 9, 17])
+def test_gemm_epilogue_tiles_and_tails(allowed, m, epilogue):
+    for n, k in itertools.product(GEMM_N, [1, 16, 67]):
+        fc(allowed, m, k, n, seed=m * 1000 + n * 10 + k, epilogue=epilogue)
+    fc(allowed, m, 40, 37, act=(-0.5, 1.5), seed=m, epilogue=epilogue)
+
+
+def test_gemm_epilogue_large(allowed):
+    fc(allowed, 300, 517, 203, seed=1, epilogue="both")
+    fc(allowed, 97, 64, 1280, bias=False, seed=2, epilogue="slope")
+
+
+def test_gemm_epilogue_nan(allowed):
+    """A NaN sum stays NaN through residual, clamp and slope, as in the unfused ops."""
+    x = np.array([[np.nan, 1.0]], F32)
+    w = np.ones((3, 2), F32)
+    got = np.zeros((1, 3), F32)
+    slopes = np.zeros(16, F32)
+    run_kernel("fully_connected_f32_gemm", bytes(FcParams(1, 2, 3, 0.0, 6.0)),
+               [x, pack_f32_gemm_weights(w, None), slopes, np.ones((1, 3), F32)], [got],
+               allowed=allowed)
+    assert np.isnan(got).all()
+
+
 def test_gemm_passes_nan_through_the_clamp(allowed):
     x = np.array([[np.nan, 1.0]], F32)
     w = np.ones((3, 2), F32)
@@ -84,15 +140,19 @@ def conv_params(n, h, w, c, oc, kh, kw, stride, dilation, pads, act=(-FLT_MAX, F
 
 
 def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0, 0, 0, 0),
-         bias=True, act=(-FLT_MAX, FLT_MAX), seed=0, padded_copy=False):
+         bias=True, act=(-FLT_MAX, FLT_MAX), seed=0, padded_copy=False, epilogue=None):
     rng = np.random.default_rng(seed)
     n, h, w, c = shape
     p = conv_params(n, h, w, c, oc, k[0], k[1], stride, dilation, pads, act)
     x, f = rand(rng, *shape), rand(rng, oc, k[0], k[1], c)
     b = rand(rng, oc) if bias else None
     out_shape = (n, p.out_h, p.out_w, oc)
+    extra, apply = epilogue_inputs(rng, out_shape, epilogue)
     want = np.empty(out_shape, F32)
-    run_kernel("conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
+    ref = conv_params(n, h, w, c, oc, k[0], k[1], stride, dilation, pads,
+                      (-FLT_MAX, FLT_MAX) if extra and extra[1] is not None else act)
+    run_kernel("conv2d_f32", bytes(ref), [x, f, b], [want], allowed=0)
+    want = apply(want, *act)
     got = np.full(out_shape, np.nan, F32)
     depth = k[0] * k[1] * c
     packed = pack_f32_gemm_weights(f.reshape(oc, depth), b)
@@ -101,7 +161,8 @@ def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0,
         padded_h = (p.out_h - 1) * stride[0] + (k[0] - 1) * dilation[0] + 1
         padded_w = (p.out_w - 1) * stride[1] + (k[1] - 1) * dilation[1] + 1
         scratch += n * padded_h * padded_w * c * 4
-    run_kernel(kernel, bytes(p), [x, packed], [got], scratch_bytes=scratch, allowed=allowed)
+    run_kernel(kernel, bytes(p), [x, packed] + extra, [got], scratch_bytes=scratch,
+               allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
 
 
@@ -170,6 +231,46 @@ def test_direct_conv_fails_cleanly_without_its_scratch():
     packed = pack_f32_gemm_weights(np.zeros((4, 9), F32), None)
     with pytest.raises(Exception, match="scratch"):
         run_kernel("conv2d_f32_direct", bytes(p), [x, packed], [np.empty((1, 5, 5, 4), F32)])
+
+
+@pytest.mark.parametrize("epilogue", list(EPILOGUES) + ["hswish"])
+def test_conv_epilogues(allowed, epilogue):
+    """The epilogue through each driver path: 1x1 GEMM, indirect taps, filter rows, the strided
+    entry (a tile in one output row inside the image), tiles over padding."""
+    suffix = {"slope": "", "hswish": "_hswish"}.get(epilogue, "_residual")
+    name = "conv2d_f32_igemm" + suffix
+    conv(allowed, "conv2d_f32_gemm" + suffix, (1, 5, 7, 19), 33, (1, 1), act=(-1.0, 2.0),
+         seed=1, epilogue=epilogue)
+    conv(allowed, "conv2d_f32_gemm" + suffix, (2, 6, 5, 16), 16, (1, 1), seed=2,
+         epilogue=epilogue)
+    for width in (1, 2, 5, 8, 9):  # 8-column blocks and one-row tiles
+        conv(allowed, "conv2d_f32_gemm" + suffix, (1, 1, width, 7), width + 3, (1, 1),
+             seed=width, epilogue=epilogue)
+    for seed, (shape, oc, k, stride, dilation, pads) in enumerate(IGEMM_CASES.values()):
+        conv(allowed, name, shape, oc, k, stride, dilation, pads, seed=seed, epilogue=epilogue)
+    conv(allowed, name, (1, 16, 16, 3), 64, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1),
+         seed=3, padded_copy=True, epilogue=epilogue)
+
+
+def test_hard_swish_epilogue_is_the_op_bit_for_bit(allowed):
+    """An identity 1x1 convolution passes its input through: its fused HARD_SWISH must equal
+    hard_swish_f32 on the unfused output exactly, over negative zero products (x <= -3),
+    denormal and tiny ones, products that overflow to infinity, and random values."""
+    rng = np.random.default_rng(5)
+    special = np.array([0.0, 1e-45, -1e-45, 1e-39, 3e-38, -3e-38, 1e-37, 2e-19, -3.0,
+                        -2.9999998, -4.0, 3.0, 1e30, -1e30, 3.4e38, -3.4e38, 1.0, -1.0, 0.5,
+                        5.9999995, 7.0], F32)
+    values = np.concatenate([special, rng.standard_normal(16 * 37 - special.size).astype(F32)
+                             * F32(4)])
+    x = values.reshape(1, 37, 1, 16)
+    packed = pack_f32_gemm_weights(np.eye(16, dtype=F32), None)
+    p = bytes(conv_params(1, 37, 1, 16, 16, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0),
+                          (-np.inf, np.inf)))
+    got, plain, want = (np.empty_like(x) for _ in range(3))
+    run_kernel("conv2d_f32_gemm_hswish", p, [x, packed], [got], allowed=allowed)
+    run_kernel("conv2d_f32_gemm", p, [x, packed], [plain], allowed=allowed)
+    run_kernel("hard_swish_f32", None, [plain], [want], allowed=0)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
 
 
 def test_indirect_gemm_tile_tails_and_large_filters(allowed):

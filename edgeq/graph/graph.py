@@ -152,7 +152,124 @@ def fuse_activations(graph: Graph) -> int:
         removed.add(id(act))
         fused += 1
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-    return fused
+    return fused + fuse_conv_epilogues(graph)
+
+
+# node.options flags of a CONV_2D with a fused epilogue (edgeq/ops/conv.py FUSED_EPILOGUE,
+# FUSED_HARD_SWISH).
+_FUSED_EPILOGUE = "edgeq_fused_epilogue"
+_FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
+_MAX_GEMM_TAPS = 4096 // 8  # edgeq/ops/conv.py IGEMM_MAX_POINTERS / GEMM_MAX_MR
+
+
+def _gemm_conv(graph: Graph, node: Node) -> bool:
+    """Whether prepare will run this CONV_2D on the packed-weight GEMM kernels, whose epilogue
+    takes a residual and PRELU slopes: float32 weights known at load (or fp16 ones behind a
+    DEQUANTIZE), one group, no activation yet, a tile's tap pointers within bounds."""
+    from edgeq.runtime import cpu
+
+    if node.op != BuiltinOp.CONV_2D or len(node.outputs) != 1 or not 2 <= len(node.inputs) <= 3 \
+            or int(node.options.get("fused_activation_function", 0)) != 0 \
+            or cpu.reference_only() or getattr(graph, "quantize", None):
+        return False
+    x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
+    bias = node.inputs[2] if len(node.inputs) == 3 else -1
+    if bias >= 0 and not _known_at_load(graph, bias):
+        return False
+    return (x.dtype == np.float32 and w.dtype == np.float32 and len(w.shape) == 4
+            and len(x.shape) == 4 and x.shape[3] == w.shape[3] > 0
+            and w.shape[1] * w.shape[2] <= _MAX_GEMM_TAPS and _known_at_load(graph, node.inputs[1]))
+
+
+def _known_at_load(graph: Graph, t: int) -> bool:
+    """Whether _float_constant(graph, t) has a value, without widening fp16 weights (init
+    time)."""
+    td = graph.tensors[t]
+    return td.dtype == np.float32 and (td.data is not None or _fp16_source(graph, t) is not None)
+
+
+def _per_channel(graph: Graph, alpha: int, channels: int) -> bool:
+    """A constant PRELU alpha that broadcasts along the channels only: one value, or one per
+    channel ([C], [1, 1, C], ...)."""
+    value = _float_constant(graph, alpha)
+    if value is None or value.ndim > 4:
+        return False
+    return value.size == 1 or (value.size == channels and value.shape[-1] == channels)
+
+
+def _same_static_shape(a: TensorDef, b: TensorDef) -> bool:
+    """Both float32 NHWC with the same declared shape and signature, only the batch left
+    unknown: an ADD of them adds element by element whatever the batch (prepare checks it
+    again: edgeq/ops/conv.py)."""
+    def signature(t):
+        return tuple(t.shape_signature) if t.shape_signature else tuple(t.shape)
+
+    return (a.dtype == b.dtype == np.float32 and len(a.shape) == 4
+            and tuple(a.shape) == tuple(b.shape) and signature(a) == signature(b)
+            and -1 not in signature(a)[1:])
+
+
+def fuse_conv_epilogues(graph: Graph) -> int:
+    """Fold into a CONV_2D that runs on the GEMM kernels (_gemm_conv) what follows it in the
+    GEMM's epilogue (kernels/include/edgeq/f32_gemm.h): an ADD of its output and another tensor
+    of the same shape (the residual; the ADD's activation becomes the conv's), then a PRELU
+    with per-channel alpha, or instead of both a HARD_SWISH; each only where it alone reads the
+    intermediate, which is no graph output. Under precision fp16 neither ADD nor HARD_SWISH
+    folds: such convs have no fp16 twin (edgeq/ops/conv.py), and those ops run on fp16 as they
+    are. The conv takes the alpha as input 3 and the residual as input 4 and moves to the place
+    of the last node it absorbed (every input is computed by then). Returns the count of nodes
+    folded."""
+    visible = set(graph.outputs)
+    fp32_storage = getattr(graph, "precision", "fp32") != "fp16"
+    folded = 0
+    for conv in list(graph.nodes):
+        if not _gemm_conv(graph, conv):
+            continue
+        channels = graph.tensors[conv.inputs[1]].shape[0]
+        alpha = residual = -1
+        absorbed = []
+        while True:
+            out = conv.outputs[0]
+            readers = graph.consumers().get(out, [])
+            if out in visible or len(readers) != 1 or graph.tensors[out].dtype != np.float32:
+                break
+            nxt = readers[0]
+            if nxt.op == BuiltinOp.ADD and residual < 0 and alpha < 0 and fp32_storage \
+                    and len(nxt.inputs) == 2 and nxt.inputs.count(out) == 1 \
+                    and len(nxt.outputs) == 1:
+                other = nxt.inputs[1] if nxt.inputs[0] == out else nxt.inputs[0]
+                # (a constant operand keeps its shape when the input is resized: no residual)
+                if graph.tensors[other].data is not None or graph.tensors[other].is_variable \
+                        or not _same_static_shape(graph.tensors[other], graph.tensors[out]):
+                    break
+                residual = other
+                conv.options["fused_activation_function"] = \
+                    int(nxt.options.get("fused_activation_function", 0))
+            elif nxt.op == BuiltinOp.PRELU and alpha < 0 and len(nxt.inputs) == 2 \
+                    and nxt.inputs[0] == out and nxt.inputs[1] != out \
+                    and _per_channel(graph, nxt.inputs[1], channels):
+                alpha = nxt.inputs[1]
+            elif nxt.op == BuiltinOp.HARD_SWISH and alpha < 0 and residual < 0 and fp32_storage \
+                    and nxt.inputs == [out] and len(nxt.outputs) == 1:
+                conv.options[_FUSED_HARD_SWISH] = True
+                conv.outputs = [nxt.outputs[0]]
+                absorbed.append(nxt)
+                break  # nothing follows HARD_SWISH in the epilogue
+            else:
+                break
+            conv.outputs = [nxt.outputs[0]]
+            absorbed.append(nxt)
+        if not absorbed:
+            continue
+        bias = conv.inputs[2] if len(conv.inputs) == 3 else -1
+        conv.inputs = conv.inputs[:2] + [bias, alpha, residual]
+        conv.options[_FUSED_EPILOGUE] = True
+        nodes = [n for n in graph.nodes if n is not conv]
+        at = nodes.index(absorbed[-1])
+        nodes[at] = conv
+        graph.nodes = [n for n in nodes if all(n is not a for a in absorbed[:-1])]
+        folded += len(absorbed)
+    return folded
 
 
 # Convolutions that can take a preceding zero PAD as their own padding (input 0).
@@ -235,13 +352,17 @@ def _float_constant(graph: Graph, t: int):
         return None
     if td.data is not None:
         return np.asarray(td.data, np.float32)
+    src = _fp16_source(graph, t)
+    return None if src is None else np.asarray(src.data).astype(np.float32)
+
+
+def _fp16_source(graph: Graph, t: int):
+    """The FLOAT16 constant that a DEQUANTIZE widens into tensor t, or None."""
     producer = next((n for n in graph.nodes if t in n.outputs), None)
     if producer is None or producer.op != BuiltinOp.DEQUANTIZE or len(producer.inputs) != 1:
         return None
     src = graph.tensors[producer.inputs[0]]
-    if src.data is None or src.dtype != np.float16:
-        return None
-    return np.asarray(src.data).astype(np.float32)
+    return src if src.data is not None and src.dtype == np.float16 else None
 
 
 def _scalar_constant(graph: Graph, t: int):

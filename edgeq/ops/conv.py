@@ -15,7 +15,7 @@ import ctypes
 import numpy as np
 
 from edgeq.ops import qd8
-from edgeq.ops.common import (BROADCAST_DIMS, broadcast_shape, broadcast_strides,
+from edgeq.ops.common import (BROADCAST_DIMS, F32_GEMM_NR, broadcast_shape, broadcast_strides,
                               fused_activation, pack_f32_gemm_weights)
 from edgeq.ops.registry import KernelCall, register
 from edgeq.runtime import cpu, find_kernel
@@ -185,9 +185,10 @@ def _index(t):
 
 @register(BuiltinOp.CONV_2D)
 def prepare_conv2d(ctx):
-    if qd8.is_hybrid(ctx, 0, 1):
+    fused = bool(ctx.options.get(FUSED_EPILOGUE))
+    if qd8.is_hybrid(ctx, 0, 1) and not fused:
         return qd8.prepare_conv2d(ctx)
-    ctx.expect_inputs(2, 3)
+    ctx.expect_inputs(2, 5 if fused else 3)
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
     _check_activation_dtype(ctx, x)
     _check_weights_dtype(ctx, w, "filter")
@@ -219,7 +220,45 @@ def prepare_conv2d(ctx):
     fast = _conv2d_f32_gemm_call(ctx, params, x, w, bias)
     if fast is not None:
         return fast
+    if fused and n * out_h * out_w * out_c > 0:
+        raise ctx.fail("a PRELU / ADD fused into this convolution needs the packed-weight GEMM "
+                       "kernels, which do not cover it (edgeq/graph/graph.py "
+                       "fuse_activations should have left it unfused)")
+    # (an empty output: nothing for the fused ops to do either)
     return KernelCall("conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
+
+
+# node.options flag of a CONV_2D into which edgeq/graph/graph.py fuse_activations folded the
+# PRELU after it (its alpha then input 3) and/or a residual ADD (the other operand input 4), or
+# a HARD_SWISH (FUSED_HARD_SWISH set too).
+FUSED_EPILOGUE = "edgeq_fused_epilogue"
+FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
+
+
+def _epilogue_inputs(ctx, out_shape):
+    """The GEMM kernels' epilogue inputs (kernels/core/f32_drivers.c): [slopes, residual] when
+    the graph pass fused a PRELU / ADD into the node, -1 for either one absent; [] if neither.
+    Slopes are PRELU's alpha per output channel, zero-padded to whole NR blocks."""
+    if not ctx.options.get(FUSED_EPILOGUE):
+        return []
+    out_c = out_shape[-1]
+    alpha, residual = ctx.optional_input(3), ctx.optional_input(4)
+    slopes = -1
+    if alpha is not None:
+        value = np.asarray(ctx.constant(3, "PRELU alpha"))
+        if value.dtype != F32 or value.ndim > len(out_shape) or \
+                value.size not in (1, out_c) or (value.size > 1 and value.shape[-1] != out_c):
+            raise ctx.fail(f"fused PRELU alpha {_describe(alpha)} of shape {list(value.shape)} "
+                           f"is not one float32 value per channel of {out_c}")
+        padded = np.zeros(-(-out_c // F32_GEMM_NR) * F32_GEMM_NR, F32)
+        padded[:out_c] = value.reshape(-1)
+        slopes = ctx.add_constant(padded, "prelu_slopes")
+    if residual is not None:
+        if residual.dtype != F32 or tuple(residual.shape) != tuple(out_shape):
+            raise ctx.fail(f"fused ADD operand {_describe(residual)} ({residual.dtype}, shape "
+                           f"{list(residual.shape)}) does not match the output "
+                           f"{list(out_shape)}")
+    return [slopes, _index(residual)]
 
 
 # Tap pointers of one GEMM tile live on the kernel's stack (EQ_F32_GEMM_MAX_POINTERS for the
@@ -258,16 +297,28 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
         return None
     packed = ctx.add_constant(pack_f32_gemm_weights(
         w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
+    epilogue = _epilogue_inputs(ctx, (p.batch, p.out_h, p.out_w, p.out_c))
+    # A residual input is an activation: fp16 twins (edgeq/plan/precision.py) would not slice
+    # it, so those calls go by names of their own, which have no twin; HARD_SWISH is told by
+    # the name too.
+    suffix = "_residual" if epilogue and epilogue[1] >= 0 else ""
+    if ctx.options.get(FUSED_HARD_SWISH):
+        if suffix:
+            raise ctx.fail("a fused HARD_SWISH after a fused ADD is not supported")
+        suffix = "_hswish"
+    inputs = [x.index, packed] + epilogue
     pointwise = (p.k_h, p.k_w, p.stride_h, p.stride_w) == (1, 1, 1, 1) and \
         (p.out_h, p.out_w) == (p.in_h, p.in_w)
     if pointwise:
-        return KernelCall("conv2d_f32_gemm", p, inputs=[x.index, packed])
+        return KernelCall("conv2d_f32_gemm" + suffix, p, inputs=inputs)
     # One input channel (a keyword spotter's spectrogram): a direct convolution over the
     # zero-padded input, where the ISA has one (the portable one is only its reference); taps
-    # one float long cost the indirect GEMM a pointer load per multiply.
+    # one float long cost the indirect GEMM a pointer load per multiply. It has no fused
+    # epilogue beyond the clamp.
     padded = _padded_input_bytes(p)
     direct = find_kernel("conv2d_f32_direct", cpu.allowed())
-    if p.in_c == 1 and padded <= PAD_COPY_MAX_BYTES and direct and direct[1]:
+    if p.in_c == 1 and not epilogue and not suffix and padded <= PAD_COPY_MAX_BYTES and \
+            direct and direct[1]:
         return KernelCall("conv2d_f32_direct", p, inputs=[x.index, packed], scratch_bytes=padded)
     # Scratch: the zero row that taps (or whole filter rows) over the padding point at; with
     # few channels and a small input, room for the zero-padded input before it, so that every
@@ -275,9 +326,9 @@ def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
     zero_row = p.k_w * p.in_c * 4
     pads = p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4
     if pads and p.in_c <= PAD_COPY_MAX_CHANNELS and padded <= PAD_COPY_MAX_BYTES:
-        return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed],
+        return KernelCall("conv2d_f32_igemm" + suffix, p, inputs=inputs,
                           scratch_bytes=padded + zero_row)
-    return KernelCall("conv2d_f32_igemm", p, inputs=[x.index, packed], scratch_bytes=zero_row)
+    return KernelCall("conv2d_f32_igemm" + suffix, p, inputs=inputs, scratch_bytes=zero_row)
 
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------

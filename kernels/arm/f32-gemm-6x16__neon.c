@@ -182,9 +182,10 @@ static void tile_6x16(int32_t taps, int32_t kc, const float *const *a, const flo
         "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
 }
 
-void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
-                            const float *const *a, const float *w, float *c, int64_t c_stride,
-                            float lo, float hi) {
+/* The clamp-only epilogue (edgeq/f32_gemm.h). */
+static void gemm_clamped(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                         const float *const *a, const float *w, float *c, int64_t c_stride,
+                         float lo, float hi) {
   if (mr == MR && nc == 16 && taps > 0 && kc > 0) {
     const float bounds[2] = {lo, hi};
     tile_6x16(taps, kc, a, w, c, c_stride, bounds);
@@ -197,4 +198,68 @@ void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
   } else {
     tile(MR, 4, mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
   }
+}
+
+/* The rest of the epilogue (edgeq/f32_gemm.h) over the first n4 (a multiple of 4) columns of a
+ * stored tile while it is in L1; RES and ACT (0 none, 1 PRELU slopes, 2 HARD_SWISH) are
+ * constants of each instance, so every loop is branch-free. */
+static inline __attribute__((always_inline)) void epilogue_rows(
+    const int RES, const int ACT, int32_t mr, int32_t n4, float *c, int64_t c_stride,
+    const eq_f32_gemm_epilogue *ep) {
+  const float32x4_t vlo = vdupq_n_f32(ep->lo), vhi = vdupq_n_f32(ep->hi);
+  const float32x4_t zero = vdupq_n_f32(0.0f), three = vdupq_n_f32(3.0f);
+  const float32x4_t six = vdupq_n_f32(6.0f);
+  for (int32_t i = 0; i < mr; ++i) {
+    float *row = c + i * c_stride;
+    const float *res = RES ? ep->residual + i * c_stride : NULL;
+    for (int32_t j = 0; j < n4; j += 4) {
+      float32x4_t v = vld1q_f32(row + j);
+      if (RES) v = vaddq_f32(v, vld1q_f32(res + j));
+      v = clamp4(v, vlo, vhi);
+      if (ACT == 1) {
+        /* x >= 0 ? x : x * slope; a NaN fails the compare and gives x * slope */
+        v = vbslq_f32(vcgeq_f32(v, zero), v, vmulq_f32(v, vld1q_f32(ep->slope + j)));
+      } else if (ACT == 2) {
+        /* HARD_SWISH's operations in its order (max/min keep a NaN) */
+        v = vdivq_f32(vmulq_f32(v, vminq_f32(six, vmaxq_f32(zero, vaddq_f32(v, three)))), six);
+      }
+      vst1q_f32(row + j, v);
+    }
+  }
+}
+
+/* The rest of the epilogue over a stored tile: four columns at a time, the last nc % 4 by the
+ * portable pass. */
+static void epilogue_pass(int32_t mr, int32_t nc, float *c, int64_t c_stride,
+                          const eq_f32_gemm_epilogue *ep) {
+  const int32_t n4 = nc & ~3;
+  const int act = ep->slope ? 1 : ep->hard_swish ? 2 : 0;
+  if (ep->residual) {
+    if (act == 1) epilogue_rows(1, 1, mr, n4, c, c_stride, ep);
+    else if (act == 2) epilogue_rows(1, 2, mr, n4, c, c_stride, ep);
+    else epilogue_rows(1, 0, mr, n4, c, c_stride, ep);
+  } else {
+    if (act == 1) epilogue_rows(0, 1, mr, n4, c, c_stride, ep);
+    else if (act == 2) epilogue_rows(0, 2, mr, n4, c, c_stride, ep);
+    else epilogue_rows(0, 0, mr, n4, c, c_stride, ep);
+  }
+  if (n4 < nc) {
+    eq_f32_gemm_epilogue tail = *ep;
+    if (tail.slope) tail.slope += n4;
+    if (tail.residual) tail.residual += n4;
+    eq_f32_gemm_epilogue_pass(mr, nc - n4, c + n4, c_stride, &tail);
+  }
+}
+
+void eq_f32_gemm_6x16__neon(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
+                            const float *const *a, const float *w, float *c, int64_t c_stride,
+                            const eq_f32_gemm_epilogue *ep) {
+  if (eq_f32_gemm_clamp_only(ep)) {
+    gemm_clamped(mr, nc, taps, kc, a, w, c, c_stride, ep->lo, ep->hi);
+    return;
+  }
+  /* A residual, PRELU slopes or HARD_SWISH: the sums are stored as they are and the pass
+   * does the rest. */
+  gemm_clamped(mr, nc, taps, kc, a, w, c, c_stride, -__builtin_inff(), __builtin_inff());
+  epilogue_pass(mr, nc, c, c_stride, ep);
 }

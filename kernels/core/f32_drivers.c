@@ -36,7 +36,11 @@ typedef struct gemm_job {
   const float *w;
   float *c;
   int64_t c_stride;
+  /* The epilogue: clamp, and PRELU slopes [n] (padded to whole blocks) and a residual laid out
+   * as c, or NULL (edgeq/f32_gemm.h). */
   float lo, hi;
+  const float *slope, *residual;
+  int32_t hard_swish;
   int64_t tiles_per_task;
   int32_t blocks_per_task;
   int32_t n_tasks;  /* tasks along N */
@@ -286,13 +290,16 @@ static void gemm_tasks(void *arg, int64_t begin, int64_t end) {
           const int by_rows = j->conv && kind[g] != TILE_TAPS;
           const int32_t taps = by_rows ? j->conv->k_h : j->taps;
           const int32_t kc = by_rows ? j->conv->k_w * j->kc : j->kc;
-          float *c = j->c + row * j->c_stride + col;
+          const int64_t at = row * j->c_stride + col;
+          const eq_f32_gemm_epilogue ep = {j->lo, j->hi, j->slope ? j->slope + col : NULL,
+                                           j->residual ? j->residual + at : NULL,
+                                           j->hard_swish};
           if (kind[g] == TILE_STRIDED_ROWS) {
             j->uk->rows(rows, nc, taps, kc, ptrs + g * tile_ptrs, row_step,
-                        j->w + blk * block_floats, c, j->c_stride, j->lo, j->hi);
+                        j->w + blk * block_floats, j->c + at, j->c_stride, &ep);
           } else {
-            j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats, c,
-                      j->c_stride, j->lo, j->hi);
+            j->uk->fn(rows, nc, taps, kc, ptrs + g * tile_ptrs, j->w + blk * block_floats,
+                      j->c + at, j->c_stride, &ep);
           }
         }
       }
@@ -322,19 +329,40 @@ static void gemm_run(eq_ctx *ctx, gemm_job *job) {
                   gemm_tasks, job);
 }
 
-static void plain_gemm(eq_ctx *ctx, const eq_f32_gemm_ukernel *uk, int64_t m, int32_t n,
-                       int32_t k, const float *a, const float *w, float *c, float lo, float hi) {
-  gemm_job job = {uk, m, n, 1, k, a, k, NULL, NULL, w, c, n, lo, hi, 0, 0, 0};
+/* Input i of the node when present (optional inputs are absent as NULL or past n_inputs). */
+static const float *optional_input(const eq_node *node, int32_t i) {
+  return node->n_inputs > i && node->inputs[i] ? (const float *)node->inputs[i]->data : NULL;
+}
+
+/* The job's epilogue from the node's optional inputs 2 (PRELU slopes) and 3 (residual). */
+static void set_epilogue(gemm_job *job, const eq_node *node, float lo, float hi,
+                         int32_t hard_swish) {
+  job->lo = lo;
+  job->hi = hi;
+  job->hard_swish = hard_swish;
+  job->slope = optional_input(node, 2);
+  job->residual = optional_input(node, 3);
+}
+
+static void plain_gemm(eq_ctx *ctx, const eq_node *node, const eq_f32_gemm_ukernel *uk,
+                       int64_t m, int32_t n, int32_t k, float lo, float hi, int32_t hard_swish) {
+  gemm_job job = {uk, m, n, 1, k, (const float *)node->inputs[0]->data, k, NULL, NULL,
+                  (const float *)node->inputs[1]->data, (float *)node->outputs[0]->data, n};
+  set_epilogue(&job, node, lo, hi, hard_swish);
   gemm_run(ctx, &job);
 }
 
+/* The GEMM kernels' inputs past the packed weights, both optional: 2, PRELU slopes [out_c]
+ * zero-padded to whole NR blocks; 3, a residual shaped as the output, added before the clamp
+ * (edgeq/f32_gemm.h eq_f32_gemm_epilogue). */
+
 /* 1x1 convolution, stride 1, no padding, one group: the input pixels are the rows of A.
- * Inputs: input [N, H, W, C], packed weights. */
-int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+ * Inputs: input [N, H, W, C], packed weights, epilogue inputs. */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                       int32_t hard_swish) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
-  plain_gemm(ctx, uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->in_c,
-             (const float *)node->inputs[0]->data, (const float *)node->inputs[1]->data,
-             (float *)node->outputs[0]->data, p->act_min, p->act_max);
+  plain_gemm(ctx, node, uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->in_c,
+             p->act_min, p->act_max, hard_swish);
   return 0;
 }
 
@@ -377,11 +405,13 @@ static eq_conv_params pad_input(const eq_conv_params *p, const float *in, float 
 
 /* Any other one-group convolution, as an indirect GEMM: each output pixel's taps point at its
  * input pixels (or at a zero row over the padding), so no patch is ever copied.
- * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C];
+ * Inputs: input [N, H, W, C], packed weights of the filter seen as [OC, KH * KW * C],
+ * epilogue inputs;
  * scratch: KW * C floats (the zero row a whole filter row may point at), or, where prepare
  * asked for it (few channels, small padded input), room for the zero-padded input first: then
  * every filter row is one contiguous run and the taps need no padding checks. */
-int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk) {
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                        int32_t hard_swish) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   const int64_t zero_row = (int64_t)p->k_w * p->in_c;
   const int64_t padded = (int64_t)p->batch * p->in_c *
@@ -400,18 +430,17 @@ int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_uker
   memset(zeros, 0, (size_t)zero_row * sizeof(float));
   gemm_job job = {uk, (int64_t)p->batch * p->out_h * p->out_w, p->out_c, p->k_h * p->k_w,
                   p->in_c, in, 0, &geometry, zeros, (const float *)node->inputs[1]->data,
-                  (float *)node->outputs[0]->data, p->out_c, p->act_min, p->act_max, 0, 0, 0};
+                  (float *)node->outputs[0]->data, p->out_c};
+  set_epilogue(&job, node, p->act_min, p->act_max, hard_swish);
   gemm_run(ctx, &job);
   return 0;
 }
 
-/* Inputs: input seen as [rows, depth], packed weights. */
+/* Inputs: input seen as [rows, depth], packed weights, epilogue inputs. */
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx,
                                 const eq_f32_gemm_ukernel *uk) {
   const eq_fc_params *p = (const eq_fc_params *)node->params;
-  plain_gemm(ctx, uk, p->rows, p->units, p->depth, (const float *)node->inputs[0]->data,
-             (const float *)node->inputs[1]->data, (float *)node->outputs[0]->data, p->act_min,
-             p->act_max);
+  plain_gemm(ctx, node, uk, p->rows, p->units, p->depth, p->act_min, p->act_max, 0);
   return 0;
 }
 

@@ -10,7 +10,7 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
 
 void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                               const float *const *a, const float *w, float *c, int64_t c_stride,
-                              float lo, float hi) {
+                              const eq_f32_gemm_epilogue *ep) {
   for (int32_t i = 0; i < mr; ++i) {
     float acc[EQ_F32_GEMM_NR];
     for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] = w[j];
@@ -21,7 +21,11 @@ void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
         for (int32_t j = 0; j < EQ_F32_GEMM_NR; ++j) acc[j] += x[k] * wk[j];
       }
     }
-    for (int32_t j = 0; j < nc; ++j) c[i * c_stride + j] = clampf(acc[j], lo, hi);
+    const float *res = ep->residual ? ep->residual + i * c_stride : NULL;
+    for (int32_t j = 0; j < nc; ++j) {
+      const float v = clampf(res ? acc[j] + res[j] : acc[j], ep->lo, ep->hi);
+      c[i * c_stride + j] = eq_f32_gemm_activate(v, ep, j);
+    }
   }
 }
 

@@ -6,21 +6,13 @@
 #include <immintrin.h>
 
 #include "edgeq/f32_gemm.h"
+#include "f32_gemm_avx512.h"
 
 #define MR 7
 
-static inline __m512 clamp16(__m512 v, __m512 lo, __m512 hi) {
-  /* max/min return their second operand for NaN, so a NaN passes through as in the reference */
-  return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-}
-
-static inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi) {
-  return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
-}
-
 static void gemm_narrow(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                         const float *const *a, const float *w, float *c, int64_t c_stride,
-                        float lo, float hi) {
+                        const eq_f32_gemm_epilogue *ep) {
   __m256 acc[MR];
   for (int32_t i = 0; i < MR; ++i) acc[i] = _mm256_loadu_ps(w);
   w += 16;
@@ -32,15 +24,17 @@ static void gemm_narrow(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
         acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i][k]), wk, acc[i]);
     }
   }
-  const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+  const __m256 vlo = _mm256_set1_ps(ep->lo), vhi = _mm256_set1_ps(ep->hi);
   const __mmask8 m = (__mmask8)((1u << nc) - 1u);
+  const __m256 slope = ep->slope ? _mm256_loadu_ps(ep->slope) : vlo;
   for (int32_t i = 0; i < mr; ++i)
-    _mm256_mask_storeu_ps(c + i * c_stride, m, clamp8(acc[i], vlo, vhi));
+    _mm256_mask_storeu_ps(c + i * c_stride, m,
+                          epilogue8(acc[i], ep, i * c_stride, m, vlo, vhi, slope));
 }
 
 /* One row (a FULLY_CONNECTED of one input row): no FMAs spent on repeated rows. */
 static void gemm_1x16(int32_t nc, int32_t taps, int32_t kc, const float *const *a,
-                      const float *w, float *c, float lo, float hi) {
+                      const float *w, float *c, const eq_f32_gemm_epilogue *ep) {
   __m512 acc = _mm512_loadu_ps(w);
   w += 16;
   for (int32_t t = 0; t < taps; ++t, a += MR) {
@@ -48,19 +42,21 @@ static void gemm_1x16(int32_t nc, int32_t taps, int32_t kc, const float *const *
     for (int32_t k = 0; k < kc; ++k, w += 16)
       acc = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), _mm512_loadu_ps(w), acc);
   }
-  _mm512_mask_storeu_ps(c, (__mmask16)((1u << nc) - 1u),
-                        clamp16(acc, _mm512_set1_ps(lo), _mm512_set1_ps(hi)));
+  const __mmask16 m = (__mmask16)((1u << nc) - 1u);
+  const __m512 slope = ep->slope ? _mm512_loadu_ps(ep->slope) : acc;
+  _mm512_mask_storeu_ps(c, m, epilogue16(acc, ep, 0, m, _mm512_set1_ps(ep->lo),
+                                         _mm512_set1_ps(ep->hi), slope));
 }
 
 void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                               const float *const *a, const float *w, float *c, int64_t c_stride,
-                              float lo, float hi) {
+                              const eq_f32_gemm_epilogue *ep) {
   if (mr == 1) {
-    gemm_1x16(nc, taps, kc, a, w, c, lo, hi);
+    gemm_1x16(nc, taps, kc, a, w, c, ep);
     return;
   }
   if (nc <= 8) {
-    gemm_narrow(mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
+    gemm_narrow(mr, nc, taps, kc, a, w, c, c_stride, ep);
     return;
   }
   __m512 c0 = _mm512_loadu_ps(w);
@@ -80,13 +76,16 @@ void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
       c6 = _mm512_fmadd_ps(_mm512_set1_ps(a6[k]), wk, c6);
     }
   }
-  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  const __m512 vlo = _mm512_set1_ps(ep->lo), vhi = _mm512_set1_ps(ep->hi);
   /* A full block stores without a mask. */
-  const int full = nc == 16;
+  const int full = nc == 16, clamp_only = eq_f32_gemm_clamp_only(ep);
   const __mmask16 m = (__mmask16)((1u << nc) - 1u);
-#define STORE_ROW(i, v)                                                          \
-  (full ? _mm512_storeu_ps(c + (i) * c_stride, clamp16((v), vlo, vhi))           \
-        : _mm512_mask_storeu_ps(c + (i) * c_stride, m, clamp16((v), vlo, vhi)))
+  const __m512 slope = ep->slope ? _mm512_loadu_ps(ep->slope) : vlo;
+#define OUT(i, v) \
+  (clamp_only ? clamp16((v), vlo, vhi) : epilogue16((v), ep, (i) * c_stride, m, vlo, vhi, slope))
+#define STORE_ROW(i, v)                                    \
+  (full ? _mm512_storeu_ps(c + (i) * c_stride, OUT(i, v)) \
+        : _mm512_mask_storeu_ps(c + (i) * c_stride, m, OUT(i, v)))
   STORE_ROW(0, c0);
   if (mr > 1) STORE_ROW(1, c1);
   if (mr > 2) STORE_ROW(2, c2);
@@ -95,4 +94,5 @@ void eq_f32_gemm_7x16__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
   if (mr > 5) STORE_ROW(5, c5);
   if (mr > 6) STORE_ROW(6, c6);
 #undef STORE_ROW
+#undef OUT
 }

@@ -10,19 +10,15 @@
 #include <immintrin.h>
 
 #include "edgeq/f32_gemm.h"
+#include "f32_gemm_avx512.h"
 
 #define MR 7
-
-static inline __m512 clamp16(__m512 v, __m512 lo, __m512 hi) {
-  /* max/min return their second operand for NaN, so a NaN passes through as in the reference */
-  return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-}
 
 /* One row (a FULLY_CONNECTED of one input row): two chains, no FMAs spent on repeated rows.
  * Tap t's row is a[t * tap_stride]. */
 static void gemm_1x32(int32_t nc, int32_t taps, int32_t kc, const float *const *a,
-                      int32_t tap_stride, const float *w0, const float *w1, float *c, float lo,
-                      float hi) {
+                      int32_t tap_stride, const float *w0, const float *w1, float *c,
+                      const eq_f32_gemm_epilogue *ep) {
   __m512 acc0 = _mm512_loadu_ps(w0), acc1 = _mm512_loadu_ps(w1);
   w0 += 16;
   w1 += 16;
@@ -34,17 +30,20 @@ static void gemm_1x32(int32_t nc, int32_t taps, int32_t kc, const float *const *
       acc1 = _mm512_fmadd_ps(xk, _mm512_loadu_ps(w1), acc1);
     }
   }
-  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-  _mm512_storeu_ps(c, clamp16(acc0, vlo, vhi));
-  _mm512_mask_storeu_ps(c + 16, (__mmask16)((1u << (nc - 16)) - 1u), clamp16(acc1, vlo, vhi));
+  const __m512 vlo = _mm512_set1_ps(ep->lo), vhi = _mm512_set1_ps(ep->hi);
+  const __mmask16 m = (__mmask16)((1u << (nc - 16)) - 1u);
+  const __m512 s0 = ep->slope ? _mm512_loadu_ps(ep->slope) : vlo;
+  const __m512 s1 = ep->slope ? _mm512_loadu_ps(ep->slope + 16) : vlo;
+  _mm512_storeu_ps(c, epilogue16(acc0, ep, 0, 0xffff, vlo, vhi, s0));
+  _mm512_mask_storeu_ps(c + 16, m, epilogue16(acc1, ep, 16, m, vlo, vhi, s1));
 }
 
 /* The 7-row tile over `blocks` (1 or 2) packed blocks. Rows come from pointers a[t * MR + i]
  * or, when `strided`, from a[t] + i * a_step (rows past mr repeat row mr - 1). */
 static inline __attribute__((always_inline)) void gemm_tile(
     const int strided, const int blocks, int32_t mr, int32_t nc, int32_t taps, int32_t kc,
-    const float *const *a, int64_t a_step, const float *w, float *c, int64_t c_stride, float lo,
-    float hi) {
+    const float *const *a, int64_t a_step, const float *w, float *c, int64_t c_stride,
+    const eq_f32_gemm_epilogue *ep) {
   const float *w0 = w, *w1 = w + ((int64_t)taps * kc + 1) * EQ_F32_GEMM_NR;
   __m512 acc0[MR], acc1[MR];
   {
@@ -73,22 +72,39 @@ static inline __attribute__((always_inline)) void gemm_tile(
       }
     }
   }
-  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  const __m512 vlo = _mm512_set1_ps(ep->lo), vhi = _mm512_set1_ps(ep->hi);
   const int32_t last = blocks == 2 ? nc - 16 : nc;  /* live columns of the last block */
   const __mmask16 m = (__mmask16)((1u << last) - 1u);
+  if (eq_f32_gemm_clamp_only(ep)) {
+#pragma GCC unroll 7
+    for (int32_t i = 0; i < MR; ++i) {
+      if (i < mr) {
+        float *ci = c + i * c_stride;
+        if (blocks == 2) {
+          _mm512_storeu_ps(ci, clamp16(acc0[i], vlo, vhi));
+          ci += 16;
+        }
+        const __m512 v = clamp16(blocks == 2 ? acc1[i] : acc0[i], vlo, vhi);
+        if (last == 16) {  /* a full block stores without a mask */
+          _mm512_storeu_ps(ci, v);
+        } else {
+          _mm512_mask_storeu_ps(ci, m, v);
+        }
+      }
+    }
+    return;
+  }
+  const __m512 s0 = ep->slope ? _mm512_loadu_ps(ep->slope) : vlo;
+  const __m512 s1 = ep->slope && blocks == 2 ? _mm512_loadu_ps(ep->slope + 16) : s0;
 #pragma GCC unroll 7
   for (int32_t i = 0; i < MR; ++i) {
     if (i < mr) {
-      float *ci = c + i * c_stride;
+      const int64_t at = i * c_stride;
       if (blocks == 2) {
-        _mm512_storeu_ps(ci, clamp16(acc0[i], vlo, vhi));
-        ci += 16;
-      }
-      const __m512 v = clamp16(blocks == 2 ? acc1[i] : acc0[i], vlo, vhi);
-      if (last == 16) {  /* a full block stores without a mask */
-        _mm512_storeu_ps(ci, v);
+        _mm512_storeu_ps(c + at, epilogue16(acc0[i], ep, at, 0xffff, vlo, vhi, s0));
+        _mm512_mask_storeu_ps(c + at + 16, m, epilogue16(acc1[i], ep, at + 16, m, vlo, vhi, s1));
       } else {
-        _mm512_mask_storeu_ps(ci, m, v);
+        _mm512_mask_storeu_ps(c + at, m, epilogue16(acc0[i], ep, at, m, vlo, vhi, s0));
       }
     }
   }
@@ -96,24 +112,25 @@ static inline __attribute__((always_inline)) void gemm_tile(
 
 void eq_f32_gemm_7x32__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                               const float *const *a, const float *w, float *c, int64_t c_stride,
-                              float lo, float hi) {
+                              const eq_f32_gemm_epilogue *ep) {
   if (nc <= 16) {
-    eq_f32_gemm_7x16__avx512(mr, nc, taps, kc, a, w, c, c_stride, lo, hi);
+    eq_f32_gemm_7x16__avx512(mr, nc, taps, kc, a, w, c, c_stride, ep);
   } else if (mr == 1) {
-    gemm_1x32(nc, taps, kc, a, MR, w, w + ((int64_t)taps * kc + 1) * EQ_F32_GEMM_NR, c, lo, hi);
+    gemm_1x32(nc, taps, kc, a, MR, w, w + ((int64_t)taps * kc + 1) * EQ_F32_GEMM_NR, c, ep);
   } else {
-    gemm_tile(0, 2, mr, nc, taps, kc, a, 0, w, c, c_stride, lo, hi);
+    gemm_tile(0, 2, mr, nc, taps, kc, a, 0, w, c, c_stride, ep);
   }
 }
 
 void eq_f32_gemm_rows_7x32__avx512(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                    const float *const *a, int64_t a_step, const float *w,
-                                   float *c, int64_t c_stride, float lo, float hi) {
+                                   float *c, int64_t c_stride,
+                                   const eq_f32_gemm_epilogue *ep) {
   if (nc <= 16) {
-    gemm_tile(1, 1, mr, nc, taps, kc, a, a_step, w, c, c_stride, lo, hi);
+    gemm_tile(1, 1, mr, nc, taps, kc, a, a_step, w, c, c_stride, ep);
   } else if (mr == 1) {
-    gemm_1x32(nc, taps, kc, a, 1, w, w + ((int64_t)taps * kc + 1) * EQ_F32_GEMM_NR, c, lo, hi);
+    gemm_1x32(nc, taps, kc, a, 1, w, w + ((int64_t)taps * kc + 1) * EQ_F32_GEMM_NR, c, ep);
   } else {
-    gemm_tile(1, 2, mr, nc, taps, kc, a, a_step, w, c, c_stride, lo, hi);
+    gemm_tile(1, 2, mr, nc, taps, kc, a, a_step, w, c, c_stride, ep);
   }
 }

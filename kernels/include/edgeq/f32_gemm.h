@@ -25,21 +25,67 @@ extern "C" {
 #define EQ_F32_GEMM_MAX_POINTERS 4096
 #define EQ_F32_GEMM_MAX_MR 8
 
-/* Indirect GEMM over one packed NR block w: c[i][0..nc) = clamp(bias + sum over taps t and
+/* What a microkernel does to each output after its sums (in this order): adds the residual
+ * (an ADD fused after the convolution), clamps to [lo, hi] (the fused activation), then applies
+ * PRELU's per-channel slope (x >= 0 ? x : x * slope; a NaN gives x * slope, a NaN too) or,
+ * with hard_swish set, x * clamp(x + 3, 0, 6) / 6 (HARD_SWISH's operations in its order, so
+ * the fused result is the unfused one bit for bit; a NaN stays NaN). The driver points slope
+ * and residual at the tile's first column / output (NULL = none); slopes are zero-padded to a
+ * whole number of NR blocks, so a block may load all NR of them; the residual is laid out as c
+ * (same c_stride) and read only where c is stored. */
+typedef struct eq_f32_gemm_epilogue {
+  float lo, hi;
+  const float *slope;
+  const float *residual;
+  int32_t hard_swish;
+} eq_f32_gemm_epilogue;
+
+/* Indirect GEMM over one packed NR block w: c[i][0..nc) = epilogue(bias + sum over taps t and
  * k < kc of a[t * MR + i][k] * w[t * kc + k][..]) for rows i < mr. Row i of tap t is read from
  * the pointer a[t * MR + i] (MR = the microkernel's tile height; rows past mr repeat a valid
  * pointer and are computed but not stored). A plain GEMM is one tap; a convolution points its
  * taps at input pixels, or at a zero row where the patch covers padding. */
 typedef void (*eq_f32_gemm_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                const float *const *a, const float *w, float *c, int64_t c_stride,
-                               float lo, float hi);
+                               const eq_f32_gemm_epilogue *ep);
 
 /* The same GEMM with evenly spaced rows: row i of tap t is read at a[t] + i * a_step (one pointer
  * per tap; rows past mr repeat row mr - 1). A convolution's tile within one output row, its
  * filter rows inside the image, is this: the pixels' filter rows are stride * channels apart. */
 typedef void (*eq_f32_gemm_rows_fn)(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
                                     const float *const *a, int64_t a_step, const float *w,
-                                    float *c, int64_t c_stride, float lo, float hi);
+                                    float *c, int64_t c_stride, const eq_f32_gemm_epilogue *ep);
+
+/* Whether the epilogue is the clamp alone (the microkernels' fast path). */
+static inline int eq_f32_gemm_clamp_only(const eq_f32_gemm_epilogue *ep) {
+  return ep->slope == NULL && ep->residual == NULL && !ep->hard_swish;
+}
+
+/* The scalar steps after the clamp. */
+static inline float eq_f32_gemm_activate(float v, const eq_f32_gemm_epilogue *ep, int32_t j) {
+  if (ep->slope && !(v >= 0.0f)) return v * ep->slope[j];
+  if (ep->hard_swish) {
+    const float g = v + 3.0f;
+    return v * (g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g)) / 6.0f;
+  }
+  return v;
+}
+
+/* The epilogue's residual and slope over outputs already stored and clamped to [-inf, inf]
+ * (a tile's mr x nc outputs at c): for a microkernel that computes the clamp-only epilogue
+ * itself and leaves the rest to this portable pass. */
+static inline void eq_f32_gemm_epilogue_pass(int32_t mr, int32_t nc, float *c, int64_t c_stride,
+                                             const eq_f32_gemm_epilogue *ep) {
+  for (int32_t i = 0; i < mr; ++i) {
+    float *row = c + i * c_stride;
+    const float *res = ep->residual ? ep->residual + i * c_stride : NULL;
+    for (int32_t j = 0; j < nc; ++j) {
+      float v = res ? row[j] + res[j] : row[j];
+      v = v < ep->lo ? ep->lo : (v > ep->hi ? ep->hi : v);
+      row[j] = eq_f32_gemm_activate(v, ep, j);
+    }
+  }
+}
 
 /* A microkernel with a tile of mr rows and nr columns: nr is EQ_F32_GEMM_NR, or a multiple of it
  * when the kernel reads that many consecutive packed blocks (the first at w, the next one block
@@ -96,8 +142,11 @@ typedef void (*eq_f32_conv_direct_fn)(const struct eq_conv_params *p, const floa
                                       float *out_image);
 
 /* Drivers: each is the body of an eq_kernel_fn, given the ISA's microkernel. */
-int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
-int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
+/* hard_swish: the epilogue's (the `_hswish` kernels). */
+int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                       int32_t hard_swish);
+int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
+                        int32_t hard_swish);
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
 int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
 int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn uk);
@@ -113,10 +162,16 @@ int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn
   static const eq_f32_gemm_ukernel isa##_gemm = {gemm_fn, gemm_mr, gemm_nr, gemm_rows_fn}; \
   static const eq_f32_dwconv_ukernel isa##_dw = {__VA_ARGS__};                             \
   static int conv2d_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                          \
-    return eq_f32_conv2d_gemm(n, c, &isa##_gemm);                                          \
+    return eq_f32_conv2d_gemm(n, c, &isa##_gemm, 0);                                       \
   }                                                                                        \
   static int conv2d_f32_igemm_##isa(const eq_node *n, eq_ctx *c) {                         \
-    return eq_f32_conv2d_igemm(n, c, &isa##_gemm);                                         \
+    return eq_f32_conv2d_igemm(n, c, &isa##_gemm, 0);                                      \
+  }                                                                                        \
+  static int conv2d_f32_gemm_hswish_##isa(const eq_node *n, eq_ctx *c) {                   \
+    return eq_f32_conv2d_gemm(n, c, &isa##_gemm, 1);                                       \
+  }                                                                                        \
+  static int conv2d_f32_igemm_hswish_##isa(const eq_node *n, eq_ctx *c) {                  \
+    return eq_f32_conv2d_igemm(n, c, &isa##_gemm, 1);                                      \
   }                                                                                        \
   static int fully_connected_f32_gemm_##isa(const eq_node *n, eq_ctx *c) {                 \
     return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
@@ -125,33 +180,40 @@ int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn
     return eq_f32_depthwise(n, c, &isa##_dw);                                              \
   }
 
-/* Table entries for the kernels above, needing ISA bits `bits`. */
+/* Table entries for the kernels above, needing ISA bits `bits`. The `_residual` names are the
+ * same kernels given a residual input (an activation: edgeq/ops/conv.py keeps such calls apart
+ * from the fp16 twins, which would not slice it); `_hswish` ones end in HARD_SWISH. */
 #define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
   {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
   {"conv2d_f32_igemm", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},              \
+  {"conv2d_f32_gemm_residual", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},       \
+  {"conv2d_f32_igemm_residual", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},     \
+  {"conv2d_f32_gemm_hswish", conv2d_f32_gemm_hswish_##isa, sizeof(eq_conv_params), bits},  \
+  {"conv2d_f32_igemm_hswish", conv2d_f32_igemm_hswish_##isa, sizeof(eq_conv_params), bits},\
   {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
   {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
 
 /* Microkernels, one per ISA file (kernels/ref, kernels/x86, kernels/arm). */
 void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                              const float *, float *, int64_t, float, float);
+                              const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
 #if defined(__x86_64__) || defined(_M_X64)
 void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                            const float *, float *, int64_t, float, float);
+                            const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
 void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                              const float *, float *, int64_t, float, float);
+                              const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_gemm_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                              const float *, float *, int64_t, float, float);
+                              const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_gemm_rows_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                                   int64_t, const float *, float *, int64_t, float, float);
+                                   int64_t, const float *, float *, int64_t,
+                                   const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
                            const float *, float *, float, float);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
@@ -163,7 +225,7 @@ void eq_f32_dwconv_image__avx512(const struct eq_conv_params *, const float *, i
 #endif
 #if defined(__aarch64__)
 void eq_f32_gemm_6x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
-                            const float *, float *, int64_t, float, float);
+                            const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__neon(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float);
 void eq_f32_dwconv_row__neon(const struct eq_conv_params *, const float *const *, int32_t,
