@@ -20,6 +20,16 @@ F32 = np.float32
 RNG = np.random.default_rng(7)
 
 
+@pytest.fixture(autouse=True)
+def qd8_depthwise(monkeypatch):
+    """The QD8 depthwise kernels are tested on every level, also where a QD8 model's depthwise
+    convs run as float ones (plain NEON: edgeq/ops/qd8.py depthwise_in_float; that path is
+    test_float_depthwise_runs_the_dequantized_weights)."""
+    from edgeq.ops import qd8
+
+    monkeypatch.setattr(qd8, "depthwise_in_float", lambda: False)
+
+
 # --- the spec, in numpy ------------------------------------------------------------------------
 
 def quantize(x, exact=False):
@@ -384,6 +394,36 @@ def test_quantizers_round_ties_as_the_spec(level, runs, monkeypatch):
     (got,) = run_edgeq(dw, [img])
     np.testing.assert_array_equal(got, depthwise_spec(img, wd, sd, np.zeros(c, F32), 1,
                                                       (0, 0, 2, 7)))
+
+
+@pytest.mark.parametrize("stride,act", [(1, 0), (2, 3)])
+def test_float_depthwise_runs_the_dequantized_weights(stride, act, monkeypatch):
+    """depthwise_in_float: the float depthwise kernel on w_q * scale, the float op's numbers."""
+    from edgeq.ops import qd8
+
+    c = 21
+    w = RNG.integers(-127, 128, (1, 3, 3, c)).astype(np.int8)
+    s = RNG.uniform(0.001, 0.03, c).astype(F32)
+    bias = RNG.standard_normal(c).astype(F32)
+    opts = {"padding": 0, "stride_h": stride, "stride_w": stride, "depth_multiplier": 1,
+            "fused_activation_function": act}
+    x = (RNG.standard_normal((1, 9, 11, c)) * 2).astype(F32)
+    b = ModelBuilder(description="edgeq float depthwise")
+    ids = [b.add_tensor("x", x.shape, F32), b.add_tensor("w", w.shape, F32, data=w * s),
+           b.add_tensor("bias", bias.shape, F32, data=bias)]
+    y = b.add_tensor("y", [], F32)
+    b.add_operator(BuiltinOp.DEPTHWISE_CONV_2D, ids, [y], options=opts)
+    b.set_inputs([ids[0]])
+    b.set_outputs([y])
+    (want,) = run_edgeq(b.build(), [x])
+    monkeypatch.setattr(qd8, "depthwise_in_float", lambda: True)
+    model = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, x.shape, w, s, bias, opts, qdim=3)
+    it = edgeq.Interpreter(model_content=model)
+    it.allocate_tensors()
+    kernels = it._get_plan().compiled.kernel_of_node
+    assert all(k.startswith("depthwise_conv2d_f32") for k in kernels)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, want)
 
 
 # --- layers of the shared qd8 models, with their scales ------------------------------------------

@@ -311,18 +311,25 @@ def prepare_depthwise_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
-    if multiplier == 1 and in_c > 0 and not cpu.reference_only():
+    return depthwise_call(params, x.index, w.index, _index(bias))
+
+
+def depthwise_call(params, x_index: int, w_index: int, bias_index: int):
+    """The float depthwise kernel for checked geometry (also qd8.py's, with weights it
+    dequantized on cores where that is cheaper)."""
+    p = params
+    if p.depth_multiplier == 1 and p.in_c > 0 and not cpu.reference_only():
         # A zero input row in scratch stands in for the padding; on small maps (where border
         # pixels are many) a zero-padded copy of the input makes every pixel interior.
-        zero_row = max(in_w, 1) * in_c * 4
+        zero_row = max(p.in_w, 1) * p.in_c * 4
         padded = _padded_input_bytes(params)
         scratch = zero_row
-        if out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= DW_PAD_COPY_MAX_BYTES and \
-                (pad_top or pad_left or padded > n * in_h * in_w * in_c * 4):
+        if p.out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= DW_PAD_COPY_MAX_BYTES and \
+                (p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4):
             scratch += padded
         return KernelCall("depthwise_conv2d_f32_dw", params,
-                          inputs=[x.index, w.index, _index(bias)], scratch_bytes=scratch)
-    return KernelCall("depthwise_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
+                          inputs=[x_index, w_index, bias_index], scratch_bytes=scratch)
+    return KernelCall("depthwise_conv2d_f32", params, inputs=[x_index, w_index, bias_index])
 
 
 # --- TRANSPOSE_CONV --------------------------------------------------------------------------

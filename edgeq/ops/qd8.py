@@ -334,6 +334,24 @@ def prepare_conv2d(ctx):
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------
 
+def depthwise_in_float() -> bool:
+    """True where a QD8 model's depthwise convs run as float ones on their dequantized weights
+    (w_q * scale, the converter's float weights to int8 rounding): on ARM cores without sdot,
+    whose QD8 GEMM is the plain NEON one. There the QD8 depthwise (a grid pass over the image,
+    then float FMAs and a per-channel epilogue) costs about twice the float kernel's guest
+    instructions and the model's QD8 would cost more than its fp32 (benchmarks/README.md,
+    "QD8 below fp32 on the A53/A72"); skipping the activation rounding keeps it closer to the
+    fp32 model than LiteRT's QD8 (tests/test_qd8_models.py checks that bound). Elsewhere the
+    depthwise stays QD8, as LiteRT runs it."""
+    from edgeq.runtime import cpu
+    from edgeq.runtime.executor import find_kernel
+
+    if cpu.reference_only():
+        return False
+    found = find_kernel("fully_connected_qd8", cpu.allowed())
+    return found is not None and found[1] == cpu.FEATURES["neon"]
+
+
 def prepare_depthwise_conv2d(ctx):
     # As for float, the multiplier is what the shapes say (LiteRT ignores the option).
     g = _geometry(ctx, lambda in_c, ws: ws[0] == 1 and in_c > 0 and ws[3] % in_c == 0,
@@ -345,6 +363,11 @@ def prepare_depthwise_conv2d(ctx):
         raise ctx.fail(f"filter {g.k_h}x{g.k_w} has more than {MAX_DW_TAPS} taps, the most the "
                        f"int8 depthwise kernels sum exactly")
     key = ("dw", ctx.node.index, w.index)
+    if g.depth_multiplier == 1 and depthwise_in_float():
+        _bias_values(ctx, bias, g.out_c)  # checked as below; the float kernel reads the tensor
+        filt = _cached_constant(ctx, key + ("dequantized",), lambda: np.ascontiguousarray(
+            (wq.reshape(1, g.k_h, g.k_w, g.out_c).astype(np.float32) * scales)))
+        return conv.depthwise_call(g, x.index, filt, conv._index(bias))
     # Weights as floats: the kernels sum exactly on the integer grid (params/qd8.h).
     filt = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(
         wq.reshape(taps, g.out_c).astype(np.float32)))
