@@ -114,6 +114,7 @@ typedef struct eq_qd8_ukernels {
   eq_qd8_dwconv_fn dwconv;
   eq_qd8_quantize_grid_fn quantize_grid;
   eq_qd8_dwconv_run_fn dwconv_run;  /* may be NULL */
+  int32_t chunk_blocks;  /* weight blocks per GEMM call (one task); 0: the drivers' default */
 } eq_qd8_ukernels;
 
 /* Node parameters of fully_connected_qd8 (also BATCH_MATMUL with a constant 2-D rhs).
