@@ -16,7 +16,10 @@
 #pragma GCC optimize("no-schedule-insns")
 #endif
 
-#define MR 2
+/* Rows per call: the 2-row tile walks pairs of them (and a last single row), so that the call
+ * and task overhead (~90 instructions) is paid once per 16 rows, not per pair: 1x1 convs
+ * quantize and multiply per pixel, 32,928 rows in MobileNetV2. */
+#define MR 16
 
 /* Channels 4j..4j+3 of row r: pairs r##lo holds 4j, 4j+1, r##hi holds 4j+2, 4j+3. */
 #define QD8_TWO_GROUPS(ADD, p_lo, p_hi, wa, wb, xa, xb)                                            \
@@ -130,10 +133,20 @@ static void qd8_gemm_2x16c4__neon(size_t mr, size_t nc, size_t kc, const int8_t 
                                   size_t a_stride, const void *packed_w, float *c,
                                   size_t c_stride, const eq_qd8_row_quant *quant,
                                   float act_min, float act_max) {
-  if (mr > 1) {
-    qd8_gemm_rows(1, nc, kc, a, a_stride, packed_w, c, c_stride, quant, act_min, act_max);
-  } else {
-    qd8_gemm_rows(0, nc, kc, a, a_stride, packed_w, c, c_stride, quant, act_min, act_max);
+  /* Block by block, so that a block's weights (16 * kc bytes) stay in L1 for every row pair. */
+  const size_t block_bytes = EQ_QD8_BLOCK_BYTES(kc);
+  for (size_t n0 = 0; n0 < nc; n0 += EQ_QD8_NR) {
+    const void *w = (const uint8_t *)packed_w + (n0 / EQ_QD8_NR) * block_bytes;
+    const size_t cols = nc - n0 < EQ_QD8_NR ? nc - n0 : EQ_QD8_NR;
+    size_t i = 0;
+    for (; i + 2 <= mr; i += 2) {
+      qd8_gemm_rows(1, cols, kc, a + i * a_stride, a_stride, w, c + i * c_stride + n0, c_stride,
+                    quant + i, act_min, act_max);
+    }
+    if (i < mr) {
+      qd8_gemm_rows(0, cols, kc, a + i * a_stride, a_stride, w, c + i * c_stride + n0, c_stride,
+                    quant + i, act_min, act_max);
+    }
   }
 }
 
