@@ -282,6 +282,30 @@ def test_isa_variant_matches_scalar(level, runs, m, n, k, monkeypatch):
 
 
 @pytest.mark.parametrize("level,runs", LEVELS)
+@pytest.mark.parametrize("k", [1, 3, 16, 21, 64])
+def test_isa_variant_special_rows_match_scalar(level, runs, k, monkeypatch):
+    """Rows whose quantization parameters take every branch (all zero, one-sided, constant,
+    a range too small for a finite 255 / range, huge values), side by side in groups of rows
+    (levels that quantize several rows at once compute their parameters together)."""
+    if not runs:
+        pytest.skip(f"this CPU lacks the {level} features")
+    base = RNG.standard_normal(k).astype(F32)
+    rows = [np.zeros(k, F32), np.abs(base) + 0.1, -np.abs(base) - 0.1, np.full(k, 2.5, F32),
+            np.full(k, -3.0, F32), base * F32(1e-38), base * F32(1e30), base,
+            np.where(np.arange(k) % 2 == 0, F32(-0.0), F32(0.0)).astype(F32), base + 1.0,
+            base * 0.5]
+    x = np.stack(rows).astype(F32)
+    w, s = weights(19, k)
+    bias = RNG.standard_normal(19).astype(F32)
+    model = hybrid_model(BuiltinOp.FULLY_CONNECTED, x.shape, w, s, bias, {})
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    (scalar,) = run_edgeq(model, [x])
+    monkeypatch.setenv("EDGEQ_ISA", level)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, scalar)
+
+
+@pytest.mark.parametrize("level,runs", LEVELS)
 def test_isa_variant_conv_matches_scalar(level, runs, monkeypatch):
     if not runs:
         pytest.skip(f"this CPU lacks the {level} features")

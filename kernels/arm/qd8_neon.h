@@ -100,6 +100,8 @@ static inline void qd8_neon_tile_rows(size_t mr, size_t count, const int8_t *a, 
 }
 
 void eq_qd8_quantize__neon(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
+void eq_qd8_quantize_rows__neon(size_t rows, size_t n, const float *x, size_t x_stride,
+                                int8_t *q, size_t q_stride, eq_qd8_row_quant *quant);
 void eq_qd8_quantize_grid__neon(size_t n, const float *x, float *grid, eq_qd8_row_quant *quant);
 void eq_qd8_dwconv__neon(size_t channels, size_t taps, const float *const *rows,
                          const float *weights, float *out, float scale, const float *w_scale,
@@ -117,6 +119,7 @@ void eq_qd8_dwconv_run__neon(size_t pixels, size_t step, size_t channels, size_t
 #define QD8_NEON_UKERNELS(name, gemm, mr)                                                  \
   static const eq_qd8_ukernels name = {gemm, mr, 0, eq_qd8_quantize__neon,               \
                                        eq_qd8_dwconv__neon, eq_qd8_quantize_grid__neon,   \
-                                       eq_qd8_dwconv_run__neon, QD8_NEON_CHUNK_BLOCKS};
+                                       eq_qd8_dwconv_run__neon, QD8_NEON_CHUNK_BLOCKS,    \
+                                       eq_qd8_quantize_rows__neon};
 
 #endif

@@ -221,6 +221,19 @@ typedef struct qd8_rows_job {
 
 static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
   const qd8_rows_job *job = (const qd8_rows_job *)arg;
+  if (job->uk->quantize_rows != NULL) {
+    for (int64_t r = begin; job->x16 != NULL && r < end; ++r) {
+      job->to_f32((size_t)job->depth, job->x16 + r * job->depth,
+                  (float *)job->x + r * job->depth);
+    }
+    job->uk->quantize_rows((size_t)(end - begin), (size_t)job->depth, job->x + begin * job->depth,
+                           (size_t)job->depth, job->q + begin * job->kc, (size_t)job->kc,
+                           job->quant + begin);
+    for (int64_t r = begin; job->kc > job->depth && r < end; ++r) {
+      fill_bytes(job->q + r * job->kc + job->depth, 0, (size_t)(job->kc - job->depth));
+    }
+    return;
+  }
   for (int64_t r = begin; r < end; ++r) {
     int8_t *q = job->q + r * job->kc;
     if (job->x16 != NULL) {
