@@ -13,83 +13,8 @@
 
 #include "qd8_neon.h"
 
-/* Minimum and maximum of x[0, n), n >= 1 (fminnm/fmaxnm: a NaN is passed over, as the reference's
- * comparisons pass it over). */
-static inline __attribute__((always_inline)) void min_max(size_t n, const float *x, float *lo,
-                                                           float *hi) {
-  float32x4_t mn0 = vdupq_n_f32(x[0]), mx0 = mn0, mn1 = mn0, mx1 = mn0;
-  float32x4_t mn2 = mn0, mx2 = mn0, mn3 = mn0, mx3 = mn0;
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const float32x4_t a = vld1q_f32(x + i), b = vld1q_f32(x + i + 4);
-    const float32x4_t c = vld1q_f32(x + i + 8), d = vld1q_f32(x + i + 12);
-    mn0 = vminnmq_f32(mn0, a);
-    mx0 = vmaxnmq_f32(mx0, a);
-    mn1 = vminnmq_f32(mn1, b);
-    mx1 = vmaxnmq_f32(mx1, b);
-    mn2 = vminnmq_f32(mn2, c);
-    mx2 = vmaxnmq_f32(mx2, c);
-    mn3 = vminnmq_f32(mn3, d);
-    mx3 = vmaxnmq_f32(mx3, d);
-  }
-  for (; i + 4 <= n; i += 4) {
-    const float32x4_t a = vld1q_f32(x + i);
-    mn0 = vminnmq_f32(mn0, a);
-    mx0 = vmaxnmq_f32(mx0, a);
-  }
-  mn0 = vminnmq_f32(vminnmq_f32(mn0, mn1), vminnmq_f32(mn2, mn3));
-  mx0 = vmaxnmq_f32(vmaxnmq_f32(mx0, mx1), vmaxnmq_f32(mx2, mx3));
-  float l = vminnmvq_f32(mn0), h = vmaxnmvq_f32(mx0);
-  for (; i < n; ++i) {
-    l = x[i] < l ? x[i] : l;
-    h = x[i] > h ? x[i] : h;
-  }
-  *lo = l;
-  *hi = h;
-}
-
-static inline int8x16_t quantize16(const float *x, float32x4_t vq, int16x8_t vzp) {
-  const int32x4_t r0 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x), vq));
-  const int32x4_t r1 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + 4), vq));
-  const int32x4_t r2 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + 8), vq));
-  const int32x4_t r3 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + 12), vq));
-  const int16x8_t lo = vqaddq_s16(vcombine_s16(vqmovn_s32(r0), vqmovn_s32(r1)), vzp);
-  const int16x8_t hi = vqaddq_s16(vcombine_s16(vqmovn_s32(r2), vqmovn_s32(r3)), vzp);
-  return vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
-}
-
-/* x[0, n) into q with factor vq (every lane) and zero point zp (every lane of vzp). */
-static inline __attribute__((always_inline)) void quantize_row(size_t n, const float *x,
-                                                                int8_t *q, float32x4_t vq,
-                                                                int16x8_t vzp, int32_t zero_point) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) vst1q_s8(q + i, quantize16(x + i, vq, vzp));
-  for (; i + 4 <= n; i += 4) {
-    const int32x4_t r = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + i), vq));
-    const int16x4_t v = vqadd_s16(vqmovn_s32(r), vget_low_s16(vzp));
-    const int8x8_t b = vqmovn_s16(vcombine_s16(v, v));
-    vst1_lane_s32((int32_t *)(void *)(q + i), vreinterpret_s32_s8(b), 0);
-  }
-  const float zp = (float)zero_point;
-  for (; i < n; ++i) {  /* the reference's formula */
-    const float v = nearbyintf(x[i] * vgetq_lane_f32(vq, 0)) + zp;
-    q[i] = (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
-  }
-}
-
-void eq_qd8_quantize__neon(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
-  float lo, hi;
-  min_max(n, x, &lo, &hi);
-  const float32x4_t vq = vdupq_n_f32(eq_qd8_quant_params(lo, hi, quant));
-  quantize_row(n, x, q, vq, vdupq_n_s16((int16_t)quant->zero_point), quant->zero_point);
-}
-
-/* --- several rows at once (a pointwise conv's pixels): the minimum and maximum of 4 rows
- * gathered into one vector each, and eq_qd8_quant_params on the 4 lanes (the same float32
- * operations, selects for its branches), so that the per-row fixed cost (reductions, two
- * divisions, the branches) is shared; then each row quantized as above. --- */
-
-/* Row x[0, n) folded into a vector minimum and maximum (fminnm/fmaxnm, as min_max). */
+/* Row x[0, n), n >= 1, folded into a vector minimum and maximum (fminnm/fmaxnm: a NaN is passed
+ * over, as the reference's comparisons pass it over). */
 static inline __attribute__((always_inline)) void row_min_max4(size_t n, const float *x,
                                                                 float32x4_t *lo,
                                                                 float32x4_t *hi) {
@@ -134,6 +59,56 @@ static inline __attribute__((always_inline)) void row_min_max4(size_t n, const f
   *lo = mn0;
   *hi = mx0;
 }
+
+/* Minimum and maximum of x[0, n), n >= 1. */
+static inline __attribute__((always_inline)) void min_max(size_t n, const float *x, float *lo,
+                                                           float *hi) {
+  float32x4_t mn, mx;
+  row_min_max4(n, x, &mn, &mx);
+  *lo = vminnmvq_f32(mn);
+  *hi = vmaxnmvq_f32(mx);
+}
+
+static inline int8x16_t quantize16(const float *x, float32x4_t vq, int16x8_t vzp) {
+  const int32x4_t r0 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x), vq));
+  const int32x4_t r1 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + 4), vq));
+  const int32x4_t r2 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + 8), vq));
+  const int32x4_t r3 = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + 12), vq));
+  const int16x8_t lo = vqaddq_s16(vcombine_s16(vqmovn_s32(r0), vqmovn_s32(r1)), vzp);
+  const int16x8_t hi = vqaddq_s16(vcombine_s16(vqmovn_s32(r2), vqmovn_s32(r3)), vzp);
+  return vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
+}
+
+/* x[0, n) into q with factor vq (every lane) and zero point zp (every lane of vzp). */
+static inline __attribute__((always_inline)) void quantize_row(size_t n, const float *x,
+                                                                int8_t *q, float32x4_t vq,
+                                                                int16x8_t vzp, int32_t zero_point) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) vst1q_s8(q + i, quantize16(x + i, vq, vzp));
+  for (; i + 4 <= n; i += 4) {
+    const int32x4_t r = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + i), vq));
+    const int16x4_t v = vqadd_s16(vqmovn_s32(r), vget_low_s16(vzp));
+    const int8x8_t b = vqmovn_s16(vcombine_s16(v, v));
+    vst1_lane_s32((int32_t *)(void *)(q + i), vreinterpret_s32_s8(b), 0);
+  }
+  const float zp = (float)zero_point;
+  for (; i < n; ++i) {  /* the reference's formula */
+    const float v = nearbyintf(x[i] * vgetq_lane_f32(vq, 0)) + zp;
+    q[i] = (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
+  }
+}
+
+void eq_qd8_quantize__neon(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant) {
+  float lo, hi;
+  min_max(n, x, &lo, &hi);
+  const float32x4_t vq = vdupq_n_f32(eq_qd8_quant_params(lo, hi, quant));
+  quantize_row(n, x, q, vq, vdupq_n_s16((int16_t)quant->zero_point), quant->zero_point);
+}
+
+/* --- several rows at once (a pointwise conv's pixels): the minimum and maximum of 4 rows
+ * gathered into one vector each, and eq_qd8_quant_params on the 4 lanes (the same float32
+ * operations, selects for its branches), so that the per-row fixed cost (reductions, two
+ * divisions, the branches) is shared; then each row quantized as above. --- */
 
 /* eq_qd8_quant_params on 4 rows: returns q; zp gets the zero points, scale 1 / q. */
 static inline float32x4_t quant_params4(float32x4_t min, float32x4_t max, int32x4_t *zp,
