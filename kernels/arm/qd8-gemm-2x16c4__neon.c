@@ -44,7 +44,7 @@
     const int8x16_t xa0 = (x0a), xb0 = (x0b);                                                      \
     const int8x16_t xa1 = TWO ? (x1a) : xa0, xb1 = TWO ? (x1b) : xb0;                              \
     QD8_CHANNELS8(ADD, r0p0, r0p1, r1p0, r1p1, r0p2, r0p3, r1p2, r1p3, wp);                        \
-    QD8_CHANNELS8(ADD, r0p4, r0p5, r1p4, r1p5, r0p6, r0p7, r1p6, r1p7, (wp) + 32);                 \
+    if (!HALF) QD8_CHANNELS8(ADD, r0p4, r0p5, r1p4, r1p5, r0p6, r0p7, r1p6, r1p7, (wp) + 32);      \
   }
 #define QD8_CHANNELS8(ADD, p0lo, p0hi, p1lo, p1hi, q0lo, q0hi, q1lo, q1hi, wp)                     \
   {                                                                                                \
@@ -56,10 +56,12 @@
     if (TWO) QD8_TWO_GROUPS(ADD, q1lo, q1hi, wa2, wb2, xa1, xb1);                                  \
   }
 
-/* TWO: both rows (a compile-time constant: 0 is the one-row form, for single-row calls such as
- * a classifier's FC, which the two-row form would compute twice). */
+/* TWO: both rows, HALF: only the block's first 8 channels, nc <= 8 (compile-time constants: the
+ * one-row form is for single-row calls such as a classifier's FC, which the two-row form would
+ * compute twice; the half form for the last block of N = 16 j + 8, e.g. 24 or 72 channels, whose
+ * zero channels would otherwise cost as much as real ones). */
 static inline __attribute__((always_inline)) void qd8_gemm_rows(
-    const int TWO, size_t nc, size_t kc, const int8_t *a, size_t a_stride,
+    const int TWO, const int HALF, size_t nc, size_t kc, const int8_t *a, size_t a_stride,
     const void *packed_w, float *c, size_t c_stride, const eq_qd8_row_quant *quant,
     float act_min, float act_max) {
   const int8_t *a1 = TWO ? a + a_stride : a;
@@ -97,15 +99,17 @@ static inline __attribute__((always_inline)) void qd8_gemm_rows(
     if (k < kc) {  /* an odd last group */
       const int8x16_t v0 = qd8_neon_next4(&x0), v1 = qd8_neon_next4(&x1);
       const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16);
-      const int8x16_t w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
       QD8_ONE_GROUP(r0p0, r0p1, w0, v0);
       if (TWO) QD8_ONE_GROUP(r1p0, r1p1, w0, v1);
       QD8_ONE_GROUP(r0p2, r0p3, w1, v0);
       if (TWO) QD8_ONE_GROUP(r1p2, r1p3, w1, v1);
-      QD8_ONE_GROUP(r0p4, r0p5, w2, v0);
-      if (TWO) QD8_ONE_GROUP(r1p4, r1p5, w2, v1);
-      QD8_ONE_GROUP(r0p6, r0p7, w3, v0);
-      if (TWO) QD8_ONE_GROUP(r1p6, r1p7, w3, v1);
+      if (!HALF) {
+        const int8x16_t w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
+        QD8_ONE_GROUP(r0p4, r0p5, w2, v0);
+        if (TWO) QD8_ONE_GROUP(r1p4, r1p5, w2, v1);
+        QD8_ONE_GROUP(r0p6, r0p7, w3, v0);
+        if (TWO) QD8_ONE_GROUP(r1p6, r1p7, w3, v1);
+      }
       w += 64;
     }
     const int32_t *ksum = (const int32_t *)block;
@@ -114,6 +118,17 @@ static inline __attribute__((always_inline)) void qd8_gemm_rows(
     const float *scale = (const float *)w;  /* then the bias */
     const qd8_neon_terms terms =
         qd8_neon_load_terms(scale, scale + EQ_QD8_NR, act_min, act_max);
+    if (HALF) {
+      if (TWO) {
+        qd8_neon_store_half(c1 + n0, vmlaq_n_s32(vpaddq_s32(r1p0, r1p1), ks0, -q1.zero_point),
+                            vmlaq_n_s32(vpaddq_s32(r1p2, r1p3), ks1, -q1.zero_point), q1.scale,
+                            &terms, nc - n0);
+      }
+      qd8_neon_store_half(c + n0, vmlaq_n_s32(vpaddq_s32(r0p0, r0p1), ks0, -q0.zero_point),
+                          vmlaq_n_s32(vpaddq_s32(r0p2, r0p3), ks1, -q0.zero_point), q0.scale,
+                          &terms, nc - n0);
+      continue;
+    }
     if (TWO) {
       qd8_neon_store_row(c1 + n0, vmlaq_n_s32(vpaddq_s32(r1p0, r1p1), ks0, -q1.zero_point),
                          vmlaq_n_s32(vpaddq_s32(r1p2, r1p3), ks1, -q1.zero_point),
@@ -139,14 +154,17 @@ static void qd8_gemm_2x16c4__neon(size_t mr, size_t nc, size_t kc, const int8_t 
     const void *w = (const uint8_t *)packed_w + (n0 / EQ_QD8_NR) * block_bytes;
     const size_t cols = nc - n0 < EQ_QD8_NR ? nc - n0 : EQ_QD8_NR;
     size_t i = 0;
-    for (; i + 2 <= mr; i += 2) {
-      qd8_gemm_rows(1, cols, kc, a + i * a_stride, a_stride, w, c + i * c_stride + n0, c_stride,
-                    quant + i, act_min, act_max);
+#define QD8_ROWS(two, half)                                                                   \
+  qd8_gemm_rows(two, half, cols, kc, a + i * a_stride, a_stride, w, c + i * c_stride + n0,    \
+                c_stride, quant + i, act_min, act_max)
+    if (cols > 8) {
+      for (; i + 2 <= mr; i += 2) QD8_ROWS(1, 0);
+      if (i < mr) QD8_ROWS(0, 0);
+    } else {
+      for (; i + 2 <= mr; i += 2) QD8_ROWS(1, 1);
+      if (i < mr) QD8_ROWS(0, 1);
     }
-    if (i < mr) {
-      qd8_gemm_rows(0, cols, kc, a + i * a_stride, a_stride, w, c + i * c_stride + n0, c_stride,
-                    quant + i, act_min, act_max);
-    }
+#undef QD8_ROWS
   }
 }
 

@@ -32,25 +32,11 @@ static inline qd8_neon_terms qd8_neon_load_terms(const float *scale, const float
   return t;
 }
 
-/* out[j] = clamp(float(acc[j]) * (row_scale * scale[j]) + bias[j]) for j < cols (<= 16), acc
- * as four vectors of 4 channels. */
-static inline void qd8_neon_store_row(float *c, int32x4_t acc0, int32x4_t acc1, int32x4_t acc2,
-                                      int32x4_t acc3, float row_scale, const qd8_neon_terms *t,
-                                      size_t cols) {
-  const float32x4_t rs = vdupq_n_f32(row_scale);
-  float32x4_t v0 = qd8_neon_epilogue4(vcvtq_f32_s32(acc0), rs, t->s0, t->b0, t->lo, t->hi);
-  float32x4_t v1 = qd8_neon_epilogue4(vcvtq_f32_s32(acc1), rs, t->s1, t->b1, t->lo, t->hi);
-  const float32x4_t v2 = qd8_neon_epilogue4(vcvtq_f32_s32(acc2), rs, t->s2, t->b2, t->lo, t->hi);
-  const float32x4_t v3 = qd8_neon_epilogue4(vcvtq_f32_s32(acc3), rs, t->s3, t->b3, t->lo, t->hi);
-  if (cols >= 16) {
-    vst1q_f32(c, v0);
-    vst1q_f32(c + 4, v1);
-    vst1q_f32(c + 8, v2);
-    vst1q_f32(c + 12, v3);
-    return;
-  }
-  /* A partial block: whole vectors first, then 2 and 1 lanes (no memcpy call, which made the
-   * compiler spill every live vector around it: ~100 instructions per row of a block of 8). */
+/* The first cols (< 16) of the 16 outputs v0..v3: whole vectors first, then 2 and 1 lanes (no
+ * memcpy call, which made the compiler spill every live vector around it: ~100 instructions per
+ * row of a block of 8). */
+static inline void qd8_neon_store_part(float *c, float32x4_t v0, float32x4_t v1, float32x4_t v2,
+                                       float32x4_t v3, size_t cols) {
   float32x4_t v = v0;
   if (cols >= 8) {
     vst1q_f32(c, v0);
@@ -69,6 +55,35 @@ static inline void qd8_neon_store_row(float *c, int32x4_t acc0, int32x4_t acc1, 
     v = vextq_f32(v, v, 2);
   }
   if (cols) vst1q_lane_f32(c, v, 0);
+}
+
+/* out[j] = clamp(float(acc[j]) * (row_scale * scale[j]) + bias[j]) for j < cols (<= 16), acc
+ * as four vectors of 4 channels. */
+static inline void qd8_neon_store_row(float *c, int32x4_t acc0, int32x4_t acc1, int32x4_t acc2,
+                                      int32x4_t acc3, float row_scale, const qd8_neon_terms *t,
+                                      size_t cols) {
+  const float32x4_t rs = vdupq_n_f32(row_scale);
+  const float32x4_t v0 = qd8_neon_epilogue4(vcvtq_f32_s32(acc0), rs, t->s0, t->b0, t->lo, t->hi);
+  const float32x4_t v1 = qd8_neon_epilogue4(vcvtq_f32_s32(acc1), rs, t->s1, t->b1, t->lo, t->hi);
+  const float32x4_t v2 = qd8_neon_epilogue4(vcvtq_f32_s32(acc2), rs, t->s2, t->b2, t->lo, t->hi);
+  const float32x4_t v3 = qd8_neon_epilogue4(vcvtq_f32_s32(acc3), rs, t->s3, t->b3, t->lo, t->hi);
+  if (cols >= 16) {
+    vst1q_f32(c, v0);
+    vst1q_f32(c + 4, v1);
+    vst1q_f32(c + 8, v2);
+    vst1q_f32(c + 12, v3);
+    return;
+  }
+  qd8_neon_store_part(c, v0, v1, v2, v3, cols);
+}
+
+/* The same for the first 8 channels of a block, cols <= 8 (a block's last channels are past N). */
+static inline void qd8_neon_store_half(float *c, int32x4_t acc0, int32x4_t acc1, float row_scale,
+                                       const qd8_neon_terms *t, size_t cols) {
+  const float32x4_t rs = vdupq_n_f32(row_scale);
+  const float32x4_t v0 = qd8_neon_epilogue4(vcvtq_f32_s32(acc0), rs, t->s0, t->b0, t->lo, t->hi);
+  const float32x4_t v1 = qd8_neon_epilogue4(vcvtq_f32_s32(acc1), rs, t->s1, t->b1, t->lo, t->hi);
+  qd8_neon_store_part(c, v0, v1, v1, v1, cols);
 }
 
 /* The 4-byte k group at *a, in every 32-bit lane, and *a moved to the next group: one ld1r with
