@@ -23,11 +23,11 @@ RNG = np.random.default_rng(7)
 @pytest.fixture(autouse=True)
 def qd8_depthwise(monkeypatch):
     """The QD8 depthwise kernels are tested on every level, also where a QD8 model's depthwise
-    convs run as float ones (plain NEON: edgeq/ops/qd8.py depthwise_in_float; that path is
+    convs run as float ones (plain NEON: edgeq/ops/qd8.py runs_float_layers; that path is
     test_float_depthwise_runs_the_dequantized_weights)."""
     from edgeq.ops import qd8
 
-    monkeypatch.setattr(qd8, "depthwise_in_float", lambda: False)
+    monkeypatch.setattr(qd8, "runs_float_layers", lambda: False)
 
 
 # --- the spec, in numpy ------------------------------------------------------------------------
@@ -420,9 +420,21 @@ def test_quantizers_round_ties_as_the_spec(level, runs, monkeypatch):
                                                       (0, 0, 2, 7)))
 
 
+def float_model(op, x_shape, w, bias, options):
+    """The float op on the given (dequantized) weights: what runs_float_layers must give."""
+    b = ModelBuilder(description="edgeq float layer")
+    ids = [b.add_tensor("x", x_shape, F32), b.add_tensor("w", w.shape, F32, data=w.astype(F32)),
+           b.add_tensor("bias", bias.shape, F32, data=bias)]
+    y = b.add_tensor("y", [], F32)
+    b.add_operator(op, ids, [y], options=options)
+    b.set_inputs([ids[0]])
+    b.set_outputs([y])
+    return b.build()
+
+
 @pytest.mark.parametrize("stride,act", [(1, 0), (2, 3)])
 def test_float_depthwise_runs_the_dequantized_weights(stride, act, monkeypatch):
-    """depthwise_in_float: the float depthwise kernel on w_q * scale, the float op's numbers."""
+    """runs_float_layers: the float depthwise kernel on w_q * scale, the float op's numbers."""
     from edgeq.ops import qd8
 
     c = 21
@@ -432,15 +444,8 @@ def test_float_depthwise_runs_the_dequantized_weights(stride, act, monkeypatch):
     opts = {"padding": 0, "stride_h": stride, "stride_w": stride, "depth_multiplier": 1,
             "fused_activation_function": act}
     x = (RNG.standard_normal((1, 9, 11, c)) * 2).astype(F32)
-    b = ModelBuilder(description="edgeq float depthwise")
-    ids = [b.add_tensor("x", x.shape, F32), b.add_tensor("w", w.shape, F32, data=w * s),
-           b.add_tensor("bias", bias.shape, F32, data=bias)]
-    y = b.add_tensor("y", [], F32)
-    b.add_operator(BuiltinOp.DEPTHWISE_CONV_2D, ids, [y], options=opts)
-    b.set_inputs([ids[0]])
-    b.set_outputs([y])
-    (want,) = run_edgeq(b.build(), [x])
-    monkeypatch.setattr(qd8, "depthwise_in_float", lambda: True)
+    (want,) = run_edgeq(float_model(BuiltinOp.DEPTHWISE_CONV_2D, x.shape, w * s, bias, opts), [x])
+    monkeypatch.setattr(qd8, "runs_float_layers", lambda: True)
     model = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, x.shape, w, s, bias, opts, qdim=3)
     it = edgeq.Interpreter(model_content=model)
     it.allocate_tensors()
@@ -448,6 +453,32 @@ def test_float_depthwise_runs_the_dequantized_weights(stride, act, monkeypatch):
     assert all(k.startswith("depthwise_conv2d_f32") for k in kernels)
     (got,) = run_edgeq(model, [x])
     np.testing.assert_array_equal(got, want)
+
+
+def test_shallow_float_conv_runs_the_dequantized_weights(monkeypatch):
+    """runs_float_layers: a non-pointwise conv of depth < FLOAT_CONV_MAX_DEPTH runs the float
+    kernel on w_q * scale (deeper ones stay QD8)."""
+    from edgeq.ops import qd8
+
+    for c, float_path in ((2, True), (8, False)):  # depth 18 and 72
+        w = RNG.integers(-127, 128, (13, 3, 3, c)).astype(np.int8)
+        s = RNG.uniform(0.001, 0.03, 13).astype(F32)
+        bias = RNG.standard_normal(13).astype(F32)
+        opts = {"padding": 0, "stride_h": 2, "stride_w": 1, "fused_activation_function": 1}
+        x = RNG.standard_normal((1, 9, 7, c)).astype(F32)
+        (want,) = run_edgeq(float_model(BuiltinOp.CONV_2D, x.shape, w * s.reshape(-1, 1, 1, 1),
+                                        bias, opts), [x])
+        monkeypatch.setattr(qd8, "runs_float_layers", lambda: True)
+        model = hybrid_model(BuiltinOp.CONV_2D, x.shape, w, s, bias, opts)
+        it = edgeq.Interpreter(model_content=model)
+        it.allocate_tensors()
+        kernels = it._get_plan().compiled.kernel_of_node
+        (got,) = run_edgeq(model, [x])
+        if float_path:
+            assert all(k.startswith("conv2d_f32") for k in kernels)
+            np.testing.assert_array_equal(got, want)
+        else:
+            assert all(k.startswith("conv2d_qd8") for k in kernels)
 
 
 # --- layers of the shared qd8 models, with their scales ------------------------------------------

@@ -216,7 +216,9 @@ def prepare_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, groups, 1, lo, hi)
-    fast = _conv2d_f32_gemm_call(ctx, params, x, w, bias)
+    fast = None
+    if _constant_or_absent(bias):
+        fast = _conv2d_f32_gemm_call(ctx, params, x, w.value, None if bias is None else bias.value)
     if fast is not None:
         return fast
     return KernelCall("conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
@@ -245,19 +247,19 @@ def _constant_or_absent(t):
     return t is None or t.value is not None
 
 
-def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
+def _conv2d_f32_gemm_call(ctx, p, x, w_value, bias_value):
     """The packed-weight GEMM kernels for a one-group convolution with constant weights (and
-    bias): 1x1 stride-1 convolutions multiply the input pixels directly, any other size is an
-    indirect GEMM whose taps point at input pixels. None when the reference kernel must run."""
-    if cpu.reference_only() or p.groups != 1 or w.value is None or \
-            not _constant_or_absent(bias):
+    bias; None: none or zero): 1x1 stride-1 convolutions multiply the input pixels directly, any
+    other size is an indirect GEMM whose taps point at input pixels. None when the reference
+    kernel must run. (qd8.py also calls it with weights it dequantized.)"""
+    if cpu.reference_only() or p.groups != 1 or w_value is None:
         return None
     depth = p.k_h * p.k_w * p.in_c
     m = p.batch * p.out_h * p.out_w
     if depth == 0 or m == 0 or p.out_c == 0 or p.k_h * p.k_w * GEMM_MAX_MR > IGEMM_MAX_POINTERS:
         return None
-    packed = ctx.add_constant(pack_f32_gemm_weights(
-        w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
+    packed = ctx.add_constant(pack_f32_gemm_weights(w_value.reshape(p.out_c, depth), bias_value),
+                              "packed_weights")
     pointwise = (p.k_h, p.k_w, p.stride_h, p.stride_w) == (1, 1, 1, 1) and \
         (p.out_h, p.out_w) == (p.in_h, p.in_w)
     if pointwise:
