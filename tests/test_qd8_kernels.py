@@ -20,6 +20,16 @@ F32 = np.float32
 RNG = np.random.default_rng(7)
 
 
+@pytest.fixture(autouse=True)
+def qd8_depthwise(monkeypatch):
+    """The QD8 depthwise kernels are tested on every level, also where a QD8 model's depthwise
+    convs run as float ones (plain NEON: edgeq/ops/qd8.py runs_float_layers; that path is
+    test_float_depthwise_runs_the_dequantized_weights)."""
+    from edgeq.ops import qd8
+
+    monkeypatch.setattr(qd8, "runs_float_layers", lambda: False)
+
+
 # --- the spec, in numpy ------------------------------------------------------------------------
 
 def quantize(x, exact=False):
@@ -272,6 +282,30 @@ def test_isa_variant_matches_scalar(level, runs, m, n, k, monkeypatch):
 
 
 @pytest.mark.parametrize("level,runs", LEVELS)
+@pytest.mark.parametrize("k", [1, 3, 16, 21, 64])
+def test_isa_variant_special_rows_match_scalar(level, runs, k, monkeypatch):
+    """Rows whose quantization parameters take every branch (all zero, one-sided, constant,
+    a range too small for a finite 255 / range, huge values), side by side in groups of rows
+    (levels that quantize several rows at once compute their parameters together)."""
+    if not runs:
+        pytest.skip(f"this CPU lacks the {level} features")
+    base = RNG.standard_normal(k).astype(F32)
+    rows = [np.zeros(k, F32), np.abs(base) + 0.1, -np.abs(base) - 0.1, np.full(k, 2.5, F32),
+            np.full(k, -3.0, F32), base * F32(1e-38), base * F32(1e30), base,
+            np.where(np.arange(k) % 2 == 0, F32(-0.0), F32(0.0)).astype(F32), base + 1.0,
+            base * 0.5]
+    x = np.stack(rows).astype(F32)
+    w, s = weights(19, k)
+    bias = RNG.standard_normal(19).astype(F32)
+    model = hybrid_model(BuiltinOp.FULLY_CONNECTED, x.shape, w, s, bias, {})
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    (scalar,) = run_edgeq(model, [x])
+    monkeypatch.setenv("EDGEQ_ISA", level)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, scalar)
+
+
+@pytest.mark.parametrize("level,runs", LEVELS)
 def test_isa_variant_conv_matches_scalar(level, runs, monkeypatch):
     if not runs:
         pytest.skip(f"this CPU lacks the {level} features")
@@ -384,6 +418,67 @@ def test_quantizers_round_ties_as_the_spec(level, runs, monkeypatch):
     (got,) = run_edgeq(dw, [img])
     np.testing.assert_array_equal(got, depthwise_spec(img, wd, sd, np.zeros(c, F32), 1,
                                                       (0, 0, 2, 7)))
+
+
+def float_model(op, x_shape, w, bias, options):
+    """The float op on the given (dequantized) weights: what runs_float_layers must give."""
+    b = ModelBuilder(description="edgeq float layer")
+    ids = [b.add_tensor("x", x_shape, F32), b.add_tensor("w", w.shape, F32, data=w.astype(F32)),
+           b.add_tensor("bias", bias.shape, F32, data=bias)]
+    y = b.add_tensor("y", [], F32)
+    b.add_operator(op, ids, [y], options=options)
+    b.set_inputs([ids[0]])
+    b.set_outputs([y])
+    return b.build()
+
+
+@pytest.mark.parametrize("stride,act", [(1, 0), (2, 3)])
+def test_float_depthwise_runs_the_dequantized_weights(stride, act, monkeypatch):
+    """runs_float_layers: the float depthwise kernel on w_q * scale, the float op's numbers."""
+    from edgeq.ops import qd8
+
+    c = 21
+    w = RNG.integers(-127, 128, (1, 3, 3, c)).astype(np.int8)
+    s = RNG.uniform(0.001, 0.03, c).astype(F32)
+    bias = RNG.standard_normal(c).astype(F32)
+    opts = {"padding": 0, "stride_h": stride, "stride_w": stride, "depth_multiplier": 1,
+            "fused_activation_function": act}
+    x = (RNG.standard_normal((1, 9, 11, c)) * 2).astype(F32)
+    (want,) = run_edgeq(float_model(BuiltinOp.DEPTHWISE_CONV_2D, x.shape, w * s, bias, opts), [x])
+    monkeypatch.setattr(qd8, "runs_float_layers", lambda: True)
+    model = hybrid_model(BuiltinOp.DEPTHWISE_CONV_2D, x.shape, w, s, bias, opts, qdim=3)
+    it = edgeq.Interpreter(model_content=model)
+    it.allocate_tensors()
+    kernels = it._get_plan().compiled.kernel_of_node
+    assert all(k.startswith("depthwise_conv2d_f32") for k in kernels)
+    (got,) = run_edgeq(model, [x])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_shallow_float_conv_runs_the_dequantized_weights(monkeypatch):
+    """runs_float_layers: a non-pointwise conv of depth < FLOAT_CONV_MAX_DEPTH runs the float
+    kernel on w_q * scale (deeper ones stay QD8)."""
+    from edgeq.ops import qd8
+
+    for c, float_path in ((2, True), (8, False)):  # depth 18 and 72
+        w = RNG.integers(-127, 128, (13, 3, 3, c)).astype(np.int8)
+        s = RNG.uniform(0.001, 0.03, 13).astype(F32)
+        bias = RNG.standard_normal(13).astype(F32)
+        opts = {"padding": 0, "stride_h": 2, "stride_w": 1, "fused_activation_function": 1}
+        x = RNG.standard_normal((1, 9, 7, c)).astype(F32)
+        (want,) = run_edgeq(float_model(BuiltinOp.CONV_2D, x.shape, w * s.reshape(-1, 1, 1, 1),
+                                        bias, opts), [x])
+        monkeypatch.setattr(qd8, "runs_float_layers", lambda: True)
+        model = hybrid_model(BuiltinOp.CONV_2D, x.shape, w, s, bias, opts)
+        it = edgeq.Interpreter(model_content=model)
+        it.allocate_tensors()
+        kernels = it._get_plan().compiled.kernel_of_node
+        (got,) = run_edgeq(model, [x])
+        if float_path:
+            assert all(k.startswith("conv2d_f32") for k in kernels)
+            np.testing.assert_array_equal(got, want)
+        else:
+            assert all(k.startswith("conv2d_qd8") for k in kernels)
 
 
 # --- layers of the shared qd8 models, with their scales ------------------------------------------

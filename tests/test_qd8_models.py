@@ -25,10 +25,19 @@ import numpy as np
 import pytest
 
 import edgeq
+from edgeq.ops import qd8
 from harness import assert_close_to_range, litert_interpreter, shared_model
 from test_models import QD8_MODELS, recorded_outputs, run
 
 QD8_REL = 0.15
+# On ARM cores without sdot the depthwise convs of a QD8 model (and shallow non-pointwise convs)
+# run as float ones on their dequantized weights (edgeq/ops/qd8.py runs_float_layers): closer to the fp32 model than
+# LiteRT's QD8 (test_float_depthwise_is_as_accurate_as_litert), but no longer LiteRT's rounding,
+# and MobileNetV2's random weights amplify every activation that rounds the other way. Measured
+# on x86 with that path forced, seeds 0-13: mobilenet_v2 within 33.4% of LiteRT's qd8 output
+# range, mobilenet_v3_small 14.9%, ds_cnn_kws 0.3% (its first conv runs float), tiny_bert
+# unchanged; mobilenet_v2's own distance from the fp32 model is 22-25% of that range.
+FLOAT_DW_REL = 0.40
 ACCURACY_FACTOR = 1.25
 ACCURACY_SEEDS = range(14)
 
@@ -59,8 +68,9 @@ def test_qd8_model_matches_litert(name):
     ours, actual = _edgeq_outputs(name)
     expected = _litert_outputs(name, ours)
     assert len(actual) == len(expected)
+    rel = FLOAT_DW_REL if qd8.runs_float_layers() else QD8_REL
     for k, (a, e) in enumerate(zip(actual, expected)):
-        assert_close_to_range(a, e, QD8_REL, what=f"{name} output {k}")
+        assert_close_to_range(a, e, rel, what=f"{name} output {k}")
 
 
 @pytest.mark.parametrize("name", QD8_MODELS)
@@ -78,6 +88,16 @@ def test_qd8_model_is_as_accurate_as_litert(name):
     assert ours_rms <= ACCURACY_FACTOR * litert_rms + 1e-9, (
         f"{name}: edgeq's RMS deviation from fp32 over {len(ACCURACY_SEEDS)} inputs is "
         f"{ours_rms:.3g}, LiteRT's qd8 {litert_rms:.3g}")
+
+
+@pytest.mark.parametrize("name", ["ds_cnn_kws.qd8.tflite", "mobilenet_v2.qd8.tflite",
+                                  "mobilenet_v3_small.qd8.tflite"])
+def test_float_layers_are_as_accurate_as_litert(name, monkeypatch):
+    """The plain-NEON path (float depthwise and shallow convs on dequantized weights) meets the
+    accuracy target too; checked wherever LiteRT runs, forced on (measured ratio: ds_cnn_kws
+    0.96, mobilenet_v2 1.03, mobilenet_v3_small 0.64)."""
+    monkeypatch.setattr(qd8, "runs_float_layers", lambda: True)
+    test_qd8_model_is_as_accurate_as_litert(name)
 
 
 # --- Interpreter(quantize="qd8"): a float model run as the converter's dynamic-range one -------

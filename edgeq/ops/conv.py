@@ -217,7 +217,9 @@ def prepare_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, groups, 1, lo, hi)
-    fast = _conv2d_f32_gemm_call(ctx, params, x, w, bias)
+    fast = None
+    if _constant_or_absent(bias):
+        fast = _conv2d_f32_gemm_call(ctx, params, x, w.value, None if bias is None else bias.value)
     if fast is not None:
         return fast
     if fused and n * out_h * out_w * out_c > 0:
@@ -284,19 +286,19 @@ def _constant_or_absent(t):
     return t is None or t.value is not None
 
 
-def _conv2d_f32_gemm_call(ctx, p, x, w, bias):
+def _conv2d_f32_gemm_call(ctx, p, x, w_value, bias_value):
     """The packed-weight GEMM kernels for a one-group convolution with constant weights (and
-    bias): 1x1 stride-1 convolutions multiply the input pixels directly, any other size is an
-    indirect GEMM whose taps point at input pixels. None when the reference kernel must run."""
-    if cpu.reference_only() or p.groups != 1 or w.value is None or \
-            not _constant_or_absent(bias):
+    bias; None: none or zero): 1x1 stride-1 convolutions multiply the input pixels directly, any
+    other size is an indirect GEMM whose taps point at input pixels. None when the reference
+    kernel must run. (qd8.py also calls it with weights it dequantized.)"""
+    if cpu.reference_only() or p.groups != 1 or w_value is None:
         return None
     depth = p.k_h * p.k_w * p.in_c
     m = p.batch * p.out_h * p.out_w
     if depth == 0 or m == 0 or p.out_c == 0 or p.k_h * p.k_w * GEMM_MAX_MR > IGEMM_MAX_POINTERS:
         return None
-    packed = ctx.add_constant(pack_f32_gemm_weights(
-        w.value.reshape(p.out_c, depth), None if bias is None else bias.value), "packed_weights")
+    packed = ctx.add_constant(pack_f32_gemm_weights(w_value.reshape(p.out_c, depth), bias_value),
+                              "packed_weights")
     epilogue = _epilogue_inputs(ctx, (p.batch, p.out_h, p.out_w, p.out_c))
     # A residual input is an activation: fp16 twins (edgeq/plan/precision.py) would not slice
     # it, so those calls go by names of their own, which have no twin; HARD_SWISH is told by
@@ -368,18 +370,25 @@ def prepare_depthwise_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
-    if multiplier == 1 and in_c > 0 and not cpu.reference_only():
+    return depthwise_call(params, x.index, w.index, _index(bias))
+
+
+def depthwise_call(params, x_index: int, w_index: int, bias_index: int):
+    """The float depthwise kernel for checked geometry (also qd8.py's, with weights it
+    dequantized on cores where that is cheaper)."""
+    p = params
+    if p.depth_multiplier == 1 and p.in_c > 0 and not cpu.reference_only():
         # A zero input row in scratch stands in for the padding; on small maps (where border
         # pixels are many) a zero-padded copy of the input makes every pixel interior.
-        zero_row = max(in_w, 1) * in_c * 4
+        zero_row = max(p.in_w, 1) * p.in_c * 4
         padded = _padded_input_bytes(params)
         scratch = zero_row
-        if out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= DW_PAD_COPY_MAX_BYTES and \
-                (pad_top or pad_left or padded > n * in_h * in_w * in_c * 4):
+        if p.out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= DW_PAD_COPY_MAX_BYTES and \
+                (p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4):
             scratch += padded
         return KernelCall("depthwise_conv2d_f32_dw", params,
-                          inputs=[x.index, w.index, _index(bias)], scratch_bytes=scratch)
-    return KernelCall("depthwise_conv2d_f32", params, inputs=[x.index, w.index, _index(bias)])
+                          inputs=[x_index, w_index, bias_index], scratch_bytes=scratch)
+    return KernelCall("depthwise_conv2d_f32", params, inputs=[x_index, w_index, bias_index])
 
 
 # --- TRANSPOSE_CONV --------------------------------------------------------------------------

@@ -7,7 +7,9 @@ FULLY_CONNECTED / BATCH_MATMUL, per image for CONV_2D and DEPTHWISE_CONV_2D) and
 int8; edgeq does the same (kernels/include/edgeq/params/qd8.h has the arithmetic and the packed
 layout, kernels/ref/qd8.c the reference kernels). Measured on one-op models: per-image
 quantization reproduces LiteRT's depthwise results to float rounding, while dequantizing the
-weights to float (the other plausible reading) is off by ~0.1, so depthwise is QD8 too.
+weights to float (the other plausible reading) is off by ~0.1, so depthwise is QD8 too,
+except on plain-NEON ARM cores, where float is cheaper and at least as accurate
+(runs_float_layers).
 
 conv.py hands an op here, from the top of its prepare, when its weights are int8; the checks
 use conv.py's helpers.
@@ -31,6 +33,8 @@ NR, KR = 16, 4  # EQ_QD8_NR, EQ_QD8_KR
 # exact sum fits int32 up to this depth (also for VNNI's u8 form, 255 * 128 per product).
 MAX_DEPTH = 1 << 16
 QUANT_BYTES = 8  # sizeof(eq_qd8_row_quant)
+# Plain NEON runs non-pointwise QD8 convolutions shallower than this in float (prepare_conv2d).
+FLOAT_CONV_MAX_DEPTH = 64
 MAX_DW_TAPS = 512  # EQ_QD8_MAX_DW_TAPS
 
 
@@ -192,6 +196,14 @@ def gemm_layout(kernel: str):
     return kernel, KR
 
 
+def _cached_constant_value(ctx, key, make) -> np.ndarray:
+    """A prepare-time array made once per graph and weight tensor (not itself a tensor)."""
+    cache = ctx.graph.__dict__.setdefault("_qd8_values", {})
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def _packed(ctx, w, w2d, scales, bias_values, kind: str, kr: int) -> int:
     key = (kind, ctx.node.index, w.index, kr)
     return _cached_constant(ctx, key, lambda: pack_gemm_weights(w2d, scales, bias_values, kr))
@@ -317,6 +329,19 @@ def prepare_conv2d(ctx):
         # within LiteRT's own rounding noise of its output, per-image rows do not).
         return _fc_call(ctx, x.index, g.batch * g.in_h * g.in_w, g.in_c, g.out_c, packed,
                         g.act_min, g.act_max)
+    if depth < FLOAT_CONV_MAX_DEPTH and runs_float_layers():
+        # Plain NEON: below this depth the smull/smlal loop does not earn back the per-image
+        # quantization, the im2col of int8 runs and the int epilogue (ds_cnn_kws' 10x4 first
+        # layer, depth 40: 147k instructions against the float kernel's 140k on the A72), so
+        # the float kernel runs on the dequantized weights, as the depthwise convs do there.
+        flt = conv.ConvParams.from_buffer_copy(g)
+        flt.depth_multiplier = 1
+        fast = conv._conv2d_f32_gemm_call(
+            ctx, flt, x, _cached_constant_value(ctx, ("conv", ctx.node.index, w.index, "dequantized"),
+                                              lambda: wq.astype(np.float32) * scales.reshape(-1, 1, 1, 1)),
+            _bias_values(ctx, bias, g.out_c))
+        if fast is not None:
+            return fast
     name, kr = gemm_layout("conv2d_qd8")
     kc = _round_up(depth, kr)
     image = g.in_h * g.in_w * g.in_c
@@ -334,6 +359,25 @@ def prepare_conv2d(ctx):
 
 # --- DEPTHWISE_CONV_2D -----------------------------------------------------------------------
 
+def runs_float_layers() -> bool:
+    """True where a QD8 model's depthwise convs, and its convolutions shallower than
+    FLOAT_CONV_MAX_DEPTH that are not pointwise, run as float ones on their dequantized weights
+    (w_q * scale): on ARM cores without sdot, whose QD8 GEMM is the plain NEON one. There the
+    QD8 depthwise (a grid pass over the image, then float FMAs and a per-channel epilogue) costs
+    about twice the float kernel's guest instructions, and with it the model's QD8 would cost
+    more than its fp32 (benchmarks/README.md, "QD8 below fp32 on the A53/A72"); skipping the
+    activation rounding keeps the model closer to the fp32 one than LiteRT's QD8 is
+    (tests/test_qd8_models.py checks that bound). Elsewhere these layers stay QD8, as LiteRT
+    runs them."""
+    from edgeq.runtime import cpu
+    from edgeq.runtime.executor import find_kernel
+
+    if cpu.reference_only():
+        return False
+    found = find_kernel("fully_connected_qd8", cpu.allowed())
+    return found is not None and found[1] == cpu.FEATURES["neon"]
+
+
 def prepare_depthwise_conv2d(ctx):
     # As for float, the multiplier is what the shapes say (LiteRT ignores the option).
     g = _geometry(ctx, lambda in_c, ws: ws[0] == 1 and in_c > 0 and ws[3] % in_c == 0,
@@ -345,6 +389,11 @@ def prepare_depthwise_conv2d(ctx):
         raise ctx.fail(f"filter {g.k_h}x{g.k_w} has more than {MAX_DW_TAPS} taps, the most the "
                        f"int8 depthwise kernels sum exactly")
     key = ("dw", ctx.node.index, w.index)
+    if g.depth_multiplier == 1 and runs_float_layers():
+        _bias_values(ctx, bias, g.out_c)  # checked as below; the float kernel reads the tensor
+        filt = _cached_constant(ctx, key + ("dequantized",), lambda: np.ascontiguousarray(
+            (wq.reshape(1, g.k_h, g.k_w, g.out_c).astype(np.float32) * scales)))
+        return conv.depthwise_call(g, x.index, filt, conv._index(bias))
     # Weights as floats: the kernels sum exactly on the integer grid (params/qd8.h).
     filt = _cached_constant(ctx, key + ("weights",), lambda: np.ascontiguousarray(
         wq.reshape(taps, g.out_c).astype(np.float32)))

@@ -117,15 +117,18 @@ typedef struct qd8_gemm_job {
   int64_t m_tiles;
 } qd8_gemm_job;
 
+static inline int64_t qd8_chunk_cols(const eq_qd8_ukernels *uk) {
+  return (uk->chunk_blocks > 0 ? uk->chunk_blocks : QD8_CHUNK_BLOCKS) * EQ_QD8_NR;
+}
+
 static void qd8_gemm_tasks(void *arg, int64_t begin, int64_t end) {
   const qd8_gemm_job *job = (const qd8_gemm_job *)arg;
-  const int64_t mr = job->uk->mr;
+  const int64_t mr = job->uk->mr, chunk_cols = qd8_chunk_cols(job->uk);
   for (int64_t t = begin; t < end; ++t) {
     const int64_t chunk = t / job->m_tiles, row0 = (t % job->m_tiles) * mr;
-    const int64_t col0 = chunk * QD8_CHUNK_BLOCKS * EQ_QD8_NR;
+    const int64_t col0 = chunk * chunk_cols;
     const int64_t rows = job->m - row0 < mr ? job->m - row0 : mr;
-    const int64_t cols = job->n - col0 < QD8_CHUNK_BLOCKS * EQ_QD8_NR
-                             ? job->n - col0 : QD8_CHUNK_BLOCKS * EQ_QD8_NR;
+    const int64_t cols = job->n - col0 < chunk_cols ? job->n - col0 : chunk_cols;
     eq_qd8_row_quant same[EQ_QD8_MAX_MR];
     const eq_qd8_row_quant *quant = job->quant + row0;
     if (!job->per_row) {
@@ -140,20 +143,26 @@ static void qd8_gemm_tasks(void *arg, int64_t begin, int64_t end) {
                     job->act_min, job->act_max);
       continue;
     }
-    /* fp16 epilogue: the float tile, then each of its rows rounded into the output. */
+    /* fp16 epilogue: float tiles of up to QD8_CHUNK_BLOCKS blocks, then each of their rows
+     * rounded into the output. */
     float tile[EQ_QD8_MAX_MR * QD8_CHUNK_BLOCKS * EQ_QD8_NR];
-    job->uk->gemm((size_t)rows, (size_t)cols, job->kc, job->a + row0 * (int64_t)job->kc,
-                  job->kc, w, tile, (size_t)cols, quant, job->act_min, job->act_max);
-    for (int64_t i = 0; i < rows; ++i) {
-      job->to_f16((size_t)cols, tile + i * cols, job->c16 + (row0 + i) * job->n + col0);
+    for (int64_t c0 = 0; c0 < cols; c0 += QD8_CHUNK_BLOCKS * EQ_QD8_NR) {
+      const int64_t part = cols - c0 < QD8_CHUNK_BLOCKS * EQ_QD8_NR
+                               ? cols - c0 : QD8_CHUNK_BLOCKS * EQ_QD8_NR;
+      job->uk->gemm((size_t)rows, (size_t)part, job->kc, job->a + row0 * (int64_t)job->kc,
+                    job->kc, (const uint8_t *)w + (c0 / EQ_QD8_NR) * EQ_QD8_BLOCK_BYTES(job->kc),
+                    tile, (size_t)part, quant, job->act_min, job->act_max);
+      for (int64_t i = 0; i < rows; ++i) {
+        job->to_f16((size_t)part, tile + i * part,
+                    job->c16 + (row0 + i) * job->n + col0 + c0);
+      }
     }
   }
 }
 
 static void qd8_gemm_run(eq_ctx *ctx, qd8_gemm_job *job) {
   job->m_tiles = (job->m + job->uk->mr - 1) / job->uk->mr;
-  const int64_t chunks = (job->n + QD8_CHUNK_BLOCKS * EQ_QD8_NR - 1) /
-                         (QD8_CHUNK_BLOCKS * EQ_QD8_NR);
+  const int64_t chunks = (job->n + qd8_chunk_cols(job->uk) - 1) / qd8_chunk_cols(job->uk);
   const int64_t tasks = job->m_tiles * chunks;
   eq_parallel_for(ctx, tasks, eq_parallel_grain(tasks, job->m * job->n * (int64_t)job->kc),
                   qd8_gemm_tasks, job);
@@ -212,6 +221,19 @@ typedef struct qd8_rows_job {
 
 static void qd8_quantize_rows(void *arg, int64_t begin, int64_t end) {
   const qd8_rows_job *job = (const qd8_rows_job *)arg;
+  if (job->uk->quantize_rows != NULL) {
+    for (int64_t r = begin; job->x16 != NULL && r < end; ++r) {
+      job->to_f32((size_t)job->depth, job->x16 + r * job->depth,
+                  (float *)job->x + r * job->depth);
+    }
+    job->uk->quantize_rows((size_t)(end - begin), (size_t)job->depth, job->x + begin * job->depth,
+                           (size_t)job->depth, job->q + begin * job->kc, (size_t)job->kc,
+                           job->quant + begin);
+    for (int64_t r = begin; job->kc > job->depth && r < end; ++r) {
+      fill_bytes(job->q + r * job->kc + job->depth, 0, (size_t)(job->kc - job->depth));
+    }
+    return;
+  }
   for (int64_t r = begin; r < end; ++r) {
     int8_t *q = job->q + r * job->kc;
     if (job->x16 != NULL) {

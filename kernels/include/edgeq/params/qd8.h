@@ -64,6 +64,12 @@ static inline float eq_qd8_round_product(float x, float q) {
  * says. */
 typedef void (*eq_qd8_quantize_fn)(size_t n, const float *x, int8_t *q, eq_qd8_row_quant *quant);
 
+/* Optional: `rows` rows of n floats, x_stride floats apart, each quantized as eq_qd8_quantize_fn
+ * does into q + r * q_stride and quant[r] (a level may then share the per-row work: the
+ * FULLY_CONNECTED driver, whose rows are a pointwise conv's pixels, calls it on its rows). */
+typedef void (*eq_qd8_quantize_rows_fn)(size_t rows, size_t n, const float *x, size_t x_stride,
+                                        int8_t *q, size_t q_stride, eq_qd8_row_quant *quant);
+
 /* The c8 variant (kernels named `..._c8`, for smmla): the same blocks with KR = 8, i.e.
  * kc = K rounded up to 8 and w[kc / 8][16][8]. Prepare packs c8 when this process will run a
  * `_c8` kernel (edgeq/ops/qd8.py). */
@@ -114,6 +120,8 @@ typedef struct eq_qd8_ukernels {
   eq_qd8_dwconv_fn dwconv;
   eq_qd8_quantize_grid_fn quantize_grid;
   eq_qd8_dwconv_run_fn dwconv_run;  /* may be NULL */
+  int32_t chunk_blocks;  /* weight blocks per GEMM call (one task); 0: the drivers' default */
+  eq_qd8_quantize_rows_fn quantize_rows;  /* may be NULL: quantize called per row */
 } eq_qd8_ukernels;
 
 /* Node parameters of fully_connected_qd8 (also BATCH_MATMUL with a constant 2-D rhs).
