@@ -214,7 +214,10 @@ def test_depthwise_mobilenet_layers(allowed):
 
 BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), (17,)),
                  ((2, 9, 33), (1,)), ((1,), (4, 31)), ((6, 1), (1, 13)), ((4, 3, 1), (4, 1, 9)),
-                 ((2, 1, 8), (2, 5, 8))]
+                 ((2, 1, 8), (2, 5, 8)),
+                 # runs of 4..16 against a repeated row (a per-channel alpha / bias), either side
+                 ((1, 9, 7, 8), (1, 1, 8)), ((5, 4), (4,)), ((3, 6, 12), (12,)), ((16,), (7, 16)),
+                 ((2, 3, 1, 16), (2, 1, 5, 16)), ((4, 3, 20), (20,))]
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu", "squared_difference"])
