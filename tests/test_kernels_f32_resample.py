@@ -72,6 +72,12 @@ DECONV_CASES = [  # (in h, w, c), out channels, kernel, stride, SAME
     ((4, 5, 3), 2, (3, 3), (2, 2), False), ((3, 4, 8), 5, (2, 2), (2, 2), True),
     ((6, 3, 16), 1, (2, 2), (2, 2), True), ((5, 5, 9), 7, (4, 4), (1, 1), False),
     ((3, 6, 17), 4, (3, 2), (3, 1), False), ((2, 2, 33), 9, (5, 5), (2, 3), True),
+    # filters that tile the output (stride = size, no padding): channel tails, 1..3 outputs,
+    # a selfie_segmentation-sized head
+    ((5, 7, 19), 3, (2, 2), (2, 2), False), ((4, 3, 4), 2, (3, 2), (3, 2), True),
+    ((32, 32, 16), 1, (2, 2), (2, 2), True), ((3, 5, 4), 1, (2, 2), (2, 2), True),
+    ((2, 3, 8), 1, (2, 2), (2, 2), False), ((3, 2, 12), 1, (2, 2), (2, 2), True),
+    ((2, 2, 20), 1, (2, 2), (2, 2), True),
 ]
 
 
