@@ -1,4 +1,4 @@
-"""Optimized RESIZE_BILINEAR, LOGISTIC and TRANSPOSE_CONV kernels against the scalar
+"""Optimized RESIZE_BILINEAR, LOGISTIC, TANH and TRANSPOSE_CONV kernels against the scalar
 references (kernels/ref), for every ISA variant this host can run, over edge sizes: 1 element,
 channel counts around the 8-lane width, up- and down-sampling, every coordinate rule, strides
 and paddings of transposed convolutions, with and without bias and fused clamps."""
@@ -53,6 +53,24 @@ def test_logistic(allowed):
     nan = np.array([np.nan], F32)
     got = np.empty(1, F32)
     run_kernel("logistic_f32", None, [nan], [got], allowed=allowed)
+    assert np.isnan(got[0])
+
+
+def test_tanh(allowed):
+    x = np.concatenate([np.linspace(-1, 1, 20001, dtype=F32), np.linspace(-20, 20, 4001, dtype=F32),
+                        np.random.default_rng(6).standard_normal(999).astype(F32) * 2,
+                        np.array([0.0, -0.0, 1e-30, -1e-30, 0.3125, -0.3125, 0.31249999, 44.0,
+                                  -44.0, 100.0, np.inf, -np.inf], F32)])
+    for n in (1, 7, 8, 9, x.size):
+        got, want = np.full(n, np.nan, F32), np.empty(n, F32)
+        run_kernel("tanh_f32", None, [x[:n]], [got], allowed=allowed)
+        run_kernel("tanh_f32", None, [x[:n]], [want], allowed=0)
+        # the NEON kernel is within 3.2e-7 relative of tanhf (its comment)
+        np.testing.assert_allclose(got, want, rtol=4e-7, atol=1e-37)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # -0 stays -0
+    nan = np.array([np.nan], F32)
+    got = np.empty(1, F32)
+    run_kernel("tanh_f32", None, [nan], [got], allowed=allowed)
     assert np.isnan(got[0])
 
 

@@ -20,6 +20,7 @@ int eq_f32_softmax__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_layer_norm__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_logistic__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_tanh__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_resize_bilinear__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_transpose_conv__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_transpose_conv_packed__neon(const eq_node *node, eq_ctx *ctx);
@@ -45,6 +46,7 @@ const eq_kernel_info eq_arm_neon_kernels[] = {
     {"batch_matmul_f32", eq_f32_batch_matmul__neon, sizeof(eq_matmul_params), EQ_ISA_NEON},
     {"layer_norm_f32", eq_f32_layer_norm__neon, sizeof(eq_layer_norm_params), EQ_ISA_NEON},
     {"logistic_f32", eq_f32_logistic__neon, 0, EQ_ISA_NEON},
+    {"tanh_f32", eq_f32_tanh__neon, 0, EQ_ISA_NEON},
     {"resize_bilinear_f32", eq_f32_resize_bilinear__neon, sizeof(eq_resize_params), EQ_ISA_NEON},
     {"transpose_conv2d_f32", eq_f32_transpose_conv__neon, sizeof(eq_conv_params), EQ_ISA_NEON},
     {"transpose_conv2d_f32_packed", eq_f32_transpose_conv_packed__neon, sizeof(eq_conv_params),
