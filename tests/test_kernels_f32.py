@@ -279,7 +279,8 @@ def test_what_the_fast_paths_do_not_cover_falls_back_to_the_reference():
 POOL_CASES = [  # (N, H, W, C), filter, stride, (pad_top, pad_left), out (H, W)
     ((1, 112, 112, 16), (2, 2), (2, 2), (0, 0), (56, 56)),
     # whole 2x2 windows next to clipped ones (the last row and column), 8 and 13 channels
-    ((1, 9, 11, 8), (2, 2), (2, 2), (0, 0), (5, 6)), ((1, 6, 6, 13), (2, 2), (1, 1), (1, 1), (6, 6)),
+    ((1, 9, 11, 8), (2, 2), (2, 2), (0, 0), (5, 6)),
+    ((1, 6, 6, 13), (2, 2), (1, 1), (1, 1), (6, 6)),
     ((2, 9, 7, 3), (3, 3), (2, 2), (1, 1), (5, 4)),
     ((1, 7, 7, 33), (7, 7), (1, 1), (0, 0), (1, 1)),
     ((1, 5, 6, 17), (3, 2), (1, 2), (1, 0), (5, 3)),

@@ -1,11 +1,11 @@
-/* f32 TRANSPOSE_CONV (and MediaPipe's Convolution2DTransposeBias) on its unpacked weights
- * [OC, KH, KW, IC], AArch64 NEON, for layers with fewer output channels than one packed block
- * (a segmentation head's 1-channel output; prepare picks it there, edgeq/ops/conv.py): the
+/* f32 TRANSPOSE_CONV (and MediaPipe's Convolution2DTransposeBias) on its unpacked weights [OC,
+ * KH, KW, IC], AArch64 NEON, for layers with fewer output channels than one packed block (a
+ * segmentation head's 1-channel output; prepare picks it there, edgeq/ops/conv.py): the
  * reference's gather per output pixel (kernels/ref/conv.c: every input pixel whose window
- * covers it, in increasing (y, x) order) with the dot products over input channels 4 at a
- * time (the last 1..3 one at a time), four output channels per pass and the rest one by
- * one; output rows split across threads. Sums are reassociated across the 4 lanes, so results agree with the
- * reference to float rounding. The same walk as f32-deconv-dot__avx2.c, except for filters
+ * covers it, in increasing (y, x) order) with the dot products over input channels 4 at a time
+ * (the last 1..3 one at a time), four output channels per pass and the rest one by one; output
+ * rows split across threads. Sums are reassociated across the 4 lanes, so results agree with
+ * the reference to float rounding. The same walk as f32-deconv-dot__avx2.c, except for filters
  * that tile the output (stride = size, no padding), walked over input pixels. */
 #include <arm_neon.h>
 

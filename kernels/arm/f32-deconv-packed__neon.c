@@ -1,11 +1,11 @@
 /* TRANSPOSE_CONV on packed weights, AArch64 NEON (params/conv.h): per output pixel, the
  * reference's walk over its window's taps and input channels, 16 output channels at a time
  * (four q accumulators; four input channels loaded at once, each lane multiplied into a
- * contiguous run of packed weights), then 8 (ocp is a multiple of 8). Serves transpose_conv2d_f32_packed and, on the
- * integer grid, transpose_conv2d_qd8_grid (eq_deconv_packed_run quantizes the image first), as
- * f32-deconv-packed__avx2.c does. Sums are taken in the reference's order per lane with fused
- * products, so float32 results agree to rounding, and QD8 ones (exact integer sums) bit for
- * bit. */
+ * contiguous run of packed weights), then 8 (ocp is a multiple of 8). Serves
+ * transpose_conv2d_f32_packed and, on the integer grid, transpose_conv2d_qd8_grid
+ * (eq_deconv_packed_run quantizes the image first), as f32-deconv-packed__avx2.c does. Sums are
+ * taken in the reference's order per lane with fused products, so float32 results agree to
+ * rounding, and QD8 ones (exact integer sums) bit for bit. */
 #include <arm_neon.h>
 
 #include "edgeq/dispatch.h"

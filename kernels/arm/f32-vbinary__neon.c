@@ -113,7 +113,8 @@ static inline __attribute__((always_inline)) int binary(
   const int32_t n = d[5];
   /* short runs (n = 4, 8, 12 or 16) against a repeated row: one operand steps by the run,
    * the other stays */
-  const int short_runs = d[4] > 1 && n % 4 == 0 && n <= 16 && sa[5] == 1 && sb[5] == 1;
+  const int short_runs =
+      d[4] > 1 && n >= 4 && n <= 16 && n % 4 == 0 && sa[5] == 1 && sb[5] == 1;
   const int a_repeats = short_runs && sa[4] == 0 && sb[4] == n;
   const int b_repeats = short_runs && sb[4] == 0 && sa[4] == n;
   for (int32_t i0 = 0; i0 < d[0]; ++i0)
