@@ -347,7 +347,10 @@ def test_depthwise_mobilenet_layers(allowed):
 
 BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), (17,)),
                  ((2, 9, 33), (1,)), ((1,), (4, 31)), ((6, 1), (1, 13)), ((4, 3, 1), (4, 1, 9)),
-                 ((2, 1, 8), (2, 5, 8))]
+                 ((2, 1, 8), (2, 5, 8)),
+                 # runs of 4..16 against a repeated row (a per-channel alpha / bias), either side
+                 ((1, 9, 7, 8), (1, 1, 8)), ((5, 4), (4,)), ((3, 6, 12), (12,)), ((16,), (7, 16)),
+                 ((2, 3, 1, 16), (2, 1, 5, 16)), ((4, 3, 20), (20,))]
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "prelu", "squared_difference"])
@@ -423,6 +426,9 @@ def test_what_the_fast_paths_do_not_cover_falls_back_to_the_reference():
 
 POOL_CASES = [  # (N, H, W, C), filter, stride, (pad_top, pad_left), out (H, W)
     ((1, 112, 112, 16), (2, 2), (2, 2), (0, 0), (56, 56)),
+    # whole 2x2 windows next to clipped ones (the last row and column), 8 and 13 channels
+    ((1, 9, 11, 8), (2, 2), (2, 2), (0, 0), (5, 6)),
+    ((1, 6, 6, 13), (2, 2), (1, 1), (1, 1), (6, 6)),
     ((2, 9, 7, 3), (3, 3), (2, 2), (1, 1), (5, 4)),
     ((1, 7, 7, 33), (7, 7), (1, 1), (0, 0), (1, 1)),
     ((1, 5, 6, 17), (3, 2), (1, 2), (1, 0), (5, 3)),

@@ -1,4 +1,4 @@
-"""Optimized RESIZE_BILINEAR, LOGISTIC and TRANSPOSE_CONV kernels against the scalar
+"""Optimized RESIZE_BILINEAR, LOGISTIC, TANH and TRANSPOSE_CONV kernels against the scalar
 references (kernels/ref), for every ISA variant this host can run, over edge sizes: 1 element,
 channel counts around the 8-lane width, up- and down-sampling, every coordinate rule, strides
 and paddings of transposed convolutions, with and without bias and fused clamps."""
@@ -56,6 +56,24 @@ def test_logistic(allowed):
     assert np.isnan(got[0])
 
 
+def test_tanh(allowed):
+    x = np.concatenate([np.linspace(-1, 1, 20001, dtype=F32), np.linspace(-20, 20, 4001, dtype=F32),
+                        np.random.default_rng(6).standard_normal(999).astype(F32) * 2,
+                        np.array([0.0, -0.0, 1e-30, -1e-30, 0.3125, -0.3125, 0.31249999, 44.0,
+                                  -44.0, 100.0, np.inf, -np.inf], F32)])
+    for n in (1, 7, 8, 9, x.size):
+        got, want = np.full(n, np.nan, F32), np.empty(n, F32)
+        run_kernel("tanh_f32", None, [x[:n]], [got], allowed=allowed)
+        run_kernel("tanh_f32", None, [x[:n]], [want], allowed=0)
+        # the NEON kernel is within 3.2e-7 relative of tanhf (its comment)
+        np.testing.assert_allclose(got, want, rtol=4e-7, atol=1e-37)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # -0 stays -0
+    nan = np.array([np.nan], F32)
+    got = np.empty(1, F32)
+    run_kernel("tanh_f32", None, [nan], [got], allowed=allowed)
+    assert np.isnan(got[0])
+
+
 def _deconv_geometry(in_hw, k, stride, same):
     """(out_h, out_w, pad_top, pad_left) as edgeq/ops/conv.py derives them."""
     out = [i * s if same else i * s + max(kk - s, 0) for i, kk, s in zip(in_hw, k, stride)]
@@ -72,6 +90,12 @@ DECONV_CASES = [  # (in h, w, c), out channels, kernel, stride, SAME
     ((4, 5, 3), 2, (3, 3), (2, 2), False), ((3, 4, 8), 5, (2, 2), (2, 2), True),
     ((6, 3, 16), 1, (2, 2), (2, 2), True), ((5, 5, 9), 7, (4, 4), (1, 1), False),
     ((3, 6, 17), 4, (3, 2), (3, 1), False), ((2, 2, 33), 9, (5, 5), (2, 3), True),
+    # filters that tile the output (stride = size, no padding): channel tails, 1..3 outputs,
+    # a selfie_segmentation-sized head
+    ((5, 7, 19), 3, (2, 2), (2, 2), False), ((4, 3, 4), 2, (3, 2), (3, 2), True),
+    ((32, 32, 16), 1, (2, 2), (2, 2), True), ((3, 5, 4), 1, (2, 2), (2, 2), True),
+    ((2, 3, 8), 1, (2, 2), (2, 2), False), ((3, 2, 12), 1, (2, 2), (2, 2), True),
+    ((2, 2, 20), 1, (2, 2), (2, 2), True),
 ]
 
 

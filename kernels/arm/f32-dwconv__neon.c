@@ -4,7 +4,8 @@
  * a row. 3x3 and 5x5 filters with stride 1 or 2 (and no dilation) take four output pixels at a
  * time and load each input column of the group once for all the pixels that read it (3x3: 6
  * columns per filter row at stride 1, 9 at stride 2, instead of 12; 18 or 27 loads for 36
- * FMAs). Other shapes go two pixels at a time, each tap loaded per pixel. */
+ * FMAs). Other shapes go two pixels at a time, each tap loaded per pixel (1x1, 3x3 and 5x5
+ * with their tap loops unrolled). */
 #include <arm_neon.h>
 #include <math.h>
 
@@ -214,6 +215,8 @@ void eq_f32_dwconv_row__neon(const eq_conv_params *p, const float *const *rows, 
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 3, 0);
   } else if (k == 5) {
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 5, 0);
+  } else if (p->k_h == 1 && p->k_w == 1) {  /* a per-channel scale and bias (BlazePalm-style) */
+    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 1, 1, 0);
   } else {
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, p->k_h, p->k_w, 0);
   }

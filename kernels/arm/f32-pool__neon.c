@@ -60,6 +60,14 @@ static inline __attribute__((always_inline)) void pool_rows(const pool_job *j, i
       const int32_t count = (fy_hi - fy_lo) * (fx_hi - fx_lo);
       const float32x4_t divisor = vdupq_n_f32((float)count);
       int64_t c = 0;
+      if (fy_lo == 0 && fy_hi == 2 && fx_lo == 0 && fx_hi == 2) {
+        /* a whole 2x2 window (BlazePalm's max pools): the same taps, unrolled */
+        for (; c + 4 <= C; c += 4) {
+          float32x4_t acc = pool_block(image + c, row_stride, C, y0, x0, 0, 2, 0, 2, is_max, 4);
+          if (!is_max) acc = vdivq_f32(acc, divisor);
+          vst1q_f32(out + c, clamp_by_compare(acc, vlo, vhi));
+        }
+      }
       for (; c + 4 <= C; c += 4) {
         float32x4_t acc = pool_block(image + c, row_stride, C, y0, x0, fy_lo, fy_hi, fx_lo,
                                      fx_hi, is_max, 4);

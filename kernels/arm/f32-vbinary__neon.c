@@ -1,7 +1,9 @@
 /* f32 ADD / SUB / MUL / PRELU / SQUARED_DIFFERENCE with broadcasting, AArch64 NEON: the reference
  * kernels' walk over the collapsed broadcast dims (same params, same results, bit for bit), with
  * the innermost dim done 8 and then 4 lanes at a time when both operands are contiguous along it
- * or one of them is broadcast (a bias, a per-channel scale).
+ * or one of them is broadcast (a bias, a per-channel scale). Runs of 4..16 elements against a
+ * row repeated for each of them (PRELU's alpha of 8 channels over every pixel) go through one
+ * tight loop with the row held in registers.
  *
  * The fused clamp is FMAX then FMIN, as the reference computes it on ARM: a NaN stays NaN and
  * clamp(-0, 0, hi) gives +0 (kernels/ref/elementwise.c). */
@@ -67,6 +69,37 @@ static inline __attribute__((always_inline)) void run(
 #undef OUT
 }
 
+/* `rows` innermost runs of Q * 4 outputs where one operand is a row repeated for every run (a
+ * per-channel alpha, scale or bias of a few channels: the per-run overhead of run() would cost
+ * more than the arithmetic): the repeated row r in registers, the varying operand v contiguous
+ * from run to run. V_FIRST says which of the two is op's first operand. */
+static inline __attribute__((always_inline)) void repeated_rows(
+    float32x4_t (*const op)(float32x4_t, float32x4_t), const int clamped, const int v_first,
+    const int Q, const float *v, const float *r, float *out, int32_t rows, float32x4_t vlo,
+    float32x4_t vhi) {
+  float32x4_t y[4];
+  for (int k = 0; k < Q; ++k) y[k] = vld1q_f32(r + 4 * k);
+  for (int32_t row = 0; row < rows; ++row, v += 4 * Q, out += 4 * Q) {
+    for (int k = 0; k < Q; ++k) {
+      const float32x4_t x = vld1q_f32(v + 4 * k);
+      const float32x4_t o = v_first ? op(x, y[k]) : op(y[k], x);
+      vst1q_f32(out + 4 * k, clamped ? clamp4(o, vlo, vhi) : o);
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void repeated_rows_q(
+    float32x4_t (*const op)(float32x4_t, float32x4_t), const int clamped, const int v_first,
+    int32_t q, const float *v, const float *r, float *out, int32_t rows, float32x4_t vlo,
+    float32x4_t vhi) {
+  switch (q) {
+    case 1: repeated_rows(op, clamped, v_first, 1, v, r, out, rows, vlo, vhi); break;
+    case 2: repeated_rows(op, clamped, v_first, 2, v, r, out, rows, vlo, vhi); break;
+    case 3: repeated_rows(op, clamped, v_first, 3, v, r, out, rows, vlo, vhi); break;
+    default: repeated_rows(op, clamped, v_first, 4, v, r, out, rows, vlo, vhi); break;
+  }
+}
+
 static inline __attribute__((always_inline)) int binary(
     const eq_node *node, float32x4_t (*const op)(float32x4_t, float32x4_t), const int clamped) {
   const eq_binary_params *p = (const eq_binary_params *)node->params;
@@ -78,6 +111,12 @@ static inline __attribute__((always_inline)) int binary(
   /* no activation (bounds +-inf): the clamp changes nothing, not even a NaN, and is left out */
   const int clamp = clamped && !(p->act_min == -INFINITY && p->act_max == INFINITY);
   const int32_t n = d[5];
+  /* short runs (n = 4, 8, 12 or 16) against a repeated row: one operand steps by the run,
+   * the other stays */
+  const int short_runs =
+      d[4] > 1 && n >= 4 && n <= 16 && n % 4 == 0 && sa[5] == 1 && sb[5] == 1;
+  const int a_repeats = short_runs && sa[4] == 0 && sb[4] == n;
+  const int b_repeats = short_runs && sb[4] == 0 && sa[4] == n;
   for (int32_t i0 = 0; i0 < d[0]; ++i0)
     for (int32_t i1 = 0; i1 < d[1]; ++i1)
       for (int32_t i2 = 0; i2 < d[2]; ++i2)
@@ -86,6 +125,19 @@ static inline __attribute__((always_inline)) int binary(
                            (int64_t)i3 * sa[3];
           const float *b = B + (int64_t)i0 * sb[0] + (int64_t)i1 * sb[1] + (int64_t)i2 * sb[2] +
                            (int64_t)i3 * sb[3];
+          if (b_repeats || a_repeats) {
+            const float *v = b_repeats ? a : b, *r = b_repeats ? b : a;
+            if (clamp && b_repeats)
+              repeated_rows_q(op, 1, 1, n / 4, v, r, out, d[4], vlo, vhi);
+            else if (clamp)
+              repeated_rows_q(op, 1, 0, n / 4, v, r, out, d[4], vlo, vhi);
+            else if (b_repeats)
+              repeated_rows_q(op, 0, 1, n / 4, v, r, out, d[4], vlo, vhi);
+            else
+              repeated_rows_q(op, 0, 0, n / 4, v, r, out, d[4], vlo, vhi);
+            out += (int64_t)d[4] * n;
+            continue;
+          }
           /* the innermost rows (a per-pixel channel row, say) step the operands by strides */
           for (int32_t i4 = 0; i4 < d[4]; ++i4, a += sa[4], b += sb[4], out += n) {
             if (clamp) {

@@ -19,6 +19,12 @@ int eq_f32_gelu__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_softmax__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_batch_matmul__neon(const eq_node *node, eq_ctx *ctx);
 int eq_f32_layer_norm__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_logistic__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_tanh__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_resize_bilinear__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_transpose_conv__neon(const eq_node *node, eq_ctx *ctx);
+int eq_f32_transpose_conv_packed__neon(const eq_node *node, eq_ctx *ctx);
+int eq_qd8_transpose_conv_grid__neon(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS(neon, eq_f32_gemm_6x16__neon, 6, eq_f32_dwconv__neon,
                     eq_f32_dwconv_row__neon)
@@ -39,5 +45,14 @@ const eq_kernel_info eq_arm_neon_kernels[] = {
     {"softmax_f32", eq_f32_softmax__neon, sizeof(eq_softmax_params), EQ_ISA_NEON},
     {"batch_matmul_f32", eq_f32_batch_matmul__neon, sizeof(eq_matmul_params), EQ_ISA_NEON},
     {"layer_norm_f32", eq_f32_layer_norm__neon, sizeof(eq_layer_norm_params), EQ_ISA_NEON},
+    {"logistic_f32", eq_f32_logistic__neon, 0, EQ_ISA_NEON},
+    {"tanh_f32", eq_f32_tanh__neon, 0, EQ_ISA_NEON},
+    {"resize_bilinear_f32", eq_f32_resize_bilinear__neon, sizeof(eq_resize_params), EQ_ISA_NEON},
+    {"transpose_conv2d_f32", eq_f32_transpose_conv__neon, sizeof(eq_conv_params), EQ_ISA_NEON},
+    {"transpose_conv2d_f32_packed", eq_f32_transpose_conv_packed__neon, sizeof(eq_conv_params),
+     EQ_ISA_NEON},
+    /* the same float kernel on the QD8 integer grid (exact sums) */
+    {"transpose_conv2d_qd8_grid", eq_qd8_transpose_conv_grid__neon, sizeof(eq_conv_params),
+     EQ_ISA_NEON},
     {NULL, NULL, 0, 0},
 };

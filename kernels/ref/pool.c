@@ -6,6 +6,7 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/pool.h"
+#include "edgeq/threadpool.h"
 #include "edgeq/walk.h"
 
 static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
@@ -113,6 +114,18 @@ static int resize_bilinear_f32(const eq_node *node, eq_ctx *ctx) {
       }
     }
   }
+  return 0;
+}
+
+/* The driver of the vector RESIZE_BILINEAR kernels (params/pool.h). */
+int eq_resize_bilinear_run(const eq_node *node, eq_ctx *ctx, eq_task_fn rows) {
+  const eq_resize_params *p = (const eq_resize_params *)node->params;
+  eq_resize_job job = {node, eq_resize_scale(p->in_h, p->out_h, p->align_corners),
+                       eq_resize_scale(p->in_w, p->out_w, p->align_corners)};
+  const int64_t n = (int64_t)p->batch * p->out_h;
+  const int64_t per_row = (int64_t)p->out_w * p->channels;
+  const int64_t grain = per_row > 0 ? (32768 + per_row - 1) / per_row : n;
+  eq_parallel_for(ctx, n, grain > 0 ? grain : 1, rows, &job);
   return 0;
 }
 

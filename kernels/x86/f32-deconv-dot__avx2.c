@@ -82,19 +82,11 @@ static void deconv_rows(void *arg, int64_t begin, int64_t end) {
     int32_t iy_lo, iy_hi;
     eq_transpose_window(ty, p->k_h, p->stride_h, p->in_h, &iy_lo, &iy_hi);
     float *o = out_all + row * p->out_w * out_c;
-    /* The column window [ix_lo, ix_hi] of output column ox, kept up to date as ox grows
-     * instead of divided out per pixel: ix_hi = tx / stride, ix_lo = max(0, floor((tx - k_w +
-     * stride) / stride)), each a quotient whose remainder steps by one. */
-    const int32_t s = p->stride_w, in_w = p->in_w;
-    int32_t hi_q = p->pad_left / s, hi_r = p->pad_left % s;
-    const int32_t u0 = p->pad_left - p->k_w + s;  /* may be negative */
-    int32_t lo_q = u0 >= 0 ? u0 / s : -((-u0 + s - 1) / s);
-    int32_t lo_r = u0 - lo_q * s;
+    eq_deconv_columns cols = eq_deconv_columns_begin(p);
     for (int32_t ox = 0; ox < p->out_w; ++ox, o += out_c) {
       const int32_t tx = ox + p->pad_left;
-      const int32_t ix_lo = lo_q > 0 ? lo_q : 0, ix_hi = hi_q < in_w - 1 ? hi_q : in_w - 1;
-      if (++hi_r == s) hi_r = 0, ++hi_q;
-      if (++lo_r == s) lo_r = 0, ++lo_q;
+      int32_t ix_lo, ix_hi;
+      eq_deconv_columns_next(p, &cols, &ix_lo, &ix_hi);
       int32_t oc = 0;
       for (; oc + 4 <= out_c; oc += 4)
         deconv_pixel(p, in_b, filter + oc * oc_stride, ty, tx, iy_lo, iy_hi, ix_lo, ix_hi, 4,

@@ -6,14 +6,8 @@
 
 #include "edgeq/dispatch.h"
 #include "edgeq/params/pool.h"
-#include "edgeq/threadpool.h"
 
 static const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-typedef struct resize_job {
-  const eq_node *node;
-  float scale_h, scale_w;
-} resize_job;
 
 static inline __m256 blend4(__m256 a, __m256 b, __m256 c, __m256 d, __m256 wy0, __m256 wy1,
                             __m256 wx0, __m256 wx1) {
@@ -25,21 +19,16 @@ static inline __m256 blend4(__m256 a, __m256 b, __m256 c, __m256 d, __m256 wy0, 
 }
 
 static void resize_rows(void *arg, int64_t begin, int64_t end) {
-  const resize_job *j = (const resize_job *)arg;
+  const eq_resize_job *j = (const eq_resize_job *)arg;
   const eq_resize_params *p = (const eq_resize_params *)j->node->params;
   const float *in = (const float *)j->node->inputs[0]->data;
   float *out_all = (float *)j->node->outputs[0]->data;
-  const int64_t C = p->channels, row_stride = (int64_t)p->in_w * C;
+  const int64_t C = p->channels;
   for (int64_t row = begin; row < end; ++row) {
-    const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
-    float sy;
-    int32_t y0, y1;
-    eq_bilinear_source(oy, j->scale_h, p->half_pixel_centers, p->in_h, &sy, &y0, &y1);
-    const float dy = sy - (float)y0;
+    const float *row0, *row1;
+    float dy;
+    eq_bilinear_rows(p, j->scale_h, in, row, &row0, &row1, &dy);
     const __m256 wy0 = _mm256_set1_ps(1 - dy), wy1 = _mm256_set1_ps(dy);
-    const float *image = in + (int64_t)b * p->in_h * row_stride;
-    const float *row0 = image + (int64_t)y0 * row_stride;
-    const float *row1 = image + (int64_t)y1 * row_stride;
     float *out = out_all + row * p->out_w * C;
     for (int32_t ox = 0; ox < p->out_w; ++ox, out += C) {
       float sx;
@@ -67,13 +56,5 @@ static void resize_rows(void *arg, int64_t begin, int64_t end) {
 }
 
 int eq_f32_resize_bilinear__avx2(const eq_node *node, eq_ctx *ctx) {
-  const eq_resize_params *p = (const eq_resize_params *)node->params;
-  resize_job job = {node, eq_resize_scale(p->in_h, p->out_h, p->align_corners),
-                    eq_resize_scale(p->in_w, p->out_w, p->align_corners)};
-  const int64_t rows = (int64_t)p->batch * p->out_h;
-  /* about 32 K output values per chunk */
-  const int64_t per_row = (int64_t)p->out_w * p->channels;
-  const int64_t grain = per_row > 0 ? (32768 + per_row - 1) / per_row : rows;
-  eq_parallel_for(ctx, rows, grain > 0 ? grain : 1, resize_rows, &job);
-  return 0;
+  return eq_resize_bilinear_run(node, ctx, resize_rows);
 }

@@ -73,6 +73,33 @@ static inline eq_deconv_window eq_deconv_window_at(const eq_conv_params *p, int3
   return w;
 }
 
+/* The column windows [ix_lo, ix_hi] of output columns 0, 1, 2, ... of a TRANSPOSE_CONV row,
+ * kept up to date as ox grows instead of divided out per pixel (the dot-product kernels):
+ * ix_hi = tx / stride, ix_lo = max(0, floor((tx - k_w + stride) / stride)), tx = ox + pad_left,
+ * each a quotient whose remainder steps by one. */
+typedef struct eq_deconv_columns {
+  int32_t hi_q, hi_r, lo_q, lo_r;
+} eq_deconv_columns;
+
+static inline eq_deconv_columns eq_deconv_columns_begin(const eq_conv_params *p) {
+  const int32_t s = p->stride_w, u0 = p->pad_left - p->k_w + s;  /* u0 may be negative */
+  eq_deconv_columns c;
+  c.hi_q = p->pad_left / s;
+  c.hi_r = p->pad_left % s;
+  c.lo_q = u0 >= 0 ? u0 / s : -((-u0 + s - 1) / s);
+  c.lo_r = u0 - c.lo_q * s;
+  return c;
+}
+
+/* The window of the current column, then a step to the next. */
+static inline void eq_deconv_columns_next(const eq_conv_params *p, eq_deconv_columns *c,
+                                          int32_t *ix_lo, int32_t *ix_hi) {
+  *ix_lo = c->lo_q > 0 ? c->lo_q : 0;
+  *ix_hi = c->hi_q < p->in_w - 1 ? c->hi_q : p->in_w - 1;
+  if (++c->hi_r == p->stride_w) c->hi_r = 0, ++c->hi_q;
+  if (++c->lo_r == p->stride_w) c->lo_r = 0, ++c->lo_q;
+}
+
 /* for (iy, ix) in the window, tap = the filter tap (ky * k_w + kx) through which input pixel
  * (iy, ix) reaches the window's output pixel: the taps in increasing (y, x). */
 #define EQ_DECONV_FOR_EACH_TAP(p, win, iy, ix, tap)                                         \

@@ -49,4 +49,33 @@ static inline void eq_bilinear_source(int32_t i, float scale, int32_t half_pixel
   *hi = c < in_size - 1 ? c : in_size - 1;
 }
 
+/* One job of the vector RESIZE_BILINEAR kernels: rows(job, begin, end) over output rows
+ * (batch * out_h of them), run by eq_resize_bilinear_run (kernels/ref/pool.c) in chunks of
+ * about 32 K outputs. */
+struct eq_node;
+struct eq_ctx;
+typedef struct eq_resize_job {
+  const struct eq_node *node;
+  float scale_h, scale_w;
+} eq_resize_job;
+
+int eq_resize_bilinear_run(const struct eq_node *node, struct eq_ctx *ctx,
+                           void (*rows)(void *job, int64_t begin, int64_t end));
+
+/* Output row `row` (counted over the batch) of a bilinear resize of `in`: its two source rows
+ * and the weight dy of the second. */
+static inline void eq_bilinear_rows(const eq_resize_params *p, float scale_h, const float *in,
+                                    int64_t row, const float **row0, const float **row1,
+                                    float *dy) {
+  const int32_t b = (int32_t)(row / p->out_h), oy = (int32_t)(row % p->out_h);
+  const int64_t row_stride = (int64_t)p->in_w * p->channels;
+  float sy;
+  int32_t y0, y1;
+  eq_bilinear_source(oy, scale_h, p->half_pixel_centers, p->in_h, &sy, &y0, &y1);
+  *dy = sy - (float)y0;
+  const float *image = in + (int64_t)b * p->in_h * row_stride;
+  *row0 = image + (int64_t)y0 * row_stride;
+  *row1 = image + (int64_t)y1 * row_stride;
+}
+
 #endif
