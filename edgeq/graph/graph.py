@@ -162,6 +162,18 @@ _FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
 _MAX_GEMM_TAPS = 4096 // 8  # edgeq/ops/conv.py IGEMM_MAX_POINTERS / GEMM_MAX_MR
 
 
+def epilogue_fusion_pays() -> bool:
+    """Whether fuse_conv_epilogues folds anything on this CPU. Not on ARM: the NEON GEMM
+    (kernels/arm/f32-gemm-6x16__neon.c) stores its raw sums and applies a fused epilogue in a
+    second pass over the tile, which measured more guest instructions than the separate NEON
+    PRELU / ADD / HARD_SWISH kernels (cortex-a72: iris_landmark 0.93 -> 0.98 of LiteRT's,
+    mobilenet_v3_small 0.97 -> 1.02, face_landmark 0.85 -> 0.89). The x86 GEMMs apply it in
+    registers."""
+    from edgeq.runtime import cpu
+
+    return not cpu.allowed() & cpu.FEATURES["neon"]
+
+
 def _gemm_conv(graph: Graph, node: Node) -> bool:
     """Whether prepare will run this CONV_2D on the packed-weight GEMM kernels, whose epilogue
     takes a residual and PRELU slopes: float32 weights known at load (or fp16 ones behind a
@@ -170,7 +182,8 @@ def _gemm_conv(graph: Graph, node: Node) -> bool:
 
     if node.op != BuiltinOp.CONV_2D or len(node.outputs) != 1 or not 2 <= len(node.inputs) <= 3 \
             or int(node.options.get("fused_activation_function", 0)) != 0 \
-            or cpu.reference_only() or getattr(graph, "quantize", None):
+            or cpu.reference_only() or getattr(graph, "quantize", None) \
+            or not epilogue_fusion_pays():
         return False
     x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     bias = node.inputs[2] if len(node.inputs) == 3 else -1
