@@ -514,7 +514,7 @@ def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
                          f"{len(opcodes)} operator codes)")
     oc = opcodes[opcode_index]
     code = oc.builtin_code
-    where = o.where = f"{where} ({op_name(code, oc.custom_code)})"
+    where = o.where = f"{where} ({_cached_op_name(code, oc.custom_code)})"
 
     nt = len(tensors)
     inputs = o.int32s(Slot.OP_INPUTS, "inputs") or ()
@@ -608,6 +608,9 @@ def _read_options(table: Optional[Table], fields: tuple, where: str, n_subgraphs
     return out
 
 
+_cached_op_name = functools.lru_cache(maxsize=1024)(op_name)
+
+
 @functools.lru_cache(maxsize=None)
 def _enum_values(enum_class) -> frozenset:
     return frozenset(int(m) for m in enum_class)
@@ -633,6 +636,19 @@ def _check_option(f, value, where: str, n_subgraphs: int):
             want = f"is not a {check.__name__} value ({', '.join(m.name for m in check)})"
     if not ok:
         raise ModelError(f"{where}: option {f.name}={value} {want}")
+
+
+class _OperatorLabel:
+    """"subgraph S operator J (NAME)", formatted only when a message needs it."""
+
+    __slots__ = ("where", "op")
+
+    def __init__(self, where: str, op: Operator):
+        self.where, self.op = where, op
+
+    def __format__(self, spec) -> str:
+        op = self.op
+        return f"{self.where} operator {op.index} ({op_name(op.builtin_code, op.custom_code)})"
 
 
 def _check_graph_order(sg: int, tensors: list, inputs: tuple, outputs: tuple, operators: list):
@@ -661,7 +677,7 @@ def _check_graph_order(sg: int, tensors: list, inputs: tuple, outputs: tuple, op
         return f"tensor {i} '{tensors[i].name}'"
 
     for op in operators:
-        desc = f"{where} operator {op.index} ({op_name(op.builtin_code, op.custom_code)})"
+        desc = _OperatorLabel(where, op)
         for i in op.inputs:
             if i >= 0 and not readable[i]:
                 later = writer[i]
