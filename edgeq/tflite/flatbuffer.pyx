@@ -20,8 +20,9 @@ import numpy as np
 
 from edgeq.errors import ModelError
 
-# Scalar kinds for Table.scalar (and their widths in bytes).
+# Scalar kinds for Table.scalar (and their widths in bytes); the other kinds of Table.fields.
 U8, I8, U16, I16, U32, I32, U64, I64, F32 = range(9)
+BOOL, INT32S, FLOAT32S, STRING = range(9, 13)
 cdef int _WIDTH[9]
 _WIDTH[:] = [1, 1, 2, 2, 4, 4, 8, 8, 4]
 
@@ -127,6 +128,8 @@ cdef class Table:
         return self.pos + off
 
     cpdef scalar(self, int slot, int kind, default, name):
+        if not 0 <= kind <= F32:
+            raise ValueError(f"unknown scalar kind {kind}")
         cdef long long p = self._field(slot, _WIDTH[kind], name)
         cdef const uint8_t* q
         cdef uint32_t bits
@@ -255,4 +258,28 @@ cdef class Table:
         for i in range(n):
             p = start + 4 * i
             out.append(buf.table(p + _u32(buf.data + p), f"{label} {i}"))
+        return out
+
+    cpdef dict fields(self, tuple specs):
+        """Several fields at once: specs holds (name, slot, kind, default) per field, kind a
+        scalar kind or BOOL, INT32S, FLOAT32S (a tuple of floats), STRING. Absent fields take
+        their default."""
+        cdef dict out = {}
+        cdef int kind
+        for name, slot, kind, default in specs:
+            if kind <= F32:
+                value = self.scalar(slot, kind, default, name)
+            elif kind == BOOL:
+                value = self.boolean(slot, default, name)
+            elif kind == INT32S:
+                value = self.int32s(slot, name)
+            elif kind == FLOAT32S:
+                value = self.array(slot, "<f4", name)
+                if value is not None:
+                    value = tuple(value.tolist())
+            elif kind == STRING:
+                value = self.string(slot, name)
+            else:
+                raise ValueError(f"unknown field kind {kind}")
+            out[name] = default if value is None else value
         return out

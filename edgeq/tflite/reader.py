@@ -27,7 +27,8 @@ from typing import Optional, Union
 import numpy as np
 
 from edgeq.errors import ModelError
-from edgeq.tflite.flatbuffer import F32, I8, I16, I32, I64, U8, U16, U32, U64, Buf, Table
+from edgeq.tflite.flatbuffer import (BOOL, F32, FLOAT32S, I8, I16, I32, I64, INT32S, STRING, U8,
+                                     U32, U64, Buf, Table)
 from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP,
                                  PACKED_NBYTES, SCHEMA_VERSION, BuiltinOp, BuiltinOptions2Type,
                                  BuiltinOptionsType, DimensionType, QuantizationDetailsType,
@@ -548,7 +549,7 @@ def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
         if expected is not None:
             options_type = int(expected)  # options left out: the table's defaults apply
     spec = OPTIONS.get(options_type)
-    options = _read_options(table, spec.fields, where, n_subgraphs) if spec else {}
+    options = _read_options(table, spec, where, n_subgraphs) if spec else {}
 
     # builtin_options_2 (StableHLO ops): not decoded, but it must lie inside the file.
     options2_type = o.scalar(Slot.OP_OPTIONS2_TYPE, U8, 0, "builtin_options_2_type")
@@ -577,34 +578,27 @@ def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
                     custom_options=custom_options, intermediates=tuple(intermediates))
 
 
-_SCALAR_KIND = {"int8": I8, "uint8": U8, "int16": I16, "int32": I32, "uint32": U32,
-                  "int64": I64, "float32": F32}
+_FIELD_KIND = {"int8": I8, "uint8": U8, "int16": I16, "int32": I32, "uint32": U32,
+               "int64": I64, "float32": F32, "bool": BOOL, "int32[]": INT32S,
+               "float32[]": FLOAT32S, "string": STRING}
+_OPTION_SPECS: dict = {}  # options type id -> (Table.fields specs, defaults, checked fields)
 
 
-def _read_options(table: Optional[Table], fields: tuple, where: str, n_subgraphs: int) -> dict:
-    out = {}
-    for f in fields:
-        kind = f.kind
-        if table is None:
-            value = f.default
-        elif kind == "bool":
-            value = table.boolean(f.slot, f.default, f.name)
-        elif kind in _SCALAR_KIND:
-            value = table.scalar(f.slot, _SCALAR_KIND[kind], f.default, f.name)
-        elif kind == "int32[]":
-            v = table.int32s(f.slot, f.name)
-            value = f.default if v is None else tuple(v)
-        elif kind == "float32[]":
-            v = table.array(f.slot, "<f4", f.name)
-            value = f.default if v is None else tuple(float(x) for x in v)
-        elif kind == "string":
-            v = table.string(f.slot, f.name)
-            value = f.default if v is None else v
-        else:  # pragma: no cover - the schema table only uses the kinds above
-            raise AssertionError(kind)
-        if f.check is not None:
-            _check_option(f, value, where, n_subgraphs)
-        out[f.name] = value
+def _option_specs(spec) -> tuple:
+    got = _OPTION_SPECS.get(spec.type_id)
+    if got is None:
+        specs = tuple((f.name, f.slot, _FIELD_KIND[f.kind], f.default) for f in spec.fields)
+        defaults = {f.name: f.default for f in spec.fields}
+        checked = tuple(f for f in spec.fields if f.check is not None)
+        got = _OPTION_SPECS[spec.type_id] = (specs, defaults, checked)
+    return got
+
+
+def _read_options(table: Optional[Table], spec, where: str, n_subgraphs: int) -> dict:
+    specs, defaults, checked = _option_specs(spec)
+    out = dict(defaults) if table is None else table.fields(specs)
+    for f in checked:
+        _check_option(f, out[f.name], where, n_subgraphs)
     return out
 
 
