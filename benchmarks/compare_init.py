@@ -13,8 +13,9 @@ too, as LiteRT's library loads at its import); that import time is printed apart
   first = the first invoke() (inputs set beforehand, untimed)
   peak RSS = the child's ru_maxrss after the first invoke (imports included), and the growth
   over the RSS measured just before init ("model" column: what loading and running cost).
-Prints minimum and median over the repetitions, and the ratios edgeq / LiteRT of init, first
-invoke and their sum (below 1.0: edgeq is faster). --phases adds, per model, the minimum of edgeq's
+Prints minimum and median over the repetitions, and the ratios edgeq / LiteRT of init, of init +
+first invoke ("sum ratio"), and of init in process CPU time ("cpu r", the steadier figure on a
+machine shared with other work), all by minima; below 1.0: edgeq is faster. --phases adds, per model, the minimum of edgeq's
 own phase times (read+verify, graph passes, prepare, plan, first invoke) measured in the children.
 """
 from __future__ import annotations
@@ -69,13 +70,15 @@ def child(runtime: str, model: str, threads: int, phases: bool) -> dict:
     imports = time.perf_counter() - start
     rss0 = _rss_mb()
     result = {"imports": imports * 1e3}
+    cpu = time.process_time()
     start = time.perf_counter()
     interp = Interpreter(model_path=model, num_threads=threads)
     loaded = time.perf_counter()
     _resize_open_dims(interp)
     interp.allocate_tensors()
     end = time.perf_counter()
-    result.update(load=(loaded - start) * 1e3, init=(end - start) * 1e3)
+    result.update(load=(loaded - start) * 1e3, init=(end - start) * 1e3,
+                  init_cpu=(time.process_time() - cpu) * 1e3)
     fill_inputs(interp)
     start = time.perf_counter()
     interp.invoke()
@@ -172,7 +175,7 @@ def main(argv=None):
           f"process / growth over the RSS before init), median")
     print(f"{'model':34s} {'edgeq init':>13s} {'LiteRT init':>13s} {'ratio':>5s} "
           f"{'edgeq 1st':>13s} {'LiteRT 1st':>13s} {'sum ratio':>9s} "
-          f"{'edgeq RSS':>11s} {'LiteRT RSS':>11s}")
+          f"{'edgeq RSS':>11s} {'LiteRT RSS':>11s} {'cpu r':>5s}")
     sums = []
     for path in paths:
         ours, theirs = runs[(path, "edgeq")], runs[(path, "litert")]
@@ -196,8 +199,9 @@ def main(argv=None):
         for rs in (ours, theirs):
             rss.append(f"{statistics.median(r['peak'] for r in rs):5.1f}/"
                        f"{statistics.median(r['model_rss'] for r in rs):5.1f}")
+        cpu_ratio = min(r["init_cpu"] for r in ours) / min(r["init_cpu"] for r in theirs)
         print(f"{path.name:34s} {ei_s:>13s} {li_s:>13s} {ei / li:5.2f} {ef_s:>13s} {lf_s:>13s} "
-              f"{total:9.2f} {rss[0]:>11s} {rss[1]:>11s}")
+              f"{total:9.2f} {rss[0]:>11s} {rss[1]:>11s} {cpu_ratio:5.2f}")
         if args.phases:
             ph = {n: min(r["phases"][n] for r in ours) for n in ours[0]["phases"]}
             print("    edgeq phases (warm, min): " + ", ".join(f"{n} {v:.2f}"

@@ -187,3 +187,23 @@ def test_dequantized_weights_are_not_kept_after_packing():
     interp.set_tensor(x, x_value)
     interp.invoke()
     np.testing.assert_allclose(interp.get_tensor(y), x_value @ weights.T, rtol=1e-5, atol=1e-5)
+
+
+# --- DEQUANTIZE of fp16 weights runs the vectorized converter ----------------------------------
+
+@pytest.mark.parametrize("allowed", [None, 0])
+def test_f16_converter_matches_the_dequantize_reference_bit_for_bit(allowed):
+    """fp16-weight models dequantize every weight at load with convert_f16_f32 (F16C / NEON);
+    it must give exactly the reference DEQUANTIZE's bits for all 65536 fp16 values."""
+    from edgeq.runtime import run_kernel
+
+    x = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    want = np.empty(x.shape, np.float32)
+    got = np.empty(x.shape, np.float32)
+    run_kernel("dequantize_f16_f32", None, [x], [want], allowed=0)
+    run_kernel("convert_f16_f32", None, [x], [got], allowed=allowed)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    for n in (1, 7, 8, 15, 16, 17, 33):  # vector tails
+        got = np.empty(n, np.float32)
+        run_kernel("convert_f16_f32", None, [x[1000:1000 + n]], [got], allowed=allowed)
+        np.testing.assert_array_equal(got.view(np.uint32), want[1000:1000 + n].view(np.uint32))
