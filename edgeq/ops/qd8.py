@@ -165,8 +165,12 @@ def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray,
     # each part written straight into the blob (this runs at load, for every weight matrix).
     out = np.empty((blocks, 4 * NR + NR * kc + 8 * NR), np.uint8)
     out[:, :4 * NR].view("<i4")[...] = wp.sum(axis=1, dtype=np.int32).reshape(blocks, NR)
-    tiles = out[:, 4 * NR:4 * NR + NR * kc].view(np.int8).reshape(blocks, kc // kr, NR, kr)
-    tiles[...] = wp.reshape(blocks, NR, kc // kr, kr).transpose(0, 2, 1, 3)
+    # Each group of kr int8 moves as one kr-byte element: the transpose copies whole groups
+    # (byte by byte it cost most of a QD8 model's load).
+    group = np.dtype({4: np.uint32, 8: np.uint64}.get(kr, f"V{kr}"))
+    tiles = out[:, 4 * NR:4 * NR + NR * kc].view(group).reshape(blocks, kc // kr, NR)
+    groups = np.ascontiguousarray(wp).view(group).reshape(blocks, NR, kc // kr)
+    tiles[...] = groups.transpose(0, 2, 1)
     tail = out[:, 4 * NR + NR * kc:].view("<f4").reshape(blocks, 2, NR)
     for part, values in enumerate((scales, bias)):
         padded = np.zeros(blocks * NR, np.float32)
