@@ -17,13 +17,17 @@ Prints minimum and median over the repetitions, and the ratios edgeq / LiteRT of
 first invoke ("sum ratio"), and of init in process CPU time ("cpu r", the steadier figure on a
 machine shared with other work), all by minima; below 1.0: edgeq is faster. --phases adds, per model, the minimum of edgeq's
 own phase times (read+verify, graph passes, prepare, plan, first invoke) measured in the children.
+--instructions instead counts the instructions each runtime's init executes (valgrind's
+callgrind, one run per model and runtime): the same figure however loaded the machine is.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import operator
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -72,10 +76,19 @@ def child(runtime: str, model: str, threads: int, phases: bool) -> dict:
     result = {"imports": imports * 1e3}
     cpu = time.process_time()
     start = time.perf_counter()
-    interp = Interpreter(model_path=model, num_threads=threads)
-    loaded = time.perf_counter()
-    _resize_open_dims(interp)
-    interp.allocate_tensors()
+    loaded = 0.0
+
+    def init():
+        nonlocal loaded
+        interp = Interpreter(model_path=model, num_threads=threads)
+        loaded = time.perf_counter()
+        _resize_open_dims(interp)
+        interp.allocate_tensors()
+        return interp
+
+    # Through operator.call, a C function called nowhere else: --instructions counts what
+    # runs inside it (valgrind --toggle-collect=_operator_call).
+    interp = operator.call(init)
     end = time.perf_counter()
     result.update(load=(loaded - start) * 1e3, init=(end - start) * 1e3,
                   init_cpu=(time.process_time() - cpu) * 1e3)
@@ -121,18 +134,43 @@ def _edgeq_phases(model: str, threads: int) -> dict:
     return {n: (b - a) * 1e3 for n, a, b in zip(names, t, t[1:])}
 
 
-def _run_child(runtime: str, model: Path, threads: int, phases: bool):
+VALGRIND = ["valgrind", "--tool=callgrind", "--collect-atstart=no",
+            "--toggle-collect=_operator_call", "--callgrind-out-file=/dev/null"]
+
+
+def _run_child(runtime: str, model: Path, threads: int, phases: bool, instructions=False):
     cmd = [sys.executable, __file__, "--child", runtime, str(model), "--threads", str(threads)]
+    if instructions:
+        cmd = VALGRIND + cmd
     if phases:
         cmd.append("--phases")
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("PYTHONHASHSEED", "0")  # the same work in every run
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         lines = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()
         return lines[-1]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if instructions:
+        counted = re.search(r"Collected : (\d+)", proc.stderr)
+        result["instructions"] = int(counted.group(1)) if counted else float("nan")
+    return result
+
+
+def _instructions_table(paths, threads: int):
+    print(f"instructions of init (load + allocate), millions, one fresh process each under "
+          f"callgrind (independent of machine load), {threads} thread(s)")
+    print(f"{'model':34s} {'edgeq':>8s} {'LiteRT':>8s} {'ratio':>6s}")
+    for path in paths:
+        got = [_run_child(rt, path, threads, False, True) for rt in ("edgeq", "litert")]
+        if any(isinstance(r, str) for r in got):
+            why = next(r for r in got if isinstance(r, str))
+            print(f"{path.name:34s} skipped: {why}"[:160])
+            continue
+        ours, theirs = (r["instructions"] / 1e6 for r in got)
+        print(f"{path.name:34s} {ours:8.1f} {theirs:8.1f} {ours / theirs:6.2f}")
 
 
 def _stats(values):
@@ -145,6 +183,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--phases", action="store_true", help="edgeq's phase times too")
+    ap.add_argument("--instructions", action="store_true",
+                    help="instead: instructions of init under valgrind (one run per model)")
     ap.add_argument("--child", nargs=2, metavar=("RUNTIME", "MODEL"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -152,6 +192,9 @@ def main(argv=None):
         return 0
 
     paths = [Path(m) for m in args.models] or sorted(SHARED.glob("*.tflite"))
+    if args.instructions:
+        _instructions_table(paths, args.threads)
+        return 0
     runs = {(p, rt): [] for p in paths for rt in ("edgeq", "litert")}
     failed = {}
     for rep in range(args.reps):
