@@ -88,7 +88,7 @@ def child(runtime: str, model: str, threads: int, phases: bool) -> dict:
 
     # Through operator.call, a C function called nowhere else: --instructions counts what
     # runs inside it (valgrind --toggle-collect=_operator_call).
-    interp = operator.call(init)
+    interp = operator.call(init) if hasattr(operator, "call") else init()  # Python >= 3.11
     end = time.perf_counter()
     result.update(load=(loaded - start) * 1e3, init=(end - start) * 1e3,
                   init_cpu=(time.process_time() - cpu) * 1e3)
