@@ -65,6 +65,9 @@ class BuildExt(build_ext):
     """Compiles ISA-specific kernel files separately, each with its own flags."""
 
     def build_extension(self, ext):
+        if ext.name != "edgeq.runtime.executor":  # the kernels link into the executor only
+            super().build_extension(ext)
+            return
         _, per_isa = kernel_sources()
         objects = []
         for source, flags in per_isa:
@@ -108,7 +111,10 @@ extensions = [
         depends=[p.relative_to(ROOT).as_posix() for p in KERNELS.rglob("*.h")],
         extra_compile_args=COMMON_FLAGS,
         libraries=link_libraries(),
-    )
+    ),
+    # The .tflite reader's bounds-checked flatbuffer access (edgeq/tflite/reader.py uses it).
+    Extension("edgeq.tflite.flatbuffer", sources=["edgeq/tflite/flatbuffer.pyx"],
+              extra_compile_args=["-O2"]),
 ]
 
 setup(

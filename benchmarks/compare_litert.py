@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-import edgeq
-
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 RESIZE = {"mobilenet_v3_small": (1, 224, 224, 3)}
 
@@ -29,6 +27,11 @@ def prepare(interp, name, seed=0):
     if shape:
         interp.resize_tensor_input(interp.get_input_details()[0]["index"], shape)
     interp.allocate_tensors()
+    fill_inputs(interp, seed)
+
+
+def fill_inputs(interp, seed=0):
+    """The same seeded random inputs for every runtime (token ids < 1000 for integer inputs)."""
     rng = np.random.default_rng(seed)
     for d in interp.get_input_details():
         s = tuple(int(v) for v in d["shape"])
@@ -45,6 +48,8 @@ def timed(interp):
 
 def main(argv=None):
     from ai_edge_litert.interpreter import Interpreter as LiteRT
+
+    import edgeq  # here, not at the top: compare_init.py's LiteRT children import this module
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*")

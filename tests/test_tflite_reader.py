@@ -22,7 +22,8 @@ import pytest
 
 from edgeq.errors import ModelError
 from edgeq.tflite import schema
-from edgeq.tflite.reader import _Buf, read_model
+from edgeq.tflite.flatbuffer import Buf
+from edgeq.tflite.reader import read_model
 from edgeq.tflite.schema import OPTIONS, BuiltinOp, BuiltinOptionsType, Slot, TensorType
 from edgeq.tflite.writer import ModelBuilder
 
@@ -335,7 +336,7 @@ def small_model(**overrides) -> bytes:
 def field_pos(data: bytes, path) -> int:
     """Byte position of a field, found by walking tables with the reader's own accessor.
     path: (slot, index) steps through vectors of tables, ending with a scalar's slot."""
-    buf = _Buf(memoryview(data))
+    buf = Buf(memoryview(data))
     table = buf.table(buf.u32(0, "root"), "root")
     *steps, last = path
     for slot, index in steps:

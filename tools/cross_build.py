@@ -8,7 +8,8 @@ folder, the extension suffix and the compiler flags from the *running* interpret
 i.e. the host's x86 Python. Patching all of that is fragile, so this script does the three
 steps itself, each small:
 
-1. Cython turns edgeq/runtime/executor.pyx into C (the generated C is architecture-neutral).
+1. Cython turns edgeq/runtime/executor.pyx into C (the generated C is architecture-neutral),
+   and each other extension setup.py lists (edgeq/tflite/flatbuffer.pyx: one .pyx, no kernels).
 2. aarch64-linux-gnu-gcc compiles it and every kernel with the flags setup.py defines
    (read by running setup.py with setup() stubbed out, so setup.py stays the one place that
    says which sources and which per-ISA flags), plus the board's flags from board_configs/,
@@ -110,7 +111,15 @@ def read_setup(target_arch: str) -> dict:
                          "tools/cross_build.py to match it")
     ext = exts[0]
     pyx = [s for s in ext.sources if s.endswith(".pyx")]
+    # The other extensions (edgeq.tflite.flatbuffer): one .pyx each, no kernels.
+    others = [(e.name, e.sources, list(e.extra_compile_args or []))
+              for e in captured.get("ext_modules", []) if e.name != EXT_MODULE]
+    for name, sources, _ in others:
+        if len(sources) != 1 or not sources[0].endswith(".pyx"):
+            raise SystemExit(f"setup.py's extension {name} is not one .pyx: update "
+                             "tools/cross_build.py to match it")
     return {
+        "others": [(name, sources[0], args) for name, sources, args in others],
         "pyx": pyx,
         "c_sources": [s for s in ext.sources if s.endswith(".c")],
         "per_isa": per_isa,  # [(source, isa flags)]
@@ -144,13 +153,14 @@ def file_hash(*parts) -> str:
     return h.hexdigest()[:32]
 
 
-def cythonize(pyx: str, build: Path) -> Path:
-    """executor.pyx -> C, cached by the .pyx/.pxd contents and the Cython version."""
+def cythonize(pyx: str, build: Path, module_name: str = EXT_MODULE) -> Path:
+    """A .pyx -> C, cached by the .pyx/.pxd contents, the module name and the Cython version."""
     import Cython
 
     src = ROOT / pyx
     pxds = sorted(src.parent.glob("*.pxd"))
-    key = file_hash(Cython.__version__, src.read_bytes(), *[p.read_bytes() for p in pxds])
+    key = file_hash(Cython.__version__, module_name, src.read_bytes(),
+                    *[p.read_bytes() for p in pxds])
     cached = OBJECT_CACHE / f"{src.stem}-{key}.c"
     if cached.exists():
         with contextlib.suppress(OSError):
@@ -158,7 +168,7 @@ def cythonize(pyx: str, build: Path) -> Path:
     else:
         OBJECT_CACHE.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}.c")
-        cmd = [sys.executable, "-m", "cython", "-3", "--module-name", EXT_MODULE,
+        cmd = [sys.executable, "-m", "cython", "-3", "--module-name", module_name,
                "-o", str(tmp), str(src)]
         subprocess.run(cmd, cwd=ROOT, check=True)
         tmp.replace(cached)
@@ -216,8 +226,9 @@ def check_elf(path: Path) -> None:
         raise SystemExit(f"{path} is not an aarch64 ELF file")
 
 
-def build_extension(cfg: dict, root: Path, build: Path, cc: str, verbose: bool) -> Path:
-    """Compile and link edgeq.runtime.executor for aarch64; returns the .so path."""
+def build_extension(cfg: dict, root: Path, build: Path, cc: str, verbose: bool) -> list:
+    """Compile and link edgeq.runtime.executor and the other extensions for aarch64; returns
+    [(path inside the wheel, .so path)]."""
     if not shutil.which(cc):
         raise SystemExit(f"{cc} not found: apt-get install gcc-aarch64-linux-gnu")
     setup = read_setup(cfg["arch"])
@@ -244,15 +255,26 @@ def build_extension(cfg: dict, root: Path, build: Path, cc: str, verbose: bool) 
         flags = base + setup["common_flags"] + isa_board_flags(board_flags) + list(isa_flags)
         objects.append(compile_one(cc, ROOT / src, flags, headers_key, verbose))
     module = build / ("executor" + py["ext_suffix"])
-    link = [cc, sysroot_flag, "-shared", "-o", str(module)] + [str(o) for o in objects]
-    link += ["-Wl,-O1", "-Wl,-z,relro,-z,now", "-s"] + [f"-l{lib}" for lib in setup["libraries"]]
+    _link(cc, sysroot_flag, module, objects, setup["libraries"], verbose)
+    modules = [(f"edgeq/runtime/{module.name}", module)]
+    for name, pyx, compile_args in setup["others"]:
+        obj = compile_one(cc, cythonize(pyx, build, name), base + compile_args + board_flags,
+                          headers_key, verbose)
+        path = build / (name.rsplit(".", 1)[1] + py["ext_suffix"])
+        _link(cc, sysroot_flag, path, [obj], [], verbose)
+        modules.append((name.rsplit(".", 1)[0].replace(".", "/") + "/" + path.name, path))
+    log(f"compiled {len(objects) + len(setup['others'])} objects and linked "
+        f"{', '.join(p.name for _, p in modules)} in {time.monotonic() - start:.1f} s")
+    return modules
+
+
+def _link(cc: str, sysroot_flag: str, out: Path, objects: list, libraries: list, verbose: bool):
+    link = [cc, sysroot_flag, "-shared", "-o", str(out)] + [str(o) for o in objects]
+    link += ["-Wl,-O1", "-Wl,-z,relro,-z,now", "-s"] + [f"-l{lib}" for lib in libraries]
     if verbose:
         log("+ " + " ".join(link))
     subprocess.run(link, check=True)
-    check_elf(module)
-    log(f"compiled {len(objects)} objects and linked {module.name} in "
-        f"{time.monotonic() - start:.1f} s")
-    return module
+    check_elf(out)
 
 
 # ----------------------------------------------------------------------------- the wheel
@@ -304,7 +326,7 @@ def record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def write_wheel(module: Path, py: dict, out: Path, board_name: str) -> Path:
+def write_wheel(modules: list, py: dict, out: Path, board_name: str) -> Path:
     pyproject = read_pyproject()
     project = pyproject["project"]
     name = re.sub(r"[-_.]+", "_", project["name"]).lower()
@@ -313,7 +335,7 @@ def write_wheel(module: Path, py: dict, out: Path, board_name: str) -> Path:
     dist_info = f"{name}-{version}.dist-info"
 
     entries = [(arc, path.read_bytes()) for arc, path in package_files(pyproject)]
-    entries.append((f"edgeq/runtime/{module.name}", module.read_bytes()))
+    entries += [(arc, path.read_bytes()) for arc, path in modules]
     for cfg in sorted((ROOT / "board_configs").glob("*.json")):
         entries.append((f"edgeq/data/boards/{cfg.name}", cfg.read_bytes()))
     scripts = project.get("scripts", {})
@@ -357,8 +379,8 @@ def build_wheel(board: str, out: Path | str, sysroot: Path | str | None = None,
     py = sysroot_tool.python_info(root)
     prune_cache()
     with tempfile.TemporaryDirectory(prefix="edgeq-cross-") as tmp:
-        module = build_extension(cfg, root, Path(tmp), cc, verbose)
-        wheel = write_wheel(module, py, Path(out), board)
+        modules = build_extension(cfg, root, Path(tmp), cc, verbose)
+        wheel = write_wheel(modules, py, Path(out), board)
     log(f"wheel: {wheel} ({wheel.stat().st_size / 1024:.0f} KiB, board {board}, "
         f"flags {' '.join(cfg['cflags']) or '(none)'})")
     return wheel

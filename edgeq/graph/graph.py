@@ -421,10 +421,10 @@ def fuse_layer_norm(graph: Graph) -> int:
         if match is None:
             return fused
         chain, x, gamma, beta, eps, out = match
-        last = max(graph.nodes.index(n) for n in chain)
+        ids = {id(n) for n in chain}  # by identity: Node equality compares every field
+        last = max(i for i, n in enumerate(graph.nodes) if id(n) in ids)
         node = Node(chain[0].index, LAYER_NORM, [x, gamma, beta], [out], {"epsilon": eps})
         graph.nodes.insert(last + 1, node)
-        ids = {id(n) for n in chain}
         graph.nodes = [n for n in graph.nodes if id(n) not in ids]
         fused += 1
 

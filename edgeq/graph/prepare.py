@@ -56,8 +56,16 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
         infos.append(TensorInfo(t.index, t.name, tuple(shape), t.dtype, value, t.quantization))
 
     consumed = {t for node in graph.nodes for t in node.inputs}
+    # Constants computed here (weights dequantized from fp16 or int8, ...) are dropped once no
+    # later node reads them and no kernel uses them: the packed copy made from them is what the
+    # plan keeps, and holding both would raise peak memory by the size of the weights.
+    last_read = {}
+    for step, node in enumerate(graph.nodes):
+        for t in node.inputs:
+            last_read[t] = step
+    keep = set(graph.outputs)
     prepared = []
-    for node in graph.nodes:
+    for step, node in enumerate(graph.nodes):
         ins = [infos[i] if i >= 0 else None for i in node.inputs]
         outs = [infos[i] for i in node.outputs]
         for o in outs:
@@ -83,9 +91,18 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
         if kernel_inputs and all(t.value is not None for t in kernel_inputs) \
                 and not any(graph.tensors[i].is_variable for i in call.inputs if i >= 0):
             _evaluate(node, call, infos)
-            continue
-        prepared.append(PreparedNode(node, call))
+        else:
+            prepared.append(PreparedNode(node, call))
+            keep.update(call.inputs)
+        _drop_dead_constants(graph, node, step, infos, last_read, keep)
     return infos, prepared
+
+
+def _drop_dead_constants(graph, node, step, infos, last_read, keep):
+    for t in node.inputs:
+        if (t >= 0 and last_read[t] == step and t not in keep and infos[t].value is not None
+                and graph.tensors[t].data is None):
+            infos[t].value = None
 
 
 def _check_not_vanishing(node, ins, outs, consumed):

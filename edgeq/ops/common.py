@@ -130,9 +130,16 @@ def pack_f32_gemm_weights(weights: np.ndarray, bias) -> np.ndarray:
     """weights [N, K] (output channel major), bias [N] or None -> [ceil(N/NR), K + 1, NR]: per
     block of NR output channels, their biases then K rows of their weights, zeros past N."""
     n, k = weights.shape
-    blocks = -(-n // F32_GEMM_NR)
-    padded = np.zeros((blocks * F32_GEMM_NR, k + 1), np.float32)
-    if bias is not None:
-        padded[:n, 0] = np.asarray(bias, np.float32).reshape(-1)
-    padded[:n, 1:] = weights
-    return np.ascontiguousarray(padded.reshape(blocks, F32_GEMM_NR, k + 1).transpose(0, 2, 1))
+    full, tail = divmod(n, F32_GEMM_NR)
+    out = np.empty((full + (tail > 0), k + 1, F32_GEMM_NR), np.float32)
+    # Written in one pass through a transposed view (runs at load: no zero-fill, no temporary).
+    by_channel = out.transpose(0, 2, 1)  # [blocks, NR, K + 1]
+    b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
+    out[:full, 0, :] = 0 if b is None else b[:full * F32_GEMM_NR].reshape(full, F32_GEMM_NR)
+    by_channel[:full, :, 1:] = weights[:full * F32_GEMM_NR].reshape(full, F32_GEMM_NR, k)
+    if tail:
+        out[full] = 0
+        by_channel[full, :tail, 1:] = weights[full * F32_GEMM_NR:]
+        if b is not None:
+            out[full, 0, :tail] = b[full * F32_GEMM_NR:]
+    return out

@@ -314,7 +314,9 @@ def prepare_dequantize(ctx):
     x = ctx.input(0)
     ctx.set_output(0, x.shape, F32)
     if x.dtype == F16:
-        return KernelCall("dequantize_f16_f32")
+        # fp16 -> float32 is exact: the converter with F16C / NEON (kernels/core/f16_drivers.c)
+        # gives the reference's values, and fp16-weight models run it on every weight at load.
+        return KernelCall("convert_f16_f32")
     ctx.require(x.dtype in (I8, U8, I16),
                 f"input dtype {x.dtype} is not supported (expected float16, int8, uint8, int16)")
     suffix = DTYPE_SUFFIX[x.dtype]

@@ -161,16 +161,26 @@ def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray,
     channel (4: the c4 layout, 8: c8)."""
     n, k = w.shape
     kc, blocks = _round_up(k, kr), -(-n // NR)
-    wp = np.zeros((blocks * NR, kc), np.int8)
-    wp[:n, :k] = w
-    ksum = wp.astype(np.int32).sum(axis=1).reshape(blocks, NR)
-    tiles = wp.reshape(blocks, NR, kc // kr, kr).transpose(0, 2, 1, 3).reshape(blocks, -1)
-    sp, bp = np.zeros(blocks * NR, np.float32), np.zeros(blocks * NR, np.float32)
-    sp[:n], bp[:n] = scales, bias
-    parts = [ksum.astype("<i4").view(np.uint8), tiles.view(np.uint8),
-             sp.reshape(blocks, NR).astype("<f4").view(np.uint8),
-             bp.reshape(blocks, NR).astype("<f4").view(np.uint8)]
-    return np.ascontiguousarray(np.concatenate(parts, axis=1).reshape(-1))
+    wp = w
+    if (n, k) != (blocks * NR, kc):
+        wp = np.zeros((blocks * NR, kc), np.int8)
+        wp[:n, :k] = w
+    # Per block: NR int32 weight sums, the NR x kc tiles, NR float32 scales, NR float32 biases;
+    # each part written straight into the blob (this runs at load, for every weight matrix).
+    out = np.empty((blocks, 4 * NR + NR * kc + 8 * NR), np.uint8)
+    out[:, :4 * NR].view("<i4")[...] = wp.sum(axis=1, dtype=np.int32).reshape(blocks, NR)
+    # Each group of kr int8 moves as one kr-byte element: the transpose copies whole groups
+    # (byte by byte it cost most of a QD8 model's load).
+    group = np.dtype({4: np.uint32, 8: np.uint64}.get(kr, f"V{kr}"))
+    tiles = out[:, 4 * NR:4 * NR + NR * kc].view(group).reshape(blocks, kc // kr, NR)
+    groups = np.ascontiguousarray(wp).view(group).reshape(blocks, NR, kc // kr)
+    tiles[...] = groups.transpose(0, 2, 1)
+    tail = out[:, 4 * NR + NR * kc:].view("<f4").reshape(blocks, 2, NR)
+    for part, values in enumerate((scales, bias)):
+        padded = np.zeros(blocks * NR, np.float32)
+        padded[:n] = values
+        tail[:, part] = padded.reshape(blocks, NR)
+    return out.reshape(-1)
 
 
 def _cached_constant(ctx, key, make) -> int:

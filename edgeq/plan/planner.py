@@ -44,20 +44,27 @@ def _aligned_constant(value: np.ndarray) -> np.ndarray:
 def plan_arena(sizes: dict, lifetimes: dict) -> tuple[dict, int]:
     """Greedy lifetime-aware placement. sizes/lifetimes keyed alike; lifetime = (first, last)."""
     order = sorted(sizes, key=lambda k: (-sizes[k], lifetimes[k][0]))
-    placed: list = []  # (offset, end, first, last)
+    # Placed blocks (offset, end) listed under every step they are alive at, so finding the
+    # ones a lifetime overlaps costs its length, not the number of tensors placed so far.
+    start = min((f for f, _ in lifetimes.values()), default=0)
+    alive: dict = {}
     offsets = {}
     total = 0
     for key in order:
         size = _align(max(sizes[key], 1))
         first, last = lifetimes[key]
-        clashes = sorted((o, e) for o, e, f, l in placed if not (l < first or last < f))
+        clashes = set()
+        for step in range(max(first, start), last + 1):
+            clashes.update(alive.get(step, ()))
         offset = 0
-        for o, e in clashes:
+        for o, e in sorted(clashes):
             if offset + size <= o:
                 break
             offset = max(offset, e)
         offsets[key] = offset
-        placed.append((offset, offset + size, first, last))
+        block = (offset, offset + size)
+        for step in range(max(first, start), last + 1):
+            alive.setdefault(step, []).append(block)
         total = max(total, offset + size)
     return offsets, total
 

@@ -2,14 +2,14 @@
 
 The generated flatbuffers accessors trust the file: a corrupt offset makes them read out of
 bounds, loop or allocate without limit. This module instead walks the flatbuffer through a small
-accessor of its own (struct.unpack_from over a memoryview) that checks every offset, vtable,
+accessor of its own (edgeq/tflite/flatbuffer.pyx, compiled) that checks every offset, vtable,
 vector length, string and table against the buffer size before use, then checks the model's
 meaning (indices, shapes, buffer sizes, quantization, option values, graph order).
 
 Every problem raises edgeq.errors.ModelError naming the subgraph / tensor / operator / field.
 No input can crash the process, recurse, hang, or make the reader allocate memory in proportion to
 a corrupt length: lengths are checked against the bytes that are actually there first, and the
-total work is bounded by a budget proportional to the file size (see _Buf.charge).
+total work is bounded by a budget proportional to the file size (see Buf.charge).
 
 Weights are not copied: Tensor.data is a read-only numpy view into the file (mmap'd when read
 from a path, or the caller's bytes).
@@ -20,7 +20,6 @@ import functools
 import math
 import mmap
 import os
-import struct
 import sys
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -28,6 +27,8 @@ from typing import Optional, Union
 import numpy as np
 
 from edgeq.errors import ModelError
+from edgeq.tflite.flatbuffer import (BOOL, F32, FLOAT32S, I8, I16, I32, I64, INT32S, STRING, U8,
+                                     U32, U64, Buf, Table)
 from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP,
                                  PACKED_NBYTES, SCHEMA_VERSION, BuiltinOp, BuiltinOptions2Type,
                                  BuiltinOptionsType, DimensionType, QuantizationDetailsType,
@@ -155,180 +156,6 @@ class Model:
     source: object = field(repr=False)  # the mmap / bytes the views point into, kept alive
 
 
-# --- bounds-checked flatbuffer access ------------------------------------------------------------
-
-_U8 = struct.Struct("<B")
-_I8 = struct.Struct("<b")
-_U16 = struct.Struct("<H")
-_I16 = struct.Struct("<h")
-_U32 = struct.Struct("<I")
-_I32 = struct.Struct("<i")
-_U64 = struct.Struct("<Q")
-_I64 = struct.Struct("<q")
-_F32 = struct.Struct("<f")
-_VTABLE_HEAD = struct.Struct("<HH")
-
-
-class _Buf:
-    """The file as a read-only memoryview plus the work budget."""
-
-    __slots__ = ("mv", "size", "budget")
-
-    def __init__(self, mv: memoryview):
-        self.mv = mv
-        self.size = len(mv)
-        # Flatbuffer tables may be shared (the format is a DAG), so a few hundred crafted bytes
-        # can make a naive reader walk, or copy, the same big vector millions of times. An honest
-        # file's structure is read once and is a fraction of its bytes; every table and every
-        # element read or copied is charged against an allowance of twice the file size, which
-        # bounds both time and memory linearly in the file size. Views (buffer data) are free.
-        self.budget = 2 * self.size + (1 << 16)
-
-    def charge(self, n: int, where: str):
-        self.budget -= n
-        if self.budget < 0:
-            raise ModelError(f"{where}: the model's tables refer to the same data far more often "
-                             f"than a {self.size}-byte file can honestly hold (shared or "
-                             f"overlapping tables); refusing to walk it")
-
-    def u32(self, pos: int, where: str) -> int:
-        if pos < 0 or pos + 4 > self.size:
-            raise ModelError(f"{where}: offset {pos} lies outside the {self.size}-byte file")
-        return _U32.unpack_from(self.mv, pos)[0]
-
-    def table(self, pos: int, where: str) -> "_Table":
-        """The table starting at `pos`, with its vtable and extent verified."""
-        size = self.size
-        if pos < 0 or pos + 4 > size:
-            raise ModelError(f"{where}: table at offset {pos} lies outside the {size}-byte file")
-        vt = pos - _I32.unpack_from(self.mv, pos)[0]
-        if vt < 0 or vt + 4 > size:
-            raise ModelError(f"{where}: vtable at offset {vt} lies outside the {size}-byte file")
-        vtsize, tsize = _VTABLE_HEAD.unpack_from(self.mv, vt)
-        if vtsize < 4 or vtsize & 1 or vt + vtsize > size:
-            raise ModelError(f"{where}: vtable at offset {vt} has a bad size {vtsize}")
-        if tsize < 4 or pos + tsize > size:
-            raise ModelError(f"{where}: table at offset {pos} of {tsize} bytes runs past the end "
-                             f"of the {size}-byte file")
-        self.charge(8 + (vtsize >> 1), where)
-        return _Table(self, pos, vt, vtsize, tsize, where)
-
-
-class _Table:
-    """Field access into one verified table. Every accessor checks before it reads."""
-
-    __slots__ = ("buf", "pos", "vt", "vtsize", "tsize", "where")
-
-    def __init__(self, buf: _Buf, pos: int, vt: int, vtsize: int, tsize: int, where: str):
-        self.buf, self.pos, self.vt, self.vtsize, self.tsize = buf, pos, vt, vtsize, tsize
-        self.where = where
-
-    def _field(self, slot: int, width: int, name: str) -> int:
-        """Absolute position of a field's inline value, or 0 when the field is absent."""
-        k = 4 + 2 * slot
-        if k >= self.vtsize:  # written by an older schema: the field takes its default
-            return 0
-        off = _U16.unpack_from(self.buf.mv, self.vt + k)[0]
-        if off == 0:
-            return 0
-        # The first 4 bytes of a table are its vtable offset, so no field can start there.
-        if off < 4 or off + width > self.tsize:
-            raise ModelError(f"{self.where}: field '{name}' at offset {off} lies outside its "
-                             f"{self.tsize}-byte table")
-        return self.pos + off
-
-    def scalar(self, slot: int, st: struct.Struct, default, name: str):
-        p = self._field(slot, st.size, name)
-        return st.unpack_from(self.buf.mv, p)[0] if p else default
-
-    def boolean(self, slot: int, default: bool, name: str) -> bool:
-        p = self._field(slot, 1, name)
-        return self.buf.mv[p] != 0 if p else default
-
-    def _target(self, slot: int, name: str) -> int:
-        """Where a field's uoffset points, or 0 when the field is absent."""
-        p = self._field(slot, 4, name)
-        if not p:
-            return 0
-        t = p + _U32.unpack_from(self.buf.mv, p)[0]
-        if t + 4 > self.buf.size:  # t > p > 0, so only the upper bound can fail
-            raise ModelError(f"{self.where}: field '{name}' points to offset {t}, outside the "
-                             f"{self.buf.size}-byte file")
-        return t
-
-    def subtable(self, slot: int, name: str, where: str) -> Optional["_Table"]:
-        t = self._target(slot, name)
-        return self.buf.table(t, where) if t else None
-
-    def vector(self, slot: int, elem_size: int, name: str, charge: bool = True) -> Optional[tuple]:
-        """(start, count) of a vector field after checking it fits in the file, or None.
-        charge=False for vectors only viewed, never walked or copied."""
-        t = self._target(slot, name)
-        if not t:
-            return None
-        buf = self.buf
-        n = _U32.unpack_from(buf.mv, t)[0]
-        start = t + 4
-        if n * elem_size > buf.size - start:
-            raise ModelError(f"{self.where}: vector '{name}' of {n} elements at offset {t} runs "
-                             f"past the end of the {buf.size}-byte file")
-        buf.charge(n if charge else 1, self.where)
-        return start, n
-
-    def int32s(self, slot: int, name: str) -> Optional[tuple]:
-        v = self.vector(slot, 4, name)
-        if v is None:
-            return None
-        start, n = v
-        return struct.unpack_from(f"<{n}i", self.buf.mv, start) if n else ()
-
-    def array(self, slot: int, dtype: str, name: str) -> Optional[np.ndarray]:
-        """A numeric vector as a read-only numpy view (dtype given little-endian, e.g. '<f4')."""
-        dt = np.dtype(dtype)
-        v = self.vector(slot, dt.itemsize, name)
-        if v is None:
-            return None
-        start, n = v
-        return np.frombuffer(self.buf.mv, dt, n, start)
-
-    def raw(self, slot: int, name: str, copied: bool = True) -> Optional[memoryview]:
-        """A ubyte vector as a view; copied=False when the caller keeps only the view."""
-        v = self.vector(slot, 1, name, charge=copied)
-        if v is None:
-            return None
-        start, n = v
-        return self.buf.mv[start:start + n]
-
-    def string(self, slot: int, name: str) -> Optional[str]:
-        v = self.vector(slot, 1, name)
-        if v is None:
-            return None
-        start, n = v
-        buf = self.buf
-        # Flatbuffer strings carry a NUL after their bytes; its absence means a bad length.
-        if start + n >= buf.size or buf.mv[start + n] != 0:
-            raise ModelError(f"{self.where}: string '{name}' at offset {start - 4} is not "
-                             f"NUL-terminated")
-        try:
-            return str(buf.mv[start:start + n], "utf-8")
-        except UnicodeDecodeError:
-            raise ModelError(f"{self.where}: string '{name}' is not valid UTF-8") from None
-
-    def tables(self, slot: int, name: str, label: str) -> list:
-        """A vector of tables; element i is called f"{label} {i}" in messages."""
-        v = self.vector(slot, 4, name)
-        if v is None:
-            return []
-        start, n = v
-        buf = self.buf
-        mv = buf.mv
-        out = []
-        for i in range(n):
-            p = start + 4 * i
-            out.append(buf.table(p + _U32.unpack_from(mv, p)[0], f"{label} {i}"))
-        return out
-
-
 # --- parsing -----------------------------------------------------------------------------------
 
 def read_model(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -> Model:
@@ -340,7 +167,7 @@ def read_model(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) ->
     """
     mv, keep = _open(source)
     try:
-        return _parse_model(_Buf(mv), keep)
+        return _parse_model(Buf(mv), keep)
     except ModelError:
         raise
     except Exception as e:  # last line of defence: every check above should come first
@@ -371,7 +198,7 @@ def _open(source):
     return mv.toreadonly(), source
 
 
-def _parse_model(buf: _Buf, keep) -> Model:
+def _parse_model(buf: Buf, keep) -> Model:
     mv, size = buf.mv, buf.size
     if size < 8:
         raise ModelError(f"the model is {size} bytes: too small to be a TFLite flatbuffer")
@@ -380,7 +207,7 @@ def _parse_model(buf: _Buf, keep) -> Model:
         raise ModelError(f"file identifier is {ident!r}, not {FILE_IDENTIFIER!r}: not a TFLite "
                          f"model")
     root = buf.table(buf.u32(0, "model root"), "model")
-    version = root.scalar(Slot.MODEL_VERSION, _U32, 0, "version")
+    version = root.scalar(Slot.MODEL_VERSION, U32, 0, "version")
     if version != SCHEMA_VERSION:
         raise ModelError(f"model: schema version {version}, but TFLite models are version "
                          f"{SCHEMA_VERSION}")
@@ -399,17 +226,17 @@ def _parse_model(buf: _Buf, keep) -> Model:
                  signature_defs=signatures, source=keep)
 
 
-def _parse_buffers(buf: _Buf, root: _Table) -> list:
+def _parse_buffers(buf: Buf, root: Table) -> list:
     out = []
     for i, t in enumerate(root.tables(Slot.MODEL_BUFFERS, "buffers", "buffer")):
         data = t.raw(Slot.BUFFER_DATA, "data", copied=False)
         # Models over 2 GB keep buffer data after the flatbuffer: offset (from the file start)
         # and size; offset 0 or 1 means "not used" (1 is the converter's placeholder).
-        offset = t.scalar(Slot.BUFFER_OFFSET, _U64, 0, "offset")
+        offset = t.scalar(Slot.BUFFER_OFFSET, U64, 0, "offset")
         if offset > 1:
             if data is not None and len(data):
                 raise ModelError(f"buffer {i}: has both inline data and an outside offset")
-            nbytes = t.scalar(Slot.BUFFER_SIZE, _U64, 0, "size")
+            nbytes = t.scalar(Slot.BUFFER_SIZE, U64, 0, "size")
             # Written as a subtraction so the check itself cannot overflow in a C port.
             if offset > buf.size or nbytes > buf.size - offset:
                 raise ModelError(f"buffer {i}: data stored outside the flatbuffer at offset "
@@ -420,15 +247,15 @@ def _parse_buffers(buf: _Buf, root: _Table) -> list:
     return out
 
 
-def _parse_opcodes(root: _Table) -> list:
+def _parse_opcodes(root: Table) -> list:
     out = []
     for i, t in enumerate(root.tables(Slot.MODEL_OPERATOR_CODES, "operator_codes",
                                       "operator code")):
-        deprecated = t.scalar(Slot.OPCODE_DEPRECATED_BUILTIN_CODE, _I8, 0,
+        deprecated = t.scalar(Slot.OPCODE_DEPRECATED_BUILTIN_CODE, I8, 0,
                               "deprecated_builtin_code")
-        code = t.scalar(Slot.OPCODE_BUILTIN_CODE, _I32, 0, "builtin_code")
+        code = t.scalar(Slot.OPCODE_BUILTIN_CODE, I32, 0, "builtin_code")
         custom = t.string(Slot.OPCODE_CUSTOM_CODE, "custom_code")
-        version = t.scalar(Slot.OPCODE_VERSION, _I32, 1, "version")
+        version = t.scalar(Slot.OPCODE_VERSION, I32, 1, "version")
         # Old writers fill only the int8 field, new ones both (the int8 capped at 127): the
         # real code is the larger (FACTS.md; schema.fbs OperatorCode comments).
         real = max(code, deprecated)
@@ -466,7 +293,7 @@ _ZP_RANGE = {TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255),
              TensorType.UINT4: (0, 15)}
 
 
-def _parse_tensor(t: _Table, index: int, sg: int, buffers: list) -> Tensor:
+def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
     where = f"subgraph {sg} tensor {index}"
     t.where = where
     name = t.string(Slot.TENSOR_NAME, "name") or ""
@@ -494,17 +321,17 @@ def _parse_tensor(t: _Table, index: int, sg: int, buffers: list) -> Tensor:
                 raise ModelError(f"{where}: shape_signature {_fmt_shape(signature)} does not "
                                  f"match shape {_fmt_shape(shape)} (only -1 may differ)")
 
-    type_code = t.scalar(Slot.TENSOR_TYPE, _I8, 0, "type")
+    type_code = t.scalar(Slot.TENSOR_TYPE, I8, 0, "type")
     if type_code not in _KNOWN_TYPES:
         raise ModelError(f"{where}: unknown tensor type {type_code}")
     dtype = NUMPY_DTYPE.get(type_code)
 
-    buffer = t.scalar(Slot.TENSOR_BUFFER, _U32, 0, "buffer")
+    buffer = t.scalar(Slot.TENSOR_BUFFER, U32, 0, "buffer")
     if buffer >= len(buffers) and buffer != 0:  # a model without buffers may still use 0
         raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
                          f"{len(buffers)} buffers)")
     view = buffers[buffer] if buffer < len(buffers) else None
-    external = t.scalar(Slot.TENSOR_EXTERNAL_BUFFER, _U32, 0, "external_buffer")
+    external = t.scalar(Slot.TENSOR_EXTERNAL_BUFFER, U32, 0, "external_buffer")
     if external:
         raise ModelError(f"{where}: its data lives in an external file (external_buffer "
                          f"{external}), which edgeq does not load")
@@ -546,8 +373,8 @@ def _parse_tensor(t: _Table, index: int, sg: int, buffers: list) -> Tensor:
                   is_variable=is_variable, sparsity=sparsity)
 
 
-def _parse_quantization(q: _Table, shape: tuple, type_code: int, where: str):
-    details_type = q.scalar(Slot.QUANT_DETAILS_TYPE, _U8, 0, "details_type")
+def _parse_quantization(q: Table, shape: tuple, type_code: int, where: str):
+    details_type = q.scalar(Slot.QUANT_DETAILS_TYPE, U8, 0, "details_type")
     if details_type not in (QuantizationDetailsType.NONE,
                             QuantizationDetailsType.CustomQuantization):
         # Blockwise / multi-axis schemes change what scale means; reading them as plain affine
@@ -564,7 +391,7 @@ def _parse_quantization(q: _Table, shape: tuple, type_code: int, where: str):
     zero_point = q.array(Slot.QUANT_ZERO_POINT, "<i8", "zero_point")
     qmin = q.array(Slot.QUANT_MIN, "<f4", "min")
     qmax = q.array(Slot.QUANT_MAX, "<f4", "max")
-    qdim = q.scalar(Slot.QUANT_QUANTIZED_DIMENSION, _I32, 0, "quantized_dimension")
+    qdim = q.scalar(Slot.QUANT_QUANTIZED_DIMENSION, I32, 0, "quantized_dimension")
     n = 0 if scale is None else len(scale)
     nzp = 0 if zero_point is None else len(zero_point)
     has_range = (qmin is not None and len(qmin)) or (qmax is not None and len(qmax))
@@ -604,7 +431,7 @@ _INDEX_VECTOR_DTYPE = {SparseIndexVectorType.Int32Vector: "<i4",
                        SparseIndexVectorType.Uint8Vector: "u1"}
 
 
-def _parse_sparsity(st: _Table, rank: int, where: str) -> Sparsity:
+def _parse_sparsity(st: Table, rank: int, where: str) -> Sparsity:
     order = st.int32s(Slot.SPARSITY_TRAVERSAL_ORDER, "traversal_order") or ()
     block_map = st.int32s(Slot.SPARSITY_BLOCK_MAP, "block_map") or ()
     levels = st.tables(Slot.SPARSITY_DIM_METADATA, "dim_metadata",
@@ -620,10 +447,10 @@ def _parse_sparsity(st: _Table, rank: int, where: str) -> Sparsity:
                          f"{len(order)} traversal dims")
     dims = []
     for k, d in enumerate(levels):
-        fmt = d.scalar(Slot.DIM_FORMAT, _I8, 0, "format")
+        fmt = d.scalar(Slot.DIM_FORMAT, I8, 0, "format")
         if fmt not in (DimensionType.DENSE, DimensionType.SPARSE_CSR):
             raise ModelError(f"{where}: sparsity level {k} has unknown format {fmt}")
-        dense_size = d.scalar(Slot.DIM_DENSE_SIZE, _I32, 0, "dense_size")
+        dense_size = d.scalar(Slot.DIM_DENSE_SIZE, I32, 0, "dense_size")
         if dense_size < 0:
             raise ModelError(f"{where}: sparsity level {k} has dense_size {dense_size}")
         arrays = []
@@ -631,7 +458,7 @@ def _parse_sparsity(st: _Table, rank: int, where: str) -> Sparsity:
                                         "array_segments"),
                                        (Slot.DIM_ARRAY_INDICES_TYPE, Slot.DIM_ARRAY_INDICES,
                                         "array_indices")):
-            vtype = d.scalar(type_slot, _U8, 0, label + "_type")
+            vtype = d.scalar(type_slot, U8, 0, label + "_type")
             if vtype == SparseIndexVectorType.NONE:
                 arrays.append(None)
                 continue
@@ -649,7 +476,7 @@ def _parse_sparsity(st: _Table, rank: int, where: str) -> Sparsity:
     return Sparsity(traversal_order=tuple(order), block_map=tuple(block_map), dim_metadata=dims)
 
 
-def _parse_subgraph(buf: _Buf, st: _Table, sg: int, buffers: list, opcodes: list,
+def _parse_subgraph(buf: Buf, st: Table, sg: int, buffers: list, opcodes: list,
                     n_subgraphs: int) -> Subgraph:
     where = f"subgraph {sg}"
     name = st.string(Slot.SUBGRAPH_NAME, "name") or ""
@@ -679,16 +506,16 @@ _MAX_OPTIONS_TYPE = max(BuiltinOptionsType)
 _MAX_OPTIONS2_TYPE = max(BuiltinOptions2Type)
 
 
-def _parse_operator(o: _Table, j: int, sg: int, tensors: list, opcodes: list,
+def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
                     n_subgraphs: int) -> Operator:
     where = o.where = f"subgraph {sg} operator {j}"
-    opcode_index = o.scalar(Slot.OP_OPCODE_INDEX, _U32, 0, "opcode_index")
+    opcode_index = o.scalar(Slot.OP_OPCODE_INDEX, U32, 0, "opcode_index")
     if opcode_index >= len(opcodes):
         raise ModelError(f"{where}: opcode_index {opcode_index} is out of range (the model has "
                          f"{len(opcodes)} operator codes)")
     oc = opcodes[opcode_index]
     code = oc.builtin_code
-    where = o.where = f"{where} ({op_name(code, oc.custom_code)})"
+    where = o.where = f"{where} ({_cached_op_name(code, oc.custom_code)})"
 
     nt = len(tensors)
     inputs = o.int32s(Slot.OP_INPUTS, "inputs") or ()
@@ -707,7 +534,7 @@ def _parse_operator(o: _Table, j: int, sg: int, tensors: list, opcodes: list,
             raise ModelError(f"{where}: intermediate tensor index {i} is out of range")
 
     # builtin options: the tag must name the table TFLite pairs with this op.
-    options_type = o.scalar(Slot.OP_OPTIONS_TYPE, _U8, 0, "builtin_options_type")
+    options_type = o.scalar(Slot.OP_OPTIONS_TYPE, U8, 0, "builtin_options_type")
     expected = OPTIONS_FOR_OP.get(code) if code != BuiltinOp.CUSTOM else None
     if options_type > _MAX_OPTIONS_TYPE:
         raise ModelError(f"{where}: field builtin_options_type has unknown value {options_type}")
@@ -722,10 +549,10 @@ def _parse_operator(o: _Table, j: int, sg: int, tensors: list, opcodes: list,
         if expected is not None:
             options_type = int(expected)  # options left out: the table's defaults apply
     spec = OPTIONS.get(options_type)
-    options = _read_options(table, spec.fields, where, n_subgraphs) if spec else {}
+    options = _read_options(table, spec, where, n_subgraphs) if spec else {}
 
     # builtin_options_2 (StableHLO ops): not decoded, but it must lie inside the file.
-    options2_type = o.scalar(Slot.OP_OPTIONS2_TYPE, _U8, 0, "builtin_options_2_type")
+    options2_type = o.scalar(Slot.OP_OPTIONS2_TYPE, U8, 0, "builtin_options_2_type")
     if options2_type > _MAX_OPTIONS2_TYPE:
         raise ModelError(f"{where}: field builtin_options_2_type has unknown value "
                          f"{options2_type}")
@@ -733,10 +560,10 @@ def _parse_operator(o: _Table, j: int, sg: int, tensors: list, opcodes: list,
 
     custom = o.raw(Slot.OP_CUSTOM_OPTIONS, "custom_options")
     custom_options = bytes(custom) if custom is not None else None
-    large_offset = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_OFFSET, _U64, 0,
+    large_offset = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_OFFSET, U64, 0,
                             "large_custom_options_offset")
     if large_offset > 1:  # as for buffers: custom options stored after the flatbuffer
-        large_size = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_SIZE, _U64, 0,
+        large_size = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_SIZE, U64, 0,
                               "large_custom_options_size")
         size = o.buf.size
         if large_offset > size or large_size > size - large_offset:
@@ -751,35 +578,31 @@ def _parse_operator(o: _Table, j: int, sg: int, tensors: list, opcodes: list,
                     custom_options=custom_options, intermediates=tuple(intermediates))
 
 
-_SCALAR_STRUCT = {"int8": _I8, "uint8": _U8, "int16": _I16, "int32": _I32, "uint32": _U32,
-                  "int64": _I64, "float32": _F32}
+_FIELD_KIND = {"int8": I8, "uint8": U8, "int16": I16, "int32": I32, "uint32": U32,
+               "int64": I64, "float32": F32, "bool": BOOL, "int32[]": INT32S,
+               "float32[]": FLOAT32S, "string": STRING}
+_OPTION_SPECS: dict = {}  # options type id -> (Table.fields specs, defaults, checked fields)
 
 
-def _read_options(table: Optional[_Table], fields: tuple, where: str, n_subgraphs: int) -> dict:
-    out = {}
-    for f in fields:
-        kind = f.kind
-        if table is None:
-            value = f.default
-        elif kind == "bool":
-            value = table.boolean(f.slot, f.default, f.name)
-        elif kind in _SCALAR_STRUCT:
-            value = table.scalar(f.slot, _SCALAR_STRUCT[kind], f.default, f.name)
-        elif kind == "int32[]":
-            v = table.int32s(f.slot, f.name)
-            value = f.default if v is None else tuple(v)
-        elif kind == "float32[]":
-            v = table.array(f.slot, "<f4", f.name)
-            value = f.default if v is None else tuple(float(x) for x in v)
-        elif kind == "string":
-            v = table.string(f.slot, f.name)
-            value = f.default if v is None else v
-        else:  # pragma: no cover - the schema table only uses the kinds above
-            raise AssertionError(kind)
-        if f.check is not None:
-            _check_option(f, value, where, n_subgraphs)
-        out[f.name] = value
+def _option_specs(spec) -> tuple:
+    got = _OPTION_SPECS.get(spec.type_id)
+    if got is None:
+        specs = tuple((f.name, f.slot, _FIELD_KIND[f.kind], f.default) for f in spec.fields)
+        defaults = {f.name: f.default for f in spec.fields}
+        checked = tuple(f for f in spec.fields if f.check is not None)
+        got = _OPTION_SPECS[spec.type_id] = (specs, defaults, checked)
+    return got
+
+
+def _read_options(table: Optional[Table], spec, where: str, n_subgraphs: int) -> dict:
+    specs, defaults, checked = _option_specs(spec)
+    out = dict(defaults) if table is None else table.fields(specs)
+    for f in checked:
+        _check_option(f, out[f.name], where, n_subgraphs)
     return out
+
+
+_cached_op_name = functools.lru_cache(maxsize=1024)(op_name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -809,6 +632,19 @@ def _check_option(f, value, where: str, n_subgraphs: int):
         raise ModelError(f"{where}: option {f.name}={value} {want}")
 
 
+class _OperatorLabel:
+    """"subgraph S operator J (NAME)", formatted only when a message needs it."""
+
+    __slots__ = ("where", "op")
+
+    def __init__(self, where: str, op: Operator):
+        self.where, self.op = where, op
+
+    def __format__(self, spec) -> str:
+        op = self.op
+        return f"{self.where} operator {op.index} ({op_name(op.builtin_code, op.custom_code)})"
+
+
 def _check_graph_order(sg: int, tensors: list, inputs: tuple, outputs: tuple, operators: list):
     """Operators run in file order: each may read only tensors that exist by then (graph inputs,
     constants, variables, or an earlier operator's outputs), and each tensor gets at most one
@@ -835,7 +671,7 @@ def _check_graph_order(sg: int, tensors: list, inputs: tuple, outputs: tuple, op
         return f"tensor {i} '{tensors[i].name}'"
 
     for op in operators:
-        desc = f"{where} operator {op.index} ({op_name(op.builtin_code, op.custom_code)})"
+        desc = _OperatorLabel(where, op)
         for i in op.inputs:
             if i >= 0 and not readable[i]:
                 later = writer[i]
@@ -857,11 +693,11 @@ def _check_graph_order(sg: int, tensors: list, inputs: tuple, outputs: tuple, op
             raise ModelError(f"{where}: output {label(i)} is never written")
 
 
-def _parse_metadata(root: _Table, buffers: list) -> dict:
+def _parse_metadata(root: Table, buffers: list) -> dict:
     out = {}
     for k, t in enumerate(root.tables(Slot.MODEL_METADATA, "metadata", "metadata")):
         name = t.string(Slot.METADATA_NAME, "name") or ""
-        b = t.scalar(Slot.METADATA_BUFFER, _U32, 0, "buffer")
+        b = t.scalar(Slot.METADATA_BUFFER, U32, 0, "buffer")
         if b >= len(buffers):
             raise ModelError(f"metadata {k} '{name}': buffer index {b} is out of range (the "
                              f"model has {len(buffers)} buffers)")
@@ -872,13 +708,13 @@ def _parse_metadata(root: _Table, buffers: list) -> dict:
     return out
 
 
-def _parse_signatures(root: _Table, subgraphs: list) -> list:
+def _parse_signatures(root: Table, subgraphs: list) -> list:
     out = []
     for k, t in enumerate(root.tables(Slot.MODEL_SIGNATURE_DEFS, "signature_defs",
                                       "signature")):
         key = t.string(Slot.SIGNATURE_KEY, "signature_key") or ""
         where = t.where = f"signature {k} '{key}'"
-        sg = t.scalar(Slot.SIGNATURE_SUBGRAPH_INDEX, _U32, 0, "subgraph_index")
+        sg = t.scalar(Slot.SIGNATURE_SUBGRAPH_INDEX, U32, 0, "subgraph_index")
         if sg >= len(subgraphs):
             raise ModelError(f"{where}: subgraph_index {sg} is out of range (the model has "
                              f"{len(subgraphs)} subgraphs)")
@@ -888,7 +724,7 @@ def _parse_signatures(root: _Table, subgraphs: list) -> list:
             m = {}
             for i, tm in enumerate(t.tables(slot, what, f"{where} {what}")):
                 name = tm.string(Slot.TENSORMAP_NAME, "name") or ""
-                index = tm.scalar(Slot.TENSORMAP_TENSOR_INDEX, _U32, 0, "tensor_index")
+                index = tm.scalar(Slot.TENSORMAP_TENSOR_INDEX, U32, 0, "tensor_index")
                 if index >= nt:
                     raise ModelError(f"{where}: {what[:-1]} '{name}' names tensor {index}, out "
                                      f"of range (subgraph {sg} has {nt} tensors)")

@@ -1,0 +1,285 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Bounds-checked flatbuffer access for edgeq.tflite.reader, compiled: every offset, vtable,
+vector length, string and table is checked against the buffer size before it is read, and every
+table and element walked is charged against a work budget (see Buf.charge).
+
+Same checks and messages as a plain-Python walk, at a fraction of the cost per field: model
+loading reads tens of thousands of fields, and at Python speed that was a large part of init.
+Values are decoded byte by byte as little-endian (the flatbuffer byte order), whatever the host.
+Flatbuffer layout (FlatBuffers' "internals" documentation): a table starts with an int32 offset
+back to its vtable; the vtable holds its own size and the table's size (uint16 each), then one
+uint16 offset per field slot (0 = absent); vectors and strings are a uint32 count followed by
+the elements (strings end with a NUL); offsets to tables, vectors and strings are uint32,
+relative to where they are stored.
+"""
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+import numpy as np
+
+from edgeq.errors import ModelError
+
+# Scalar kinds for Table.scalar (and their widths in bytes); the other kinds of Table.fields.
+U8, I8, U16, I16, U32, I32, U64, I64, F32 = range(9)
+BOOL, INT32S, FLOAT32S, STRING = range(9, 13)
+cdef int _WIDTH[9]
+_WIDTH[:] = [1, 1, 2, 2, 4, 4, 8, 8, 4]
+
+cdef dict _DTYPES = {}
+
+
+cdef inline uint16_t _u16(const uint8_t* p) noexcept nogil:
+    return <uint16_t>(p[0] | (p[1] << 8))
+
+
+cdef inline uint32_t _u32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | \
+        (<uint32_t>p[3] << 24)
+
+
+cdef inline uint64_t _u64(const uint8_t* p) noexcept nogil:
+    return (<uint64_t>_u32(p)) | (<uint64_t>_u32(p + 4) << 32)
+
+
+cdef class Buf:
+    """The file as a read-only memoryview plus the work budget."""
+
+    cdef readonly object mv
+    cdef readonly Py_ssize_t size
+    cdef public long long budget
+    cdef const uint8_t* data
+    cdef object view  # keeps the typed view (and so `data`) alive
+
+    def __init__(self, mv):
+        cdef const uint8_t[::1] view
+        self.mv = mv
+        self.size = len(mv)
+        # Flatbuffer tables may be shared (the format is a DAG), so a few hundred crafted bytes
+        # can make a naive reader walk, or copy, the same big vector millions of times. An
+        # honest file's structure is read once and is a fraction of its bytes; every table and
+        # every element read or copied is charged against an allowance of twice the file size,
+        # which bounds both time and memory linearly in the file size. Views are free.
+        self.budget = 2 * self.size + (1 << 16)
+        if self.size:
+            view = mv
+            self.view = view
+            self.data = &view[0]
+        else:
+            self.data = NULL
+
+    cpdef charge(self, long long n, where):
+        self.budget -= n
+        if self.budget < 0:
+            raise ModelError(f"{where}: the model's tables refer to the same data far more "
+                             f"often than a {self.size}-byte file can honestly hold (shared or "
+                             f"overlapping tables); refusing to walk it")
+
+    cpdef unsigned int u32(self, long long pos, where) except? 0xFFFFFFFF:
+        if pos < 0 or pos + 4 > self.size:
+            raise ModelError(f"{where}: offset {pos} lies outside the {self.size}-byte file")
+        return _u32(self.data + pos)
+
+    cpdef Table table(self, long long pos, where):
+        """The table starting at `pos`, with its vtable and extent verified."""
+        cdef long long size = self.size
+        cdef long long vt
+        cdef unsigned int vtsize, tsize
+        if pos < 0 or pos + 4 > size:
+            raise ModelError(f"{where}: table at offset {pos} lies outside the {size}-byte file")
+        vt = pos - <int32_t>_u32(self.data + pos)
+        if vt < 0 or vt + 4 > size:
+            raise ModelError(f"{where}: vtable at offset {vt} lies outside the {size}-byte "
+                             f"file")
+        vtsize = _u16(self.data + vt)
+        tsize = _u16(self.data + vt + 2)
+        if vtsize < 4 or vtsize & 1 or vt + vtsize > size:
+            raise ModelError(f"{where}: vtable at offset {vt} has a bad size {vtsize}")
+        if tsize < 4 or pos + tsize > size:
+            raise ModelError(f"{where}: table at offset {pos} of {tsize} bytes runs past the "
+                             f"end of the {size}-byte file")
+        self.charge(8 + (vtsize >> 1), where)
+        cdef Table t = Table.__new__(Table)
+        t.buf, t.pos, t.vt, t.vtsize, t.tsize, t.where = self, pos, vt, vtsize, tsize, where
+        return t
+
+
+cdef class Table:
+    """Field access into one verified table. Every accessor checks before it reads."""
+
+    cdef readonly Buf buf
+    cdef readonly long long pos, vt
+    cdef readonly unsigned int vtsize, tsize
+    cdef public object where
+
+    cpdef long long _field(self, int slot, int width, name) except -1:
+        """Absolute position of a field's inline value, or 0 when the field is absent."""
+        cdef unsigned int k = 4 + 2 * slot
+        cdef unsigned int off
+        if k >= self.vtsize:  # written by an older schema: the field takes its default
+            return 0
+        off = _u16(self.buf.data + self.vt + k)
+        if off == 0:
+            return 0
+        # The first 4 bytes of a table are its vtable offset, so no field can start there.
+        if off < 4 or off + width > self.tsize:
+            raise ModelError(f"{self.where}: field '{name}' at offset {off} lies outside its "
+                             f"{self.tsize}-byte table")
+        return self.pos + off
+
+    cpdef scalar(self, int slot, int kind, default, name):
+        if not 0 <= kind <= F32:
+            raise ValueError(f"unknown scalar kind {kind}")
+        cdef long long p = self._field(slot, _WIDTH[kind], name)
+        cdef const uint8_t* q
+        cdef uint32_t bits
+        cdef float f
+        if not p:
+            return default
+        q = self.buf.data + p
+        if kind == U8:
+            return q[0]
+        if kind == I8:
+            return <int8_t>q[0]
+        if kind == U16:
+            return _u16(q)
+        if kind == I16:
+            return <int16_t>_u16(q)
+        if kind == U32:
+            return _u32(q)
+        if kind == I32:
+            return <int32_t>_u32(q)
+        if kind == U64:
+            return _u64(q)
+        if kind == I64:
+            return <int64_t>_u64(q)
+        bits = _u32(q)
+        memcpy(&f, &bits, 4)
+        return f
+
+    cpdef bint boolean(self, int slot, bint default, name) except -1:
+        cdef long long p = self._field(slot, 1, name)
+        return self.buf.data[p] != 0 if p else default
+
+    cpdef long long _target(self, int slot, name) except -1:
+        """Where a field's uoffset points, or 0 when the field is absent."""
+        cdef long long p = self._field(slot, 4, name)
+        cdef long long t
+        if not p:
+            return 0
+        t = p + _u32(self.buf.data + p)
+        if t + 4 > self.buf.size:  # t > p > 0, so only the upper bound can fail
+            raise ModelError(f"{self.where}: field '{name}' points to offset {t}, outside the "
+                             f"{self.buf.size}-byte file")
+        return t
+
+    cpdef subtable(self, int slot, name, where):
+        cdef long long t = self._target(slot, name)
+        return self.buf.table(t, where) if t else None
+
+    cdef long long _vector(self, int slot, int elem_size, name, bint charge,
+                           long long* count) except -1:
+        """Start of a vector field's elements (0 when absent) after checking it fits."""
+        cdef long long t = self._target(slot, name)
+        cdef long long n, start
+        cdef Buf buf = self.buf
+        if not t:
+            return 0
+        n = _u32(buf.data + t)
+        start = t + 4
+        if n * elem_size > buf.size - start:
+            raise ModelError(f"{self.where}: vector '{name}' of {n} elements at offset {t} runs "
+                             f"past the end of the {buf.size}-byte file")
+        buf.charge(n if charge else 1, self.where)
+        count[0] = n
+        return start
+
+    def vector(self, int slot, int elem_size, name, bint charge=True):
+        """(start, count) of a vector field after checking it fits in the file, or None.
+        charge=False for vectors only viewed, never walked or copied."""
+        cdef long long n = 0
+        cdef long long start = self._vector(slot, elem_size, name, charge, &n)
+        return (start, n) if start else None
+
+    cpdef int32s(self, int slot, name):
+        cdef long long n = 0, i
+        cdef long long start = self._vector(slot, 4, name, True, &n)
+        cdef const uint8_t* q
+        if not start:
+            return None
+        q = self.buf.data + start
+        out = [None] * n
+        for i in range(n):
+            out[i] = <int32_t>_u32(q + 4 * i)
+        return tuple(out)
+
+    cpdef array(self, int slot, dtype, name):
+        """A numeric vector as a read-only numpy view (dtype given little-endian, e.g. '<f4')."""
+        dt = _DTYPES.get(dtype)
+        if dt is None:
+            dt = _DTYPES[dtype] = np.dtype(dtype)
+        cdef long long n = 0
+        cdef long long start = self._vector(slot, dt.itemsize, name, True, &n)
+        if not start:
+            return None
+        return np.frombuffer(self.buf.mv, dt, n, start)
+
+    cpdef raw(self, int slot, name, bint copied=True):
+        """A ubyte vector as a view; copied=False when the caller keeps only the view."""
+        cdef long long n = 0
+        cdef long long start = self._vector(slot, 1, name, copied, &n)
+        if not start:
+            return None
+        return self.buf.mv[start:start + n]
+
+    cpdef string(self, int slot, name):
+        cdef long long n = 0
+        cdef long long start = self._vector(slot, 1, name, True, &n)
+        cdef Buf buf = self.buf
+        if not start:
+            return None
+        # Flatbuffer strings carry a NUL after their bytes; its absence means a bad length.
+        if start + n >= buf.size or buf.data[start + n] != 0:
+            raise ModelError(f"{self.where}: string '{name}' at offset {start - 4} is not "
+                             f"NUL-terminated")
+        try:
+            return PyUnicode_DecodeUTF8(<const char*>buf.data + start, n, NULL)
+        except UnicodeDecodeError:
+            raise ModelError(f"{self.where}: string '{name}' is not valid UTF-8") from None
+
+    cpdef list tables(self, int slot, name, label):
+        """A vector of tables; element i is called f"{label} {i}" in messages."""
+        cdef long long n = 0, i, p
+        cdef long long start = self._vector(slot, 4, name, True, &n)
+        cdef Buf buf = self.buf
+        out = []
+        if not start:
+            return out
+        for i in range(n):
+            p = start + 4 * i
+            out.append(buf.table(p + _u32(buf.data + p), f"{label} {i}"))
+        return out
+
+    cpdef dict fields(self, tuple specs):
+        """Several fields at once: specs holds (name, slot, kind, default) per field, kind a
+        scalar kind or BOOL, INT32S, FLOAT32S (a tuple of floats), STRING. Absent fields take
+        their default."""
+        cdef dict out = {}
+        cdef int kind
+        for name, slot, kind, default in specs:
+            if kind <= F32:
+                value = self.scalar(slot, kind, default, name)
+            elif kind == BOOL:
+                value = self.boolean(slot, default, name)
+            elif kind == INT32S:
+                value = self.int32s(slot, name)
+            elif kind == FLOAT32S:
+                value = self.array(slot, "<f4", name)
+                if value is not None:
+                    value = tuple(value.tolist())
+            elif kind == STRING:
+                value = self.string(slot, name)
+            else:
+                raise ValueError(f"unknown field kind {kind}")
+            out[name] = default if value is None else value
+        return out
