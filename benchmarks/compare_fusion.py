@@ -1,9 +1,11 @@
 """edgeq with and without the convolution epilogue fusion, interleaved in one process.
 
-    python benchmarks/compare_fusion.py [--runs 300] MODEL ...
+    python benchmarks/compare_fusion.py [--runs 300] [--fusion conv|depthwise|both] MODEL ...
 
 Two interpreters per model, one built with edgeq/graph/graph.py fuse_conv_epilogues (residual
-ADD, PRELU, HARD_SWISH folded into the GEMM convolutions) and one without, invoked in turn on
+ADD, PRELU, HARD_SWISH folded into the GEMM convolutions; `--fusion depthwise`:
+fuse_depthwise_hard_swish, HARD_SWISH folded into the depthwise convolutions; `both`) and one
+without, invoked in turn on
 the same input. Prints the minimum and median invoke time of each and fused / unfused: both
 builds share the machine's load, so the ratio holds on a busy machine where ratios against a
 build measured at another time do not.
@@ -22,14 +24,20 @@ import edgeq.graph.graph as graph
 from compare_litert import RESIZE
 
 
-def interpreter(path: str, fused: bool):
-    real = graph.fuse_conv_epilogues
+PASSES = {"conv": ("fuse_conv_epilogues",), "depthwise": ("fuse_depthwise_hard_swish",),
+          "both": ("fuse_conv_epilogues", "fuse_depthwise_hard_swish")}
+
+
+def interpreter(path: str, fused: bool, fusion: str = "conv"):
+    real = {name: getattr(graph, name) for name in PASSES[fusion]}
     if not fused:
-        graph.fuse_conv_epilogues = lambda g: 0
+        for name in real:
+            setattr(graph, name, lambda g: 0)
     try:
         it = edgeq.Interpreter(model_path=path, num_threads=1)
     finally:
-        graph.fuse_conv_epilogues = real
+        for name, fn in real.items():
+            setattr(graph, name, fn)
     detail = it.get_input_details()[0]
     shape = RESIZE.get(path.rsplit("/", 1)[-1].split(".")[0])
     if shape:
@@ -46,10 +54,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+")
     ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--fusion", choices=sorted(PASSES), default="conv",
+                    help="the pass(es) the unfused interpreter goes without")
     args = ap.parse_args(argv)
     print(f"{'model':34s} {'unfused ms':>16s} {'fused ms':>16s}  fused/unfused (min, median)")
     for path in args.models:
-        runners = [interpreter(path, False), interpreter(path, True)]
+        runners = [interpreter(path, False, args.fusion), interpreter(path, True, args.fusion)]
         times = [[], []]
         for _ in range(args.runs):
             for k, it in enumerate(runners):

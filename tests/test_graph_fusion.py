@@ -60,13 +60,19 @@ def pad_conv_model(x_shape, paddings, conv="conv", k=3, stride=1, conv_padding=V
     bias = b.add_tensor("bias", [out_c], F32, data=rng.standard_normal(out_c).astype(F32))
     op = BuiltinOp.CONV_2D if conv == "conv" else BuiltinOp.DEPTHWISE_CONV_2D
     b.add_operator(op, [padded, wt, bias], [y], options=opts)
+    return finish_model(b, x, y, padded, extra_reader, pad_is_output)
+
+
+def finish_model(b, x, y, inner, extra_reader, inner_is_output):
+    """Input x, output y; with extra_reader a RELU of the intermediate tensor `inner` as a
+    second output, with inner_is_output `inner` itself too."""
     outputs = [y]
     if extra_reader:
         z = b.add_tensor("z", [], F32)
-        b.add_operator(BuiltinOp.RELU, [padded], [z])
+        b.add_operator(BuiltinOp.RELU, [inner], [z])
         outputs.append(z)
-    if pad_is_output:
-        outputs.append(padded)
+    if inner_is_output:
+        outputs.append(inner)
     b.set_inputs([x])
     b.set_outputs(outputs)
     return b.build()
@@ -303,3 +309,89 @@ def test_fused_epilogue_under_fp16_precision():
     it = edgeq.Interpreter(model_content=hswish, num_threads=1, precision="fp16")
     it.allocate_tensors()
     assert not any(k.endswith("_hswish") for k in it._get_plan().compiled.kernel_of_node)
+
+
+# --- HARD_SWISH folded into the depthwise convolution before it ------------------------------
+
+def depthwise_hswish_model(x_shape=(1, 9, 8, 24), k=3, stride=1, multiplier=1, dw_act=0,
+                           extra_reader=False, dw_is_output=False, seed=0):
+    """x -> DEPTHWISE_CONV_2D (SAME) -> HARD_SWISH, as MobileNetV3 has them."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    c = x_shape[3] * multiplier
+    x = b.add_tensor("x", x_shape, F32)
+    w = b.add_tensor("w", [1, k, k, c], F32,
+                     data=(rng.standard_normal((1, k, k, c)) * 2).astype(F32))
+    bias = b.add_tensor("bias", [c], F32, data=rng.standard_normal(c).astype(F32))
+    out_shape = [x_shape[0], -(-x_shape[1] // stride), -(-x_shape[2] // stride), c]
+    y = b.add_tensor("y", out_shape, F32)
+    b.add_operator(BuiltinOp.DEPTHWISE_CONV_2D, [x, w, bias], [y],
+                   options={"padding": SAME, "stride_w": stride, "stride_h": stride,
+                            "depth_multiplier": multiplier, "fused_activation_function": dw_act})
+    swished = b.add_tensor("swished", out_shape, F32)
+    b.add_operator(BuiltinOp.HARD_SWISH, [y], [swished])
+    return finish_model(b, x, swished, y, extra_reader, dw_is_output)
+
+
+def check_depthwise_hswish(model, x_shape, fused, kernel="depthwise_conv2d_f32_dw_hswish"):
+    x = RNG.uniform(-3, 3, x_shape).astype(F32)
+    for a, e in zip(run_edgeq(model, [x]), run_litert(model, [x])):
+        assert_close_to_range(a, e)
+    kernels = plan_kernels(model)
+    assert ("hard_swish_f32" not in kernels) == (fused and FUSES), kernels
+    assert (kernel in kernels) == (fused and FUSES), kernels
+    return kernels
+
+
+@pytest.mark.parametrize("k,stride", [(3, 1), (3, 2), (5, 1), (5, 2), (1, 1)])
+@pytest.mark.parametrize("dw_act", [0, 3])
+def test_hard_swish_folds_into_the_depthwise_conv(k, stride, dw_act):
+    check_depthwise_hswish(depthwise_hswish_model(k=k, stride=stride, dw_act=dw_act),
+                           (1, 9, 8, 24), True)
+
+
+def test_hard_swish_folds_into_mobilenet_v3_sized_and_batched_depthwise():
+    check_depthwise_hswish(depthwise_hswish_model((2, 14, 14, 240), k=5), (2, 14, 14, 240), True)
+    check_depthwise_hswish(depthwise_hswish_model((1, 28, 28, 96), k=5, stride=2),
+                           (1, 28, 28, 96), True)
+
+
+def test_hard_swish_folds_into_a_depthwise_multiplier_on_the_reference_kernel():
+    check_depthwise_hswish(depthwise_hswish_model((1, 6, 5, 3), multiplier=2), (1, 6, 5, 3),
+                           True, kernel="depthwise_conv2d_f32_hswish")
+
+
+@pytest.mark.parametrize("kwargs", [{"extra_reader": True}, {"dw_is_output": True}])
+def test_depthwise_hard_swish_that_must_stay(kwargs):
+    check_depthwise_hswish(depthwise_hswish_model(**kwargs), (1, 9, 8, 24), False)
+
+
+def test_depthwise_hard_swish_stays_with_edgeq_isa_scalar_and_under_fp16(monkeypatch):
+    model = depthwise_hswish_model()
+    x = RNG.uniform(-3, 3, (1, 9, 8, 24)).astype(F32)
+    it = edgeq.Interpreter(model_content=model, num_threads=1, precision="fp16")
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    it.invoke()
+    assert_close_to_range(it.get_tensor(it.get_output_details()[0]["index"]),
+                          run_litert(model, [x])[0], rel=0.02)
+    assert not any(k.endswith("_hswish") for k in it._get_plan().compiled.kernel_of_node)
+    monkeypatch.setenv("EDGEQ_ISA", "scalar")
+    check_depthwise_hswish(model, (1, 9, 8, 24), False)
+
+
+def test_depthwise_hard_swish_after_resize():
+    model = depthwise_hswish_model()
+    for shape in ((2, 9, 8, 24), (1, 13, 4, 24)):
+        x = RNG.uniform(-3, 3, shape).astype(F32)
+        it = edgeq.Interpreter(model_content=model, num_threads=1)
+        it.resize_tensor_input(it.get_input_details()[0]["index"], shape)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        got = it.get_tensor(it.get_output_details()[0]["index"])
+        want = [run_edgeq(model, [x[i:i + 1]])[0] for i in range(shape[0])] \
+            if shape[1:] == (9, 8, 24) else None
+        if want is not None:
+            np.testing.assert_array_equal(got, np.concatenate(want))
+        assert got.shape == shape

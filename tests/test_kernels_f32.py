@@ -284,23 +284,39 @@ def test_indirect_gemm_tile_tails_and_large_filters(allowed):
 
 
 def depthwise(allowed, shape, k, stride, dilation, pads, bias=True, act=(-FLT_MAX, FLT_MAX),
-              seed=0, padded_copy=False):
+              seed=0, padded_copy=False, hard_swish=False):
+    """The ISA's depthwise kernel against the reference; with hard_swish, both `_hswish`
+    kernels, each of which must equal hard_swish_f32 on its own unfused output bit for bit."""
     rng = np.random.default_rng(seed)
     n, h, w, c = shape
     p = conv_params(n, h, w, c, c, k[0], k[1], stride, dilation, pads, act)
     x, f = rand(rng, *shape), rand(rng, 1, k[0], k[1], c)
+    if hard_swish:  # sums across the gate's bends at -3 and 3
+        x *= F32(2)
     b = rand(rng, c) if bias else None
     out_shape = (n, p.out_h, p.out_w, c)
+    suffix = "_hswish" if hard_swish else ""
     want = np.empty(out_shape, F32)
-    run_kernel("depthwise_conv2d_f32", bytes(p), [x, f, b], [want], allowed=0)
+    run_kernel("depthwise_conv2d_f32" + suffix, bytes(p), [x, f, b], [want], allowed=0)
     got = np.full(out_shape, np.nan, F32)
     scratch = max(w, 1) * c * 4
     if padded_copy:  # room for the zero-padded input: the kernel then reads that copy
         scratch += n * c * 4 * ((p.out_h - 1) * stride[0] + (k[0] - 1) * dilation[0] + 1) * \
             ((p.out_w - 1) * stride[1] + (k[1] - 1) * dilation[1] + 1)
-    run_kernel("depthwise_conv2d_f32_dw", bytes(p), [x, f, b], [got], scratch_bytes=scratch,
-               allowed=allowed)
+    run_kernel("depthwise_conv2d_f32_dw" + suffix, bytes(p), [x, f, b], [got],
+               scratch_bytes=scratch, allowed=allowed)
     assert_close_to_range(got, want, rel=1e-5)
+    if not hard_swish:
+        return
+    for kernel, isa in (("depthwise_conv2d_f32", 0), ("depthwise_conv2d_f32_dw", allowed)):
+        plain, fused, swished = (np.full(out_shape, np.nan, F32) for _ in range(3))
+        run_kernel(kernel, bytes(p), [x, f, b], [plain], scratch_bytes=scratch, allowed=isa)
+        run_kernel(kernel + "_hswish", bytes(p), [x, f, b], [fused], scratch_bytes=scratch,
+                   allowed=isa)
+        run_kernel("hard_swish_f32", None, [plain], [swished], allowed=0)
+        np.testing.assert_array_equal(fused.view(np.uint32), swished.view(np.uint32))
+        if c >= 16 and plain.size >= 256:  # values on each side of the bends
+            assert (plain < -3).any() and (plain > 3).any() and (abs(plain) < 3).any()
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 7])
@@ -318,6 +334,22 @@ def test_depthwise_sizes_and_strides(allowed, k, stride, padded_copy):
                   padded_copy=padded_copy)
 
 
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("padded_copy", [False, True])
+def test_depthwise_hard_swish_sizes_and_strides(allowed, k, stride, padded_copy):
+    # The fused HARD_SWISH through every path: border pixels, row interiors, whole-image rows
+    # (AVX-512: 3x3 / 5x5), the 64/32/16-channel steps and masked tails; with and without a
+    # clamp before it.
+    for c, same, width in itertools.product([1, 7, 16, 17, 97], [False, True], [7, 8, 29]):
+        pad = (k - 1) // 2 if same else 0
+        extra = (k - 1) - pad if same else 0
+        act = (-FLT_MAX, FLT_MAX) if c % 2 else (-4.0, 6.0)
+        depthwise(allowed, (1, 9, width, c), (k, k), (stride, stride), (1, 1),
+                  (pad, pad, extra, extra), bias=c != 7, act=act, seed=k * c + width,
+                  padded_copy=padded_copy, hard_swish=True)
+
+
 @pytest.mark.parametrize("k", [3, 5])
 def test_depthwise_every_run_length(allowed, k):
     # Row interiors of 1..20 pixels: every remainder after the 8- (3x3) or 4-pixel (5x5) runs
@@ -327,6 +359,9 @@ def test_depthwise_every_run_length(allowed, k):
             depthwise(allowed, (1, 3, width, c), (k, k), (1, 1), (1, 1),
                       (k // 2, k // 2, k // 2, k // 2), act=(-2.0, 2.0), seed=width,
                       padded_copy=padded_copy)
+            depthwise(allowed, (1, 3, width, c), (k, k), (1, 1), (1, 1),
+                      (k // 2, k // 2, k // 2, k // 2), seed=width, padded_copy=padded_copy,
+                      hard_swish=True)
 
 
 def test_depthwise_mobilenet_layers(allowed):
@@ -343,6 +378,15 @@ def test_depthwise_mobilenet_layers(allowed):
         depthwise(allowed, (1, 14, 14, 44), (5, 5), (2, 2), (1, 1), (1, 1, 2, 2),
                   padded_copy=padded_copy)
     depthwise(allowed, (1, 7, 9, 33), (3, 5), (2, 1), (1, 1), (1, 2, 1, 2))
+    # MobileNetV3-small's depthwise layers that a HARD_SWISH follows, batch 2, and a multiplier
+    # of 1 through the reference too
+    for shape, k, stride, pads in [((2, 28, 28, 96), 5, 2, (1, 1, 2, 2)),
+                                   ((1, 14, 14, 240), 5, 1, (2, 2, 2, 2)),
+                                   ((1, 7, 7, 576), 5, 1, (2, 2, 2, 2)),
+                                   ((1, 56, 56, 72), 3, 2, (0, 0, 1, 1))]:
+        for padded_copy in (False, True):
+            depthwise(allowed, shape, (k, k), (stride, stride), (1, 1), pads,
+                      padded_copy=padded_copy, hard_swish=True)
 
 
 BINARY_SHAPES = [((1,), (1,)), ((7,), (7,)), ((75264,), (75264,)), ((3, 5, 17), (17,)),

@@ -152,7 +152,7 @@ def fuse_activations(graph: Graph) -> int:
         removed.add(id(act))
         fused += 1
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-    return fused + fuse_conv_epilogues(graph)
+    return fused + fuse_conv_epilogues(graph) + fuse_depthwise_hard_swish(graph)
 
 
 # node.options flags of a CONV_2D with a fused epilogue (edgeq/ops/conv.py FUSED_EPILOGUE,
@@ -283,6 +283,41 @@ def fuse_conv_epilogues(graph: Graph) -> int:
         graph.nodes = [n for n in nodes if all(n is not a for a in absorbed[:-1])]
         folded += len(absorbed)
     return folded
+
+
+def fuse_depthwise_hard_swish(graph: Graph) -> int:
+    """Fold a HARD_SWISH into the float32 DEPTHWISE_CONV_2D whose output it alone reads (no
+    graph output): the depthwise kernels apply it in registers after the clamp
+    (`depthwise_conv2d_f32*_hswish`, kernels/include/edgeq/params/conv.h), bit for bit the op.
+    As fuse_conv_epilogues: off ARM only (epilogue_fusion_pays; the NEON kernel applies it in
+    a second pass), not under precision fp16 (the `_hswish` kernels have no fp16 twin), not
+    for QD8 (graph.quantize) or dynamic-range weights, nor on the reference kernels alone. The
+    depthwise node keeps its place (its inputs are those it had). Returns the count folded."""
+    from edgeq.runtime import cpu
+
+    if cpu.reference_only() or getattr(graph, "quantize", None) or not epilogue_fusion_pays() \
+            or getattr(graph, "precision", "fp32") == "fp16":
+        return 0
+    visible = set(graph.outputs)
+    uses = graph.consumers()
+    removed = set()
+    for dw in graph.nodes:
+        if dw.op != BuiltinOp.DEPTHWISE_CONV_2D or len(dw.outputs) != 1 \
+                or not 2 <= len(dw.inputs) <= 3 or dw.options.get(_FUSED_HARD_SWISH):
+            continue
+        out = dw.outputs[0]
+        readers = uses.get(out, [])
+        x = graph.tensors[dw.inputs[0]]
+        if out in visible or len(readers) != 1 or readers[0].op != BuiltinOp.HARD_SWISH \
+                or readers[0].inputs != [out] or len(readers[0].outputs) != 1 \
+                or x.dtype != np.float32 or graph.tensors[out].dtype != np.float32 \
+                or not _known_at_load(graph, dw.inputs[1]):
+            continue
+        dw.options[_FUSED_HARD_SWISH] = True
+        dw.outputs = [readers[0].outputs[0]]
+        removed.add(id(readers[0]))
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return len(removed)
 
 
 # Convolutions that can take a preceding zero PAD as their own padding (input 0).

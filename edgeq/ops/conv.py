@@ -38,7 +38,8 @@ class ConvParams(ctypes.Structure):
         "batch", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
         "stride_h", "stride_w", "dilation_h", "dilation_w", "pad_top", "pad_left",
         "groups", "depth_multiplier")] + [("act_min", ctypes.c_float),
-                                          ("act_max", ctypes.c_float)]
+                                          ("act_max", ctypes.c_float),
+                                          ("hard_swish", ctypes.c_int32)]  # the kernel sets it
 
 
 class FcParams(ctypes.Structure):
@@ -232,7 +233,8 @@ def prepare_conv2d(ctx):
 
 # node.options flag of a CONV_2D into which edgeq/graph/graph.py fuse_activations folded the
 # PRELU after it (its alpha then input 3) and/or a residual ADD (the other operand input 4), or
-# a HARD_SWISH (FUSED_HARD_SWISH set too).
+# a HARD_SWISH (FUSED_HARD_SWISH set too). A DEPTHWISE_CONV_2D that absorbed the HARD_SWISH
+# after it (graph.py fuse_depthwise_hard_swish) has FUSED_HARD_SWISH alone.
 FUSED_EPILOGUE = "edgeq_fused_epilogue"
 FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
 
@@ -338,6 +340,10 @@ def _conv2d_f32_gemm_call(ctx, p, x, w_value, bias_value):
 @register(BuiltinOp.DEPTHWISE_CONV_2D)
 def prepare_depthwise_conv2d(ctx):
     if qd8.is_hybrid(ctx, 0, 1):
+        if ctx.options.get(FUSED_HARD_SWISH):
+            raise ctx.fail("a HARD_SWISH fused into a depthwise convolution with int8 weights "
+                           "is not supported (edgeq/graph/graph.py fuse_depthwise_hard_swish "
+                           "should have left it unfused)")
         return qd8.prepare_depthwise_conv2d(ctx)
     ctx.expect_inputs(2, 3)
     x, w, bias = ctx.input(0), ctx.input(1), ctx.optional_input(2)
@@ -370,13 +376,17 @@ def prepare_depthwise_conv2d(ctx):
     ctx.set_output(0, (n, out_h, out_w, out_c), F32)
     params = ConvParams(n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w,
                         pad_top, pad_left, 1, multiplier, lo, hi)
-    return depthwise_call(params, x.index, w.index, _index(bias))
+    return depthwise_call(params, x.index, w.index, _index(bias),
+                          hard_swish=bool(ctx.options.get(FUSED_HARD_SWISH)))
 
 
-def depthwise_call(params, x_index: int, w_index: int, bias_index: int):
+def depthwise_call(params, x_index: int, w_index: int, bias_index: int,
+                   hard_swish: bool = False):
     """The float depthwise kernel for checked geometry (also qd8.py's, with weights it
-    dequantized on cores where that is cheaper)."""
+    dequantized on cores where that is cheaper). hard_swish: the kernel ends in the HARD_SWISH
+    the graph fused into the node (`_hswish` names: no fp16 twin, which would drop it)."""
     p = params
+    suffix = "_hswish" if hard_swish else ""
     if p.depth_multiplier == 1 and p.in_c > 0 and not cpu.reference_only():
         # A zero input row in scratch stands in for the padding; on small maps (where border
         # pixels are many) a zero-padded copy of the input makes every pixel interior.
@@ -386,9 +396,10 @@ def depthwise_call(params, x_index: int, w_index: int, bias_index: int):
         if p.out_w <= DW_PAD_COPY_MAX_WIDTH and padded <= DW_PAD_COPY_MAX_BYTES and \
                 (p.pad_top or p.pad_left or padded > p.batch * p.in_h * p.in_w * p.in_c * 4):
             scratch += padded
-        return KernelCall("depthwise_conv2d_f32_dw", params,
+        return KernelCall("depthwise_conv2d_f32_dw" + suffix, params,
                           inputs=[x_index, w_index, bias_index], scratch_bytes=scratch)
-    return KernelCall("depthwise_conv2d_f32", params, inputs=[x_index, w_index, bias_index])
+    return KernelCall("depthwise_conv2d_f32" + suffix, params,
+                      inputs=[x_index, w_index, bias_index])
 
 
 # --- TRANSPOSE_CONV --------------------------------------------------------------------------

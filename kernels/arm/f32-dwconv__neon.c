@@ -5,7 +5,9 @@
  * time and load each input column of the group once for all the pixels that read it (3x3: 6
  * columns per filter row at stride 1, 9 at stride 2, instead of 12; 18 or 27 loads for 36
  * FMAs). Other shapes go two pixels at a time, each tap loaded per pixel (1x1, 3x3 and 5x5
- * with their tap loops unrolled). */
+ * with their tap loops unrolled). A fused HARD_SWISH (eq_conv_params.hard_swish) goes over the
+ * outputs just stored, still in L1, not in registers: edgeq/graph/graph.py fuses it only off ARM
+ * (epilogue_fusion_pays), so this is for correctness, not speed. */
 #include <arm_neon.h>
 #include <math.h>
 
@@ -16,6 +18,18 @@ static inline float clampf(float v, float lo, float hi) { return v < lo ? lo : (
 
 static inline float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) {
   return vminq_f32(hi, vmaxq_f32(lo, v));
+}
+
+/* HARD_SWISH of n stored outputs, in the op's order of operations (max/min keep a NaN). */
+static void hard_swish_stored(float *o, int64_t n) {
+  const float32x4_t three = vdupq_n_f32(3.0f), six = vdupq_n_f32(6.0f);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t x = vld1q_f32(o + i);
+    const float32x4_t g = vminq_f32(six, vmaxq_f32(vdupq_n_f32(0.0f), vaddq_f32(x, three)));
+    vst1q_f32(o + i, vdivq_f32(vmulq_f32(x, g), six));
+  }
+  for (; i < n; ++i) o[i] = eq_hard_swish_f32(o[i]);
 }
 
 /* One 4-channel block of a pixel: its taps' products in tap order, then the bias. */
@@ -31,8 +45,13 @@ static inline float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) 
 
 void eq_f32_dwconv__neon(int32_t pixels, int32_t channels, int32_t taps,
                          const float *const *ptrs, const float *weights, const float *bias,
-                         float *out, float lo, float hi) {
+                         float *out, float lo, float hi, int32_t hard_swish) {
   const float32x4_t vlo = vdupq_n_f32(lo), vhi = vdupq_n_f32(hi);
+  if (hard_swish) {
+    eq_f32_dwconv__neon(pixels, channels, taps, ptrs, weights, bias, out, lo, hi, 0);
+    hard_swish_stored(out, (int64_t)pixels * channels);
+    return;
+  }
   for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
     int32_t ch = 0;
     if (taps == 9) {  /* 3x3 (MobileNets' border pixels): the 9 tap pointers in registers */
@@ -220,4 +239,6 @@ void eq_f32_dwconv_row__neon(const eq_conv_params *p, const float *const *rows, 
   } else {
     dw_row(p, rows, ox0, ox1, weights, bias, out_row, p->k_h, p->k_w, 0);
   }
+  if (p->hard_swish && ox1 > ox0)
+    hard_swish_stored(out_row + (int64_t)ox0 * p->in_c, (int64_t)(ox1 - ox0) * p->in_c);
 }

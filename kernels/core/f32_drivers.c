@@ -481,7 +481,7 @@ static void dw_pixels(const dw_job *j, const float *in_b, int32_t oy, int32_t ox
       }
     }
     j->dw->pixels(pixels, c, taps, ptrs, weights, bias, out_row + (int64_t)first * c,
-                  p->act_min, p->act_max);
+                  p->act_min, p->act_max, p->hard_swish);
   }
 }
 
@@ -546,9 +546,13 @@ static void dw_image_rows(void *arg, int64_t begin, int64_t end) {
  * of each row straight from the input rows, the border pixels through tap pointers.
  * Inputs: input [N, H, W, C], filter [1, KH, KW, C], optional bias [C];
  * scratch: in_w * C floats (zeros), or, where prepare asked for it (small maps, where border
- * pixels are many), room for the zero-padded input first: then every pixel is interior. */
-int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw) {
-  const eq_conv_params *node_p = (const eq_conv_params *)node->params;
+ * pixels are many), room for the zero-padded input first: then every pixel is interior.
+ * hard_swish: every microkernel ends each output in HARD_SWISH (eq_conv_params.hard_swish). */
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw,
+                     int32_t hard_swish) {
+  eq_conv_params node_geometry = *(const eq_conv_params *)node->params;
+  node_geometry.hard_swish = hard_swish;
+  const eq_conv_params *node_p = &node_geometry;
   const int64_t zero_row = (int64_t)(node_p->in_w > 0 ? node_p->in_w : 1) * node_p->in_c;
   const int64_t padded = (int64_t)node_p->batch * node_p->in_c *
       padded_extent(node_p->out_h, node_p->k_h, node_p->stride_h, node_p->dilation_h) *

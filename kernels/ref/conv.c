@@ -76,10 +76,17 @@ static int conv2d_f32(const eq_node *node, eq_ctx *ctx) {
   return 0;
 }
 
+typedef struct depthwise_job {
+  const eq_node *node;
+  int32_t hard_swish;
+} depthwise_job;
+
 /* Inputs: input [N, H, W, C], filter [1, KH, KW, C * M], optional bias [C * M]. The output pixel
- * itself is the accumulator, so the innermost loop runs over contiguous output channels. */
+ * itself is the accumulator, so the innermost loop runs over contiguous output channels. With
+ * hard_swish, HARD_SWISH after the clamp (eq_conv_params). */
 static void depthwise_conv2d_f32_rows(void *arg, int64_t row_begin, int64_t row_end) {
-  const eq_node *node = (const eq_node *)arg;
+  const depthwise_job *job = (const depthwise_job *)arg;
+  const eq_node *node = job->node;
   const eq_conv_params *p = (const eq_conv_params *)node->params;
   const float *in = (const float *)node->inputs[0]->data;
   const float *filter = (const float *)node->inputs[1]->data;
@@ -117,18 +124,27 @@ static void depthwise_conv2d_f32_rows(void *arg, int64_t row_begin, int64_t row_
           }
         }
         for (int32_t oc = 0; oc < p->out_c; ++oc) {
-          const float v = bias ? o[oc] + bias[oc] : o[oc];
-          o[oc] = clampf(v, p->act_min, p->act_max);
+          const float v = clampf(bias ? o[oc] + bias[oc] : o[oc], p->act_min, p->act_max);
+          o[oc] = job->hard_swish ? eq_hard_swish_f32(v) : v;
         }
       }
     }
   }
 }
 
-static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+static int depthwise_conv2d(const eq_node *node, eq_ctx *ctx, int32_t hard_swish) {
   const eq_conv_params *p = (const eq_conv_params *)node->params;
-  eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, depthwise_conv2d_f32_rows, (void *)node);
+  depthwise_job job = {node, hard_swish};
+  eq_parallel_for(ctx, (int64_t)p->batch * p->out_h, 1, depthwise_conv2d_f32_rows, &job);
   return 0;
+}
+
+static int depthwise_conv2d_f32(const eq_node *node, eq_ctx *ctx) {
+  return depthwise_conv2d(node, ctx, 0);
+}
+
+static int depthwise_conv2d_f32_hswish(const eq_node *node, eq_ctx *ctx) {
+  return depthwise_conv2d(node, ctx, 1);
 }
 
 /* Inputs (edgeq order, see conv.py): input [N, H, W, C], filter [OC, KH, KW, C], optional bias
@@ -344,6 +360,7 @@ static int batch_matmul_f32(const eq_node *node, eq_ctx *ctx) {
 const eq_kernel_info eq_ref_conv_kernels[] = {
     {"conv2d_f32", conv2d_f32, sizeof(eq_conv_params)},
     {"depthwise_conv2d_f32", depthwise_conv2d_f32, sizeof(eq_conv_params)},
+    {"depthwise_conv2d_f32_hswish", depthwise_conv2d_f32_hswish, sizeof(eq_conv_params)},
     {"transpose_conv2d_f32", transpose_conv2d_f32, sizeof(eq_conv_params)},
     {"transpose_conv2d_qd8", transpose_conv2d_qd8, sizeof(eq_conv_params)},
     {"transpose_conv2d_f32_packed", transpose_conv2d_f32_packed, sizeof(eq_conv_params)},

@@ -31,12 +31,13 @@ void eq_f32_gemm_4x16__scalar(int32_t mr, int32_t nc, int32_t taps, int32_t kc,
 
 void eq_f32_dwconv__scalar(int32_t pixels, int32_t channels, int32_t taps,
                            const float *const *ptrs, const float *weights, const float *bias,
-                           float *out, float lo, float hi) {
+                           float *out, float lo, float hi, int32_t hard_swish) {
   for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
     for (int32_t ch = 0; ch < channels; ++ch) {
       float acc = 0.0f;
       for (int32_t t = 0; t < taps; ++t) acc += ptrs[t][ch] * weights[t * channels + ch];
-      out[ch] = clampf(acc + bias[ch], lo, hi);
+      const float v = clampf(acc + bias[ch], lo, hi);
+      out[ch] = hard_swish ? eq_hard_swish_f32(v) : v;
     }
   }
 }
@@ -56,7 +57,8 @@ void eq_f32_dwconv_row__scalar(const eq_conv_params *p, const float *const *rows
           acc += x[ch] * weights[(ky * p->k_w + kx) * channels + ch];
         }
       }
-      out[ch] = clampf(acc + bias[ch], p->act_min, p->act_max);
+      const float v = clampf(acc + bias[ch], p->act_min, p->act_max);
+      out[ch] = p->hard_swish ? eq_hard_swish_f32(v) : v;
     }
   }
 }

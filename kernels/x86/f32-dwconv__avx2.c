@@ -1,20 +1,27 @@
 /* f32 depthwise microkernel, AVX2 + FMA: 16 channels at a time (8 and a masked tail after),
- * the taps of one pixel summed in order; 3x3 and 5x5 get their tap loop unrolled. */
+ * the taps of one pixel summed in order; 3x3 and 5x5 get their tap loop unrolled. A fused
+ * HARD_SWISH (eq_conv_params.hard_swish) is applied in registers before the store, each
+ * kernel compiled with and without it (`hs`). */
 #include <immintrin.h>
 
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
+#include "f32_dwconv_entries.h"
+#include "math__avx2.h"
 
 static const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-static inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi) {
-  return _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+/* The clamp, then HARD_SWISH where hs. */
+static inline __attribute__((always_inline)) __m256 finish8(__m256 v, __m256 lo, __m256 hi,
+                                                           const int hs) {
+  v = _mm256_min_ps(hi, _mm256_max_ps(lo, v));
+  return hs ? hard_swish_ps8(v) : v;
 }
 
 static inline __attribute__((always_inline)) void dw_pixels(
     int32_t pixels, int32_t channels, const int32_t taps, const float *const *ptrs,
     const float *restrict weights, const float *restrict bias, float *restrict out, float lo,
-    float hi) {
+    float hi, const int hs) {
   const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
   for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
     int32_t ch = 0;
@@ -27,8 +34,8 @@ static inline __attribute__((always_inline)) void dw_pixels(
       }
       acc0 = _mm256_add_ps(acc0, _mm256_loadu_ps(bias + ch));
       acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(bias + ch + 8));
-      _mm256_storeu_ps(out + ch, clamp8(acc0, vlo, vhi));
-      _mm256_storeu_ps(out + ch + 8, clamp8(acc1, vlo, vhi));
+      _mm256_storeu_ps(out + ch, finish8(acc0, vlo, vhi, hs));
+      _mm256_storeu_ps(out + ch + 8, finish8(acc1, vlo, vhi, hs));
     }
     for (; ch < channels; ch += 8) {
       const int32_t n = channels - ch < 8 ? channels - ch : 8;
@@ -40,20 +47,8 @@ static inline __attribute__((always_inline)) void dw_pixels(
                               acc);
       }
       acc = _mm256_add_ps(acc, _mm256_maskload_ps(bias + ch, mask));
-      _mm256_maskstore_ps(out + ch, mask, clamp8(acc, vlo, vhi));
+      _mm256_maskstore_ps(out + ch, mask, finish8(acc, vlo, vhi, hs));
     }
-  }
-}
-
-void eq_f32_dwconv__avx2(int32_t pixels, int32_t channels, int32_t taps,
-                         const float *const *ptrs, const float *weights, const float *bias,
-                         float *out, float lo, float hi) {
-  if (taps == 9) {
-    dw_pixels(pixels, channels, 9, ptrs, weights, bias, out, lo, hi);
-  } else if (taps == 25) {
-    dw_pixels(pixels, channels, 25, ptrs, weights, bias, out, lo, hi);
-  } else {
-    dw_pixels(pixels, channels, taps, ptrs, weights, bias, out, lo, hi);
   }
 }
 
@@ -77,7 +72,7 @@ static inline __attribute__((always_inline)) void store8(float *o, __m256i m, in
 static inline __attribute__((always_inline)) void dw_row_block(
     const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
     const float *restrict weights, const float *restrict bias, float *restrict out_row,
-    const int32_t k_h, const int32_t k_w, int32_t ch, const int full) {
+    const int32_t k_h, const int32_t k_w, int32_t ch, const int full, const int hs) {
   const int32_t channels = p->in_c, taps = k_h * k_w;
   const int64_t step = (int64_t)p->stride_w * channels;
   const int64_t tap_step = (int64_t)p->dilation_w * channels;
@@ -109,8 +104,8 @@ static inline __attribute__((always_inline)) void dw_row_block(
         acc1 = _mm256_fmadd_ps(load8(x + step, m, full), wt, acc1);
       }
     }
-    store8(o, m, full, clamp8(_mm256_add_ps(acc0, b), vlo, vhi));
-    store8(o + channels, m, full, clamp8(_mm256_add_ps(acc1, b), vlo, vhi));
+    store8(o, m, full, finish8(_mm256_add_ps(acc0, b), vlo, vhi, hs));
+    store8(o + channels, m, full, finish8(_mm256_add_ps(acc1, b), vlo, vhi, hs));
   }
   for (; ox < ox1; ++ox, o += channels) {
     const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
@@ -122,7 +117,7 @@ static inline __attribute__((always_inline)) void dw_row_block(
       for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step)
         acc = _mm256_fmadd_ps(load8(x, m, full), WEIGHT(ky * k_w + kx), acc);
     }
-    store8(o, m, full, clamp8(_mm256_add_ps(acc, b), vlo, vhi));
+    store8(o, m, full, finish8(_mm256_add_ps(acc, b), vlo, vhi, hs));
   }
 #undef WEIGHT
 }
@@ -130,21 +125,11 @@ static inline __attribute__((always_inline)) void dw_row_block(
 static inline __attribute__((always_inline)) void dw_row(
     const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
     const float *restrict weights, const float *restrict bias, float *restrict out_row,
-    const int32_t k_h, const int32_t k_w) {
+    const int32_t k_h, const int32_t k_w, const int hs) {
   int32_t ch = 0;
   for (; ch + 8 <= p->in_c; ch += 8)
-    dw_row_block(p, rows, ox0, ox1, weights, bias, out_row, k_h, k_w, ch, 1);
-  if (ch < p->in_c) dw_row_block(p, rows, ox0, ox1, weights, bias, out_row, k_h, k_w, ch, 0);
+    dw_row_block(p, rows, ox0, ox1, weights, bias, out_row, k_h, k_w, ch, 1, hs);
+  if (ch < p->in_c) dw_row_block(p, rows, ox0, ox1, weights, bias, out_row, k_h, k_w, ch, 0, hs);
 }
 
-void eq_f32_dwconv_row__avx2(const eq_conv_params *p, const float *const *rows, int32_t ox0,
-                             int32_t ox1, const float *weights, const float *bias,
-                             float *out_row) {
-  if (p->k_h == 3 && p->k_w == 3) {
-    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 3);
-  } else if (p->k_h == 5 && p->k_w == 5) {
-    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 5);
-  } else {
-    dw_row(p, rows, ox0, ox1, weights, bias, out_row, p->k_h, p->k_w);
-  }
-}
+EQ_F32_DWCONV_ENTRIES(avx2)

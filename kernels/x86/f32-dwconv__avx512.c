@@ -1,18 +1,25 @@
 /* f32 depthwise microkernel, AVX-512F: 32 channels at a time, then 16 and a masked tail; the
- * taps of one pixel summed in order; 3x3 and 5x5 get their tap loop unrolled. */
+ * taps of one pixel summed in order; 3x3 and 5x5 get their tap loop unrolled. A fused
+ * HARD_SWISH (eq_conv_params.hard_swish) is applied in registers before the store, each
+ * kernel compiled with and without it (`hs`). */
 #include <immintrin.h>
 
 #include "edgeq/f32_gemm.h"
 #include "edgeq/params/conv.h"
+#include "f32_dwconv_entries.h"
+#include "f32_gemm_avx512.h"
 
-static inline __m512 clamp16(__m512 v, __m512 lo, __m512 hi) {
-  return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+/* The clamp, then HARD_SWISH where hs (the GEMM epilogue's, bit for bit the op's). */
+static inline __attribute__((always_inline)) __m512 finish16(__m512 v, __m512 lo, __m512 hi,
+                                                             const int hs) {
+  v = clamp16(v, lo, hi);
+  return hs ? hard_swish16(v) : v;
 }
 
 static inline __attribute__((always_inline)) void dw_pixels(
     int32_t pixels, int32_t channels, const int32_t taps, const float *const *ptrs,
     const float *restrict weights, const float *restrict bias, float *restrict out, float lo,
-    float hi) {
+    float hi, const int hs) {
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   for (int32_t px = 0; px < pixels; ++px, ptrs += taps, out += channels) {
     int32_t ch = 0;
@@ -32,7 +39,7 @@ static inline __attribute__((always_inline)) void dw_pixels(
 #pragma GCC unroll 4
       for (int32_t i = 0; i < 4; ++i) {
         const __m512 v = _mm512_add_ps(acc[i], _mm512_loadu_ps(bias + ch + 16 * i));
-        _mm512_storeu_ps(out + ch + 16 * i, clamp16(v, vlo, vhi));
+        _mm512_storeu_ps(out + ch + 16 * i, finish16(v, vlo, vhi, hs));
       }
     }
     for (; ch + 32 <= channels; ch += 32) {
@@ -44,8 +51,8 @@ static inline __attribute__((always_inline)) void dw_pixels(
       }
       acc0 = _mm512_add_ps(acc0, _mm512_loadu_ps(bias + ch));
       acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(bias + ch + 16));
-      _mm512_storeu_ps(out + ch, clamp16(acc0, vlo, vhi));
-      _mm512_storeu_ps(out + ch + 16, clamp16(acc1, vlo, vhi));
+      _mm512_storeu_ps(out + ch, finish16(acc0, vlo, vhi, hs));
+      _mm512_storeu_ps(out + ch + 16, finish16(acc1, vlo, vhi, hs));
     }
     for (; ch < channels; ch += 16) {
       const int32_t n = channels - ch < 16 ? channels - ch : 16;
@@ -57,20 +64,8 @@ static inline __attribute__((always_inline)) void dw_pixels(
                               acc);
       }
       acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, bias + ch));
-      _mm512_mask_storeu_ps(out + ch, m, clamp16(acc, vlo, vhi));
+      _mm512_mask_storeu_ps(out + ch, m, finish16(acc, vlo, vhi, hs));
     }
-  }
-}
-
-void eq_f32_dwconv__avx512(int32_t pixels, int32_t channels, int32_t taps,
-                           const float *const *ptrs, const float *weights, const float *bias,
-                           float *out, float lo, float hi) {
-  if (taps == 9) {
-    dw_pixels(pixels, channels, 9, ptrs, weights, bias, out, lo, hi);
-  } else if (taps == 25) {
-    dw_pixels(pixels, channels, 25, ptrs, weights, bias, out, lo, hi);
-  } else {
-    dw_pixels(pixels, channels, taps, ptrs, weights, bias, out, lo, hi);
   }
 }
 
@@ -85,7 +80,8 @@ static inline __attribute__((always_inline)) void dw_run(
     const int32_t pixels, const int full, const float *const *rows, int64_t at, int64_t step,
     int64_t tap_step,
     const int32_t k_h, const int32_t k_w, const __m512 *w, const float *weights,
-    int32_t channels, int32_t ch, __mmask16 m, __m512 b, __m512 vlo, __m512 vhi, float *o) {
+    int32_t channels, int32_t ch, __mmask16 m, __m512 b, __m512 vlo, __m512 vhi, float *o,
+    const int hs) {
   __m512 acc[8];
 #pragma GCC unroll 8
   for (int32_t i = 0; i < pixels; ++i) acc[i] = _mm512_setzero_ps();
@@ -105,7 +101,7 @@ static inline __attribute__((always_inline)) void dw_run(
   }
 #pragma GCC unroll 8
   for (int32_t i = 0; i < pixels; ++i) {
-    const __m512 v = clamp16(_mm512_add_ps(acc[i], b), vlo, vhi);
+    const __m512 v = finish16(_mm512_add_ps(acc[i], b), vlo, vhi, hs);
     if (full) {
       _mm512_storeu_ps(o + i * channels, v);
     } else {
@@ -117,7 +113,7 @@ static inline __attribute__((always_inline)) void dw_run(
 static inline __attribute__((always_inline)) void dw_row(
     const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
     const float *restrict weights, const float *restrict bias, float *restrict out_row,
-    const int32_t k_h, const int32_t k_w) {
+    const int32_t k_h, const int32_t k_w, const int hs) {
   const int32_t channels = p->in_c, taps = k_h * k_w;
   const int64_t step = (int64_t)p->stride_w * channels;
   const int64_t tap_step = (int64_t)p->dilation_w * channels;
@@ -137,7 +133,7 @@ static inline __attribute__((always_inline)) void dw_row(
     int32_t ox = ox0;
 #define RUN(pixels, full)                                                                \
   dw_run(pixels, full, rows, ix0 * channels + (ox - ox0) * step + ch, step, tap_step, k_h, k_w, \
-         w, weights, channels, ch, m, b, vlo, vhi, o)
+         w, weights, channels, ch, m, b, vlo, vhi, o, hs)
     /* Eight pixels at a time where the weights leave registers for eight chains (two FMA
      * pipes of four cycles' latency, Zen 5, keep eight in flight), else four. The last
      * pixels of the row go as one run of as many chains as are left: one pixel at a time
@@ -176,17 +172,7 @@ static inline __attribute__((always_inline)) void dw_row(
   }
 }
 
-void eq_f32_dwconv_row__avx512(const eq_conv_params *p, const float *const *rows, int32_t ox0,
-                               int32_t ox1, const float *weights, const float *bias,
-                               float *out_row) {
-  if (p->k_h == 3 && p->k_w == 3) {
-    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 3, 3);
-  } else if (p->k_h == 5 && p->k_w == 5) {
-    dw_row(p, rows, ox0, ox1, weights, bias, out_row, 5, 5);
-  } else {
-    dw_row(p, rows, ox0, ox1, weights, bias, out_row, p->k_h, p->k_w);
-  }
-}
+EQ_F32_DWCONV_ENTRIES(avx512)
 
 /* --- Whole rows of small maps, padding included ------------------------------------------
  * A run of `pixels` output pixels (up to 8) of one row, for `blocks` blocks of 16 channels:
@@ -201,7 +187,7 @@ static inline __attribute__((always_inline)) void image_run(
     const int32_t pixels, const int32_t blocks, const int32_t k_w, const int32_t stride,
     const int plain, const eq_conv_params *p, const float *in, int32_t oy, int32_t ox,
     int32_t ch, const __mmask16 *m, const float *weights, const float *bias, __m512 vlo,
-    __m512 vhi, float *o) {
+    __m512 vhi, float *o, const int hs) {
   const int64_t c = p->in_c, ix0 = (int64_t)ox * stride - p->pad_left;
   __m512 acc[2][8];
 #pragma GCC unroll 2
@@ -247,7 +233,7 @@ static inline __attribute__((always_inline)) void image_run(
   for (int32_t b = 0; b < blocks; ++b) {
 #pragma GCC unroll 8
     for (int32_t i = 0; i < pixels; ++i) {
-      const __m512 v = clamp16(acc[b][i], vlo, vhi);
+      const __m512 v = finish16(acc[b][i], vlo, vhi, hs);
       if (plain) {
         _mm512_storeu_ps(o + i * c + 16 * b, v);
       } else {
@@ -259,7 +245,7 @@ static inline __attribute__((always_inline)) void image_run(
 
 static inline __attribute__((always_inline)) void image_rows(
     const eq_conv_params *p, const float *in, int32_t oy0, int32_t oy1, const float *weights,
-    const float *bias, float *out, const int32_t k_w, const int32_t stride) {
+    const float *bias, float *out, const int32_t k_w, const int32_t stride, const int hs) {
   const int32_t channels = p->in_c, width = p->out_w, rest = width % 8;
   const __m512 vlo = _mm512_set1_ps(p->act_min), vhi = _mm512_set1_ps(p->act_max);
   int32_t lo, hi;  /* the interior columns, where runs may go plain */
@@ -274,9 +260,9 @@ static inline __attribute__((always_inline)) void image_rows(
       for (int32_t ox = 0; ox + 8 <= width; ox += 8) {
         float *o = out_row + (int64_t)ox * channels + ch;
         if (n == 16 && ox >= lo && ox + 8 <= hi) {
-          image_run(8, 1, k_w, stride, 1, p, in, oy, ox, ch, m, weights, bias, vlo, vhi, o);
+          image_run(8, 1, k_w, stride, 1, p, in, oy, ox, ch, m, weights, bias, vlo, vhi, o, hs);
         } else {
-          image_run(8, 1, k_w, stride, 0, p, in, oy, ox, ch, m, weights, bias, vlo, vhi, o);
+          image_run(8, 1, k_w, stride, 0, p, in, oy, ox, ch, m, weights, bias, vlo, vhi, o, hs);
         }
       }
     }
@@ -291,7 +277,7 @@ static inline __attribute__((always_inline)) void image_rows(
                                                                      : 0u)};
       float *o = out_row + (int64_t)ox * channels + ch;
 #define RUN(pixels, blocks) \
-  image_run(pixels, blocks, k_w, stride, 0, p, in, oy, ox, ch, m, weights, bias, vlo, vhi, o)
+  image_run(pixels, blocks, k_w, stride, 0, p, in, oy, ox, ch, m, weights, bias, vlo, vhi, o, hs)
 #define RUN_BLOCKS(pixels) \
   do {                     \
     if (n > 16) {          \
@@ -315,18 +301,28 @@ static inline __attribute__((always_inline)) void image_rows(
   }
 }
 
+static inline __attribute__((always_inline)) void image_sizes(
+    const eq_conv_params *p, const float *in, int32_t oy0, int32_t oy1, const float *weights,
+    const float *bias, float *out, const int hs) {
+  if (p->k_w == 3) {
+    if (p->stride_w == 1) {
+      image_rows(p, in, oy0, oy1, weights, bias, out, 3, 1, hs);
+    } else {
+      image_rows(p, in, oy0, oy1, weights, bias, out, 3, 2, hs);
+    }
+  } else if (p->stride_w == 1) {
+    image_rows(p, in, oy0, oy1, weights, bias, out, 5, 1, hs);
+  } else {
+    image_rows(p, in, oy0, oy1, weights, bias, out, 5, 2, hs);
+  }
+}
+
 void eq_f32_dwconv_image__avx512(const eq_conv_params *p, const float *in, int32_t oy0,
                                  int32_t oy1, const float *weights, const float *bias,
                                  float *out) {
-  if (p->k_w == 3) {
-    if (p->stride_w == 1) {
-      image_rows(p, in, oy0, oy1, weights, bias, out, 3, 1);
-    } else {
-      image_rows(p, in, oy0, oy1, weights, bias, out, 3, 2);
-    }
-  } else if (p->stride_w == 1) {
-    image_rows(p, in, oy0, oy1, weights, bias, out, 5, 1);
+  if (p->hard_swish) {
+    image_sizes(p, in, oy0, oy1, weights, bias, out, 1);
   } else {
-    image_rows(p, in, oy0, oy1, weights, bias, out, 5, 2);
+    image_sizes(p, in, oy0, oy1, weights, bias, out, 0);
   }
 }

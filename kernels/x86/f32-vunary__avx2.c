@@ -6,24 +6,17 @@
 #include "edgeq/dispatch.h"
 #include "edgeq/params/elementwise.h"
 #include "edgeq/gelu_erf.h"
+#include "edgeq/params/conv.h"
+#include "math__avx2.h"
 
 int eq_f32_hard_swish__avx2(const eq_node *node, eq_ctx *ctx) {
   (void)ctx;
   const float *in = (const float *)node->inputs[0]->data;
   float *out = (float *)node->outputs[0]->data;
   const int64_t n = node->inputs[0]->count;
-  const __m256 three = _mm256_set1_ps(3.0f), six = _mm256_set1_ps(6.0f);
-  const __m256 zero = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = _mm256_loadu_ps(in + i);
-    const __m256 gate = _mm256_min_ps(six, _mm256_max_ps(zero, _mm256_add_ps(x, three)));
-    _mm256_storeu_ps(out + i, _mm256_div_ps(_mm256_mul_ps(x, gate), six));
-  }
-  for (; i < n; ++i) {
-    const float x = in[i], s = x + 3.0f;
-    out[i] = x * (s < 0.0f ? 0.0f : (s > 6.0f ? 6.0f : s)) / 6.0f;
-  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, hard_swish_ps8(_mm256_loadu_ps(in + i)));
+  for (; i < n; ++i) out[i] = eq_hard_swish_f32(in[i]);
   return 0;
 }
 

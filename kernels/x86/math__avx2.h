@@ -28,4 +28,13 @@ static inline __m256 exp_nonpositive(__m256 v) {
   return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(scale)));
 }
 
+/* HARD_SWISH in the op's order of operations, (x * clamp(x + 3, 0, 6)) / 6, so bit for bit
+ * the reference (kernels/ref/elementwise.c); max/min keep a NaN. */
+static inline __m256 hard_swish_ps8(__m256 x) {
+  const __m256 six = _mm256_set1_ps(6.0f);
+  const __m256 gate = _mm256_min_ps(six, _mm256_max_ps(_mm256_setzero_ps(),
+                                                      _mm256_add_ps(x, _mm256_set1_ps(3.0f))));
+  return _mm256_div_ps(_mm256_mul_ps(x, gate), six);
+}
+
 #endif

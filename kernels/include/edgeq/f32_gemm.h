@@ -100,10 +100,13 @@ typedef struct eq_f32_gemm_ukernel {
 
 /* Depthwise microkernel: `pixels` output pixels of `channels` channels, pixel p reading its taps
  * from ptrs[p * taps + t] (a zero row stands in for padding); weights [taps][channels], bias
- * [channels] (never NULL: zeros when the model has none). */
+ * [channels] (never NULL: zeros when the model has none); the clamp [lo, hi], then HARD_SWISH
+ * where hard_swish is set (as eq_conv_params.hard_swish, which the row and image microkernels
+ * below read from p). */
 typedef void (*eq_f32_dwconv_fn)(int32_t pixels, int32_t channels, int32_t taps,
                                  const float *const *ptrs, const float *weights,
-                                 const float *bias, float *out, float lo, float hi);
+                                 const float *bias, float *out, float lo, float hi,
+                                 int32_t hard_swish);
 
 /* Depthwise microkernel for the interior of one output row: output pixels [ox0, ox1), whose
  * taps all fall inside the row's width. rows[ky] is input row oy * stride_h - pad_top +
@@ -148,7 +151,9 @@ int eq_f32_conv2d_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukern
 int eq_f32_conv2d_igemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk,
                         int32_t hard_swish);
 int eq_f32_fully_connected_gemm(const eq_node *node, eq_ctx *ctx, const eq_f32_gemm_ukernel *uk);
-int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw);
+/* hard_swish: HARD_SWISH after the clamp (the `depthwise_conv2d_f32_dw_hswish` kernel). */
+int eq_f32_depthwise(const eq_node *node, eq_ctx *ctx, const eq_f32_dwconv_ukernel *dw,
+                     int32_t hard_swish);
 int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn uk);
 
 /* The kernel functions of one ISA, named as prepare asks for them (edgeq/ops/conv.py). */
@@ -177,12 +182,16 @@ int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn
     return eq_f32_fully_connected_gemm(n, c, &isa##_gemm);                                 \
   }                                                                                        \
   static int depthwise_conv2d_f32_dw_##isa(const eq_node *n, eq_ctx *c) {                  \
-    return eq_f32_depthwise(n, c, &isa##_dw);                                              \
+    return eq_f32_depthwise(n, c, &isa##_dw, 0);                                           \
+  }                                                                                        \
+  static int depthwise_conv2d_f32_dw_hswish_##isa(const eq_node *n, eq_ctx *c) {           \
+    return eq_f32_depthwise(n, c, &isa##_dw, 1);                                           \
   }
 
 /* Table entries for the kernels above, needing ISA bits `bits`. The `_residual` names are the
  * same kernels given a residual input (an activation: edgeq/ops/conv.py keeps such calls apart
- * from the fp16 twins, which would not slice it); `_hswish` ones end in HARD_SWISH. */
+ * from the fp16 twins, which would not slice it); `_hswish` ones end in HARD_SWISH (no fp16
+ * twin either). */
 #define EQ_F32_GEMM_ENTRIES(isa, bits)                                                     \
   {"conv2d_f32_gemm", conv2d_f32_gemm_##isa, sizeof(eq_conv_params), bits},                \
   {"conv2d_f32_igemm", conv2d_f32_igemm_##isa, sizeof(eq_conv_params), bits},              \
@@ -191,20 +200,22 @@ int eq_f32_conv2d_direct(const eq_node *node, eq_ctx *ctx, eq_f32_conv_direct_fn
   {"conv2d_f32_gemm_hswish", conv2d_f32_gemm_hswish_##isa, sizeof(eq_conv_params), bits},  \
   {"conv2d_f32_igemm_hswish", conv2d_f32_igemm_hswish_##isa, sizeof(eq_conv_params), bits},\
   {"fully_connected_f32_gemm", fully_connected_f32_gemm_##isa, sizeof(eq_fc_params), bits},\
-  {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits}
+  {"depthwise_conv2d_f32_dw", depthwise_conv2d_f32_dw_##isa, sizeof(eq_conv_params), bits},\
+  {"depthwise_conv2d_f32_dw_hswish", depthwise_conv2d_f32_dw_hswish_##isa,                  \
+   sizeof(eq_conv_params), bits}
 
 /* Microkernels, one per ISA file (kernels/ref, kernels/x86, kernels/arm). */
 void eq_f32_gemm_4x16__scalar(int32_t, int32_t, int32_t, int32_t, const float *const *,
                               const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__scalar(int32_t, int32_t, int32_t, const float *const *, const float *,
-                           const float *, float *, float, float);
+                           const float *, float *, float, float, int32_t);
 void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
 #if defined(__x86_64__) || defined(_M_X64)
 void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
                             const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
-                         const float *, float *, float, float);
+                         const float *, float *, float, float, int32_t);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
 void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
@@ -215,7 +226,7 @@ void eq_f32_gemm_rows_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const flo
                                    int64_t, const float *, float *, int64_t,
                                    const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx512(int32_t, int32_t, int32_t, const float *const *, const float *,
-                           const float *, float *, float, float);
+                           const float *, float *, float, float, int32_t);
 void eq_f32_dwconv_row__avx512(const struct eq_conv_params *, const float *const *, int32_t,
                                int32_t, const float *, const float *, float *);
 void eq_f32_conv_direct__avx512(const struct eq_conv_params *, const float *, int32_t, int32_t,
@@ -227,7 +238,7 @@ void eq_f32_dwconv_image__avx512(const struct eq_conv_params *, const float *, i
 void eq_f32_gemm_6x16__neon(int32_t, int32_t, int32_t, int32_t, const float *const *,
                             const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__neon(int32_t, int32_t, int32_t, const float *const *, const float *,
-                         const float *, float *, float, float);
+                         const float *, float *, float, float, int32_t);
 void eq_f32_dwconv_row__neon(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
 #endif

@@ -15,7 +15,10 @@
  *                 (y * stride - pad + ky * dilation, ...); dilation is always 1 there.
  *
  * pad_top / pad_left are the padding before the first row / column (TFLite puts the odd extra
- * padding after). act_min / act_max is the fused clamp (+-inf when none). */
+ * padding after). act_min / act_max is the fused clamp (+-inf when none). hard_swish (depthwise
+ * only, 0 elsewhere): the output after the clamp goes through HARD_SWISH, x * clamp(x + 3, 0, 6)
+ * / 6 in that op's order of operations (eq_hard_swish_f32), so bit for bit the unfused op; the
+ * driver sets it from the kernel's name (`depthwise_conv2d_f32*_hswish`), prepare leaves it 0. */
 typedef struct eq_conv_params {
   int32_t batch;
   int32_t in_h, in_w, in_c;
@@ -27,7 +30,14 @@ typedef struct eq_conv_params {
   int32_t groups;            /* conv2d only; 1 elsewhere */
   int32_t depth_multiplier;  /* depthwise only; 1 elsewhere */
   float act_min, act_max;
+  int32_t hard_swish;
 } eq_conv_params;
+
+/* HARD_SWISH of one value in the op's order: (x * clamp(x + 3, 0, 6)) / 6; a NaN stays NaN. */
+static inline float eq_hard_swish_f32(float x) {
+  const float g = x + 3.0f;
+  return x * (g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g)) / 6.0f;
+}
 
 /* The interior output columns [*lo, *hi) of a convolution: ox * s - pad >= 0 and
  * ox * s - pad + (k_w - 1) * d <= in_w - 1, every tap inside the width (an empty range when
