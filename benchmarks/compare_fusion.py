@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 
 import numpy as np
 
 import edgeq
 import edgeq.graph.graph as graph
-from compare_litert import RESIZE
+from compare_litert import CLOCKS, RESIZE, timed
 
 
 PASSES = {"conv": ("fuse_conv_epilogues",), "depthwise": ("fuse_depthwise_hard_swish",),
@@ -56,6 +55,8 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--fusion", choices=sorted(PASSES), default="conv",
                     help="the pass(es) the unfused interpreter goes without")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="cpu: the calling thread's CPU time (compare_litert.py --clock)")
     args = ap.parse_args(argv)
     print(f"{'model':34s} {'unfused ms':>16s} {'fused ms':>16s}  fused/unfused (min, median)")
     for path in args.models:
@@ -63,9 +64,7 @@ def main(argv=None):
         times = [[], []]
         for _ in range(args.runs):
             for k, it in enumerate(runners):
-                start = time.perf_counter()
-                it.invoke()
-                times[k].append(time.perf_counter() - start)
+                times[k].append(timed(it, CLOCKS[args.clock]))
         low = [min(t) * 1e3 for t in times]
         mid = [statistics.median(t) * 1e3 for t in times]
         print(f"{path.rsplit('/', 1)[-1]:34s} {low[0]:7.3f} / {mid[0]:7.3f} {low[1]:7.3f} / "

@@ -52,9 +52,8 @@ static inline __attribute__((always_inline)) void dw_pixels(
   }
 }
 
-/* The interior of a row: a block of 8 channels at a time (the last one masked), its 3x3 weights
- * held in registers while the block walks the row's pixels; larger filters read them from L1. */
-#define ROW_MAX_TAPS 9
+/* The interior of a row: a block of 8 channels at a time (the last one masked) walking the
+ * row's pixels. */
 
 static inline __attribute__((always_inline)) __m256 load8(const float *x, __m256i m, int full) {
   return full ? _mm256_loadu_ps(x) : _mm256_maskload_ps(x, m);
@@ -69,57 +68,78 @@ static inline __attribute__((always_inline)) void store8(float *o, __m256i m, in
   }
 }
 
+/* `pixels` consecutive output pixels (up to 8) of one 8-channel block, one FMA chain each: the
+ * tap's weights from registers (w, up to 3x3 taps) or loaded once for all the pixels (from L1),
+ * the inputs as FMA memory operands. */
+#define HELD_TAPS 9
+static inline __attribute__((always_inline)) void dw_run(
+    const int32_t pixels, const int full, const float *const *rows, int64_t at, int64_t step,
+    int64_t tap_step, const int32_t k_h, const int32_t k_w, const __m256 *w,
+    const float *weights, int64_t channels, __m256i m, __m256 b, __m256 vlo, __m256 vhi,
+    float *o, const int hs) {
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int32_t i = 0; i < pixels; ++i) acc[i] = _mm256_setzero_ps();
+#pragma GCC unroll 5
+  for (int32_t ky = 0; ky < k_h; ++ky) {
+    const float *x = rows[ky] + at;
+    const float *wr = weights + (int64_t)ky * k_w * channels;
+#pragma GCC unroll 5
+    for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step) {
+      const __m256 wt = k_h * k_w <= HELD_TAPS ? w[ky * k_w + kx]
+                                               : load8(wr + kx * channels, m, full);
+#pragma GCC unroll 8
+      for (int32_t i = 0; i < pixels; ++i)
+        acc[i] = _mm256_fmadd_ps(load8(x + i * step, m, full), wt, acc[i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int32_t i = 0; i < pixels; ++i)
+    store8(o + i * channels, m, full, finish8(_mm256_add_ps(acc[i], b), vlo, vhi, hs));
+}
+
+/* One 8-channel block (full, or the masked last one) along the row: eight pixels at a time
+ * (eight FMA chains: two FMA pipes of four or five cycles' latency; two pixels at a time, as
+ * before, left the 5x5 layers waiting on the latency), or four where the 3x3 weights take nine
+ * of the sixteen registers, then one run of the pixels left. */
 static inline __attribute__((always_inline)) void dw_row_block(
     const eq_conv_params *p, const float *const *rows, int32_t ox0, int32_t ox1,
     const float *restrict weights, const float *restrict bias, float *restrict out_row,
     const int32_t k_h, const int32_t k_w, int32_t ch, const int full, const int hs) {
-  const int32_t channels = p->in_c, taps = k_h * k_w;
+  const int64_t channels = p->in_c;
   const int64_t step = (int64_t)p->stride_w * channels;
   const int64_t tap_step = (int64_t)p->dilation_w * channels;
   const __m256 vlo = _mm256_set1_ps(p->act_min), vhi = _mm256_set1_ps(p->act_max);
   const int64_t ix0 = (int64_t)ox0 * p->stride_w - p->pad_left;
-  const int32_t n = channels - ch < 8 ? channels - ch : 8;
+  const int32_t n = channels - ch < 8 ? (int32_t)(channels - ch) : 8;
   const __m256i m = _mm256_loadu_si256((const __m256i *)(kMaskTable + 8 - n));
-  __m256 w[ROW_MAX_TAPS];
-  if (taps <= ROW_MAX_TAPS) {
-#pragma GCC unroll 9
-    for (int32_t t = 0; t < taps; ++t) w[t] = load8(weights + (int64_t)t * channels + ch, m, full);
-  }
-#define WEIGHT(t) (taps <= ROW_MAX_TAPS ? w[t] \
-                   : load8(weights + (int64_t)(t) * channels + ch, m, full))
   const __m256 b = load8(bias + ch, m, full);
+  __m256 w[HELD_TAPS];
+  if (k_h * k_w <= HELD_TAPS) {
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < k_h * k_w; ++t) w[t] = load8(weights + t * channels + ch, m, full);
+  }
   float *o = out_row + (int64_t)ox0 * channels + ch;
   int32_t ox = ox0;
-  /* Two pixels at a time: independent FMA chains hide the FMA latency (16 registers). */
-  for (; ox + 2 <= ox1; ox += 2, o += 2 * channels) {
-    const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-#pragma GCC unroll 5
-    for (int32_t ky = 0; ky < k_h; ++ky) {
-      const float *x = rows[ky] + at;
-#pragma GCC unroll 5
-      for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step) {
-        const __m256 wt = WEIGHT(ky * k_w + kx);
-        acc0 = _mm256_fmadd_ps(load8(x, m, full), wt, acc0);
-        acc1 = _mm256_fmadd_ps(load8(x + step, m, full), wt, acc1);
-      }
-    }
-    store8(o, m, full, finish8(_mm256_add_ps(acc0, b), vlo, vhi, hs));
-    store8(o + channels, m, full, finish8(_mm256_add_ps(acc1, b), vlo, vhi, hs));
+#define RUN(pixels)                                                                         \
+  dw_run(pixels, full, rows, ix0 * channels + (ox - ox0) * step + ch, step, tap_step, k_h, \
+         k_w, w, weights + ch, channels, m, b, vlo, vhi, o, hs)
+  if (k_h * k_w <= HELD_TAPS) {
+    for (; ox + 4 <= ox1; ox += 4, o += 4 * channels) RUN(4);
+  } else {
+    for (; ox + 8 <= ox1; ox += 8, o += 8 * channels) RUN(8);
   }
-  for (; ox < ox1; ++ox, o += channels) {
-    const int64_t at = ix0 * channels + (ox - ox0) * step + ch;
-    __m256 acc = _mm256_setzero_ps();
-#pragma GCC unroll 5
-    for (int32_t ky = 0; ky < k_h; ++ky) {
-      const float *x = rows[ky] + at;
-#pragma GCC unroll 5
-      for (int32_t kx = 0; kx < k_w; ++kx, x += tap_step)
-        acc = _mm256_fmadd_ps(load8(x, m, full), WEIGHT(ky * k_w + kx), acc);
-    }
-    store8(o, m, full, finish8(_mm256_add_ps(acc, b), vlo, vhi, hs));
+  switch (ox1 - ox) {
+    case 7: RUN(7); break;
+    case 6: RUN(6); break;
+    case 5: RUN(5); break;
+    case 4: RUN(4); break;
+    case 3: RUN(3); break;
+    case 2: RUN(2); break;
+    case 1: RUN(1); break;
+    default: break;
   }
-#undef WEIGHT
+#undef RUN
 }
 
 static inline __attribute__((always_inline)) void dw_row(
