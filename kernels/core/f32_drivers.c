@@ -324,7 +324,7 @@ static void gemm_run(eq_ctx *ctx, gemm_job *job) {
   const int64_t block_bytes = ((int64_t)job->taps * job->kc + 1) * EQ_F32_GEMM_NR * 4;
   /* A call spans the microkernel's tile, or, for a kernel walking many blocks, the task's
    * whole slice of W (at least two blocks, for its 24-column tail): the tile's A rows stay in
-   * L1 while the slice streams from L2 (AVX2, Zen 3: 14x14x96->576 ran 2-3% faster so than
+   * L1 while the slice streams from L2 (AVX2, Zen 3: 14x14x96->576 ran 2-3% faster than
    * with 16 KB walks sharing L1 with the group's A rows; the other 1x1 layers the same). A
    * task's slice is a whole number of calls wide. */
   int32_t tile_blocks = job->uk->nr / EQ_F32_GEMM_NR;
