@@ -6,11 +6,12 @@ where every tensor lives. CompiledPlan copies that into C arrays of eq_tensor / 
 invoke() hands the array to eq_run_plan with the GIL released: no Python per op, no allocation.
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
-from libc.stdint cimport int32_t, int64_t, uint32_t, uintptr_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.string cimport memcpy, memset
 
 from edgeq.runtime.kernels cimport (
     EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node,
+    eq_pack_f32_gemm, eq_pack_f32_gemm_size, eq_pack_qd8_gemm, eq_pack_qd8_gemm_size,
     eq_parallel_for, eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan, eq_tensor,
 )
 
@@ -59,6 +60,43 @@ def kernel_table():
         i += 1
         info = eq_kernel_at(i)
     return rows
+
+
+def pack_f32_gemm(const float[::1] w, bias, int64_t n, int64_t k, float[::1] out):
+    """Packs flat float32 weights [n * k] and bias ([n] float32, or None) into `out` in the
+    layout of edgeq/f32_gemm.h (kernels/core/pack.c)."""
+    cdef const float[::1] b
+    cdef const float *b_ptr = NULL
+    if n < 0 or k < 0 or w.shape[0] != n * k:
+        raise ValueError(f"pack_f32_gemm: {w.shape[0]} weights are not {n} x {k}")
+    if out.shape[0] != <Py_ssize_t>eq_pack_f32_gemm_size(n, k):
+        raise ValueError(f"pack_f32_gemm: out holds {out.shape[0]} floats, the layout needs "
+                         f"{eq_pack_f32_gemm_size(n, k)}")
+    if bias is not None:
+        b = bias
+        if b.shape[0] < n:
+            raise ValueError(f"pack_f32_gemm: {b.shape[0]} biases for {n} channels")
+        b_ptr = &b[0] if n else NULL
+    if n:
+        eq_pack_f32_gemm(&w[0] if n * k else NULL, b_ptr, n, k, &out[0])
+
+
+def pack_qd8_gemm(const int8_t[::1] w, const float[::1] scales, const float[::1] bias,
+                  int64_t n, int64_t k, int32_t kr, uint8_t[::1] out):
+    """Packs flat int8 weights [n * k] with per-channel scales and biases ([n] float32 each)
+    into `out`, the blob of edgeq/params/qd8.h with kr consecutive k (kernels/core/pack.c)."""
+    if n < 0 or k < 0 or w.shape[0] != n * k:
+        raise ValueError(f"pack_qd8_gemm: {w.shape[0]} weights are not {n} x {k}")
+    if kr not in (4, 8):
+        raise ValueError(f"pack_qd8_gemm: kr {kr} is not 4 or 8")
+    if scales.shape[0] < n or bias.shape[0] < n:
+        raise ValueError(f"pack_qd8_gemm: {scales.shape[0]} scales and {bias.shape[0]} biases "
+                         f"for {n} channels")
+    if out.shape[0] != <Py_ssize_t>eq_pack_qd8_gemm_size(n, k, kr):
+        raise ValueError(f"pack_qd8_gemm: out holds {out.shape[0]} bytes, the layout needs "
+                         f"{eq_pack_qd8_gemm_size(n, k, kr)}")
+    if n:
+        eq_pack_qd8_gemm(&w[0] if n * k else NULL, &scales[0], &bias[0], n, k, kr, &out[0])
 
 
 cdef int _fill_tensor(eq_tensor *t, uintptr_t address, int dtype, shape) except -1:
