@@ -61,3 +61,10 @@ cdef extern from "edgeq/pack.h" nogil:
     size_t eq_pack_qd8_gemm_size(int64_t n, int64_t k, int32_t kr)
     void eq_pack_qd8_gemm(const int8_t *w, const float *scales, const float *bias, int64_t n,
                           int64_t k, int32_t kr, uint8_t *out)
+
+cdef extern from "edgeq/arena.h" nogil:
+    enum: EQ_ARENA_FIRST_FIT
+    enum: EQ_ARENA_BEST_FIT
+    int64_t eq_plan_arena(int32_t n, const int64_t *sizes, const int32_t *first,
+                          const int32_t *last, const int32_t *order, int32_t fit,
+                          int64_t *offsets, int32_t *placed)
