@@ -1,5 +1,6 @@
-/* Weight packing (edgeq/pack.h). Each block of NR channels is written front to back, reading
- * the NR source rows it interleaves: their bytes stay in cache while the block fills. */
+/* Weight packing (edgeq/pack.h). Each block of NR channels is written front to back from the
+ * NR source rows it interleaves, whose bytes stay in cache while the block fills. Values move
+ * as raw 32-bit words (no float loads: NaN payloads and signed zeros stay as they are). */
 #include "edgeq/pack.h"
 
 #include <string.h>
@@ -12,33 +13,45 @@ size_t eq_pack_f32_gemm_size(int64_t n, int64_t k) {
   return (size_t)blocks * (size_t)(k + 1) * EQ_F32_GEMM_NR;
 }
 
+/* One full block: rows [NR][k] -> dst [k][NR], in 4 x 4 tiles (4 loads from each of 4 rows,
+ * 4 stores of 4 neighbours). */
+static void transpose_full_block(const uint32_t *rows, int64_t k, uint32_t *dst) {
+  enum { NR = EQ_F32_GEMM_NR };
+  int64_t kk = 0;
+  for (; kk + 4 <= k; kk += 4) {
+    uint32_t *out = dst + kk * NR;
+    for (int j = 0; j < NR; j += 4) {
+      const uint32_t *r0 = rows + j * k + kk, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+      for (int i = 0; i < 4; ++i) {
+        out[i * NR + j] = r0[i];
+        out[i * NR + j + 1] = r1[i];
+        out[i * NR + j + 2] = r2[i];
+        out[i * NR + j + 3] = r3[i];
+      }
+    }
+  }
+  for (; kk < k; ++kk) {
+    for (int j = 0; j < NR; ++j) dst[kk * NR + j] = rows[j * k + kk];
+  }
+}
+
 void eq_pack_f32_gemm(const float *w, const float *bias, int64_t n, int64_t k, float *out) {
   enum { NR = EQ_F32_GEMM_NR };
+  const uint32_t *words = (const uint32_t *)w;
+  const uint32_t *bias_words = (const uint32_t *)bias;
   for (int64_t c0 = 0; c0 < n; c0 += NR) {
     const int64_t nc = n - c0 < NR ? n - c0 : NR;
-    float *block = out + (c0 / NR) * (k + 1) * NR;
-    for (int64_t j = 0; j < NR; ++j) block[j] = (j < nc && bias) ? bias[c0 + j] : 0.0f;
-    const float *rows = w + c0 * k;
+    uint32_t *block = (uint32_t *)out + (c0 / NR) * (k + 1) * NR;
+    for (int64_t j = 0; j < NR; ++j) block[j] = (j < nc && bias) ? bias_words[c0 + j] : 0;
+    const uint32_t *rows = words + c0 * k;
     if (nc == NR) {
-      /* Eight k at a time: a NR x 8 tile read from NR rows, written as 8 rows of NR. */
-      int64_t kk = 0;
-      for (; kk + 8 <= k; kk += 8) {
-        float *dst = block + (1 + kk) * NR;
-        for (int64_t j = 0; j < NR; ++j) {
-          const float *src = rows + j * k + kk;
-          for (int i = 0; i < 8; ++i) dst[i * NR + j] = src[i];
-        }
-      }
-      for (; kk < k; ++kk) {
-        float *dst = block + (1 + kk) * NR;
-        for (int64_t j = 0; j < NR; ++j) dst[j] = rows[j * k + kk];
-      }
-    } else {
-      for (int64_t kk = 0; kk < k; ++kk) {
-        float *dst = block + (1 + kk) * NR;
-        for (int64_t j = 0; j < nc; ++j) dst[j] = rows[j * k + kk];
-        for (int64_t j = nc; j < NR; ++j) dst[j] = 0.0f;
-      }
+      transpose_full_block(rows, k, block + NR);
+      continue;
+    }
+    for (int64_t kk = 0; kk < k; ++kk) {
+      uint32_t *dst = block + (1 + kk) * NR;
+      for (int64_t j = 0; j < nc; ++j) dst[j] = rows[j * k + kk];
+      for (int64_t j = nc; j < NR; ++j) dst[j] = 0;
     }
   }
 }
@@ -49,41 +62,44 @@ size_t eq_pack_qd8_gemm_size(int64_t n, int64_t k, int32_t kr) {
   return (size_t)blocks * EQ_QD8_BLOCK_BYTES(kc);
 }
 
+/* The kc / kr groups of one channel's row into its column of the tiles (stride NR * kr). */
+static void scatter_row_groups(const int8_t *row, int64_t k, int32_t kr, uint8_t *dst) {
+  const size_t stride = (size_t)EQ_QD8_NR * (size_t)kr;
+  int64_t k0 = 0;
+  if (kr == 4) {
+    for (; k0 + 4 <= k; k0 += 4, dst += stride) memcpy(dst, row + k0, 4);
+  } else {
+    for (; k0 + 8 <= k; k0 += 8, dst += stride) memcpy(dst, row + k0, 8);
+  }
+  if (k0 < k) {
+    memset(dst, 0, (size_t)kr);
+    memcpy(dst, row + k0, (size_t)(k - k0));
+  }
+}
+
 void eq_pack_qd8_gemm(const int8_t *w, const float *scales, const float *bias, int64_t n,
                       int64_t k, int32_t kr, uint8_t *out) {
   enum { NR = EQ_QD8_NR };
   const int64_t kc = (k + kr - 1) / kr * kr;
-  const int64_t groups = kc / kr;
   for (int64_t c0 = 0; c0 < n; c0 += NR) {
     const int64_t nc = n - c0 < NR ? n - c0 : NR;
     uint8_t *block = out + (size_t)(c0 / NR) * EQ_QD8_BLOCK_BYTES(kc);
     uint8_t *tiles = block + 4 * NR;
     int32_t sums[NR];
-    float tail[2][NR];
+    uint32_t tail[2][NR]; /* scales, biases as raw words */
+    if (nc < NR) memset(tiles, 0, (size_t)kc * NR);
     for (int64_t j = 0; j < NR; ++j) {
-      int64_t sum = 0;
+      uint32_t sum = 0; /* wraps mod 2^32, as numpy's int32 sum does */
       if (j < nc) {
         const int8_t *row = w + (c0 + j) * k;
-        for (int64_t kk = 0; kk < k; ++kk) sum += row[kk];
+        for (int64_t kk = 0; kk < k; ++kk) sum += (uint32_t)(int32_t)row[kk];
+        scatter_row_groups(row, k, kr, tiles + j * kr);
       }
-      sums[j] = (int32_t)(uint32_t)sum; /* wraps as numpy's int32 sum would past 2^31 */
-      tail[0][j] = j < nc ? scales[c0 + j] : 0.0f;
-      tail[1][j] = j < nc && bias ? bias[c0 + j] : 0.0f;
+      sums[j] = (int32_t)sum;
+      tail[0][j] = j < nc ? ((const uint32_t *)scales)[c0 + j] : 0;
+      tail[1][j] = j < nc && bias ? ((const uint32_t *)bias)[c0 + j] : 0;
     }
     memcpy(block, sums, sizeof sums);
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t k0 = g * kr;
-      const int64_t len = k - k0 < kr ? k - k0 : kr;
-      uint8_t *dst = tiles + (size_t)g * NR * kr;
-      for (int64_t j = 0; j < NR; ++j, dst += kr) {
-        if (j < nc && len == kr) {
-          memcpy(dst, w + (c0 + j) * k + k0, (size_t)kr);
-        } else {
-          memset(dst, 0, (size_t)kr);
-          if (j < nc) memcpy(dst, w + (c0 + j) * k + k0, (size_t)len);
-        }
-      }
-    }
     memcpy(tiles + (size_t)kc * NR, tail, sizeof tail);
   }
 }
