@@ -295,3 +295,18 @@ def test_f16_converter_matches_the_dequantize_reference_bit_for_bit(allowed):
         got = np.empty(n, np.float32)
         run_kernel("convert_f16_f32", None, [x[1000:1000 + n]], [got], allowed=allowed)
         np.testing.assert_array_equal(got.view(np.uint32), want[1000:1000 + n].view(np.uint32))
+
+
+@pytest.mark.parametrize("fill", [127, -128, None])
+def test_qd8_weight_sums_over_long_rows(fill):
+    # kernels/core/pack.c sums eight bytes per word in 16-bit lanes, folded every 1024 bytes:
+    # rows longer than that, at the extreme values, must still sum exactly.
+    rng = np.random.default_rng(3)
+    n, k = 17, 2 * 1024 + 13
+    w = (np.full((n, k), fill, np.int8) if fill is not None
+         else rng.integers(-128, 128, (n, k)).astype(np.int8))
+    scales, bias = np.ones(n, np.float32), np.zeros(n, np.float32)
+    got = qd8.pack_gemm_weights(w, scales, bias, 4)
+    assert got.tobytes() == _qd8_packed_by_numpy(w, scales, bias, 4).tobytes()
+    sums = got[:4 * qd8.NR].view("<i4")
+    np.testing.assert_array_equal(sums, w[:qd8.NR].astype(np.int64).sum(axis=1))
