@@ -84,6 +84,94 @@ def test_qd8_gemm_packing_matches_its_definition(n, k, kr):
     np.testing.assert_array_equal(got, _qd8_packed_by_definition(w, scales, bias, kr))
 
 
+def _f32_packed_by_numpy(weights, bias):
+    """The numpy packing that kernels/core/pack.c replaced (one pass through a transposed view),
+    kept as the byte-for-byte reference."""
+    nr = F32_GEMM_NR
+    n, k = weights.shape
+    full, tail = divmod(n, nr)
+    out = np.empty((full + (tail > 0), k + 1, nr), np.float32)
+    by_channel = out.transpose(0, 2, 1)
+    b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
+    out[:full, 0, :] = 0 if b is None else b[:full * nr].reshape(full, nr)
+    by_channel[:full, :, 1:] = weights[:full * nr].reshape(full, nr, k)
+    if tail:
+        out[full] = 0
+        by_channel[full, :tail, 1:] = weights[full * nr:]
+        if b is not None:
+            out[full, 0, :tail] = b[full * nr:]
+    return out
+
+
+def _qd8_packed_by_numpy(w, scales, bias, kr):
+    """The numpy QD8 packing that kernels/core/pack.c replaced, as the byte-for-byte reference."""
+    nr = qd8.NR
+    n, k = w.shape
+    kc, blocks = -(-k // kr) * kr, -(-n // nr)
+    wp = np.zeros((blocks * nr, kc), np.int8)
+    wp[:n, :k] = w
+    out = np.empty((blocks, 4 * nr + nr * kc + 8 * nr), np.uint8)
+    out[:, :4 * nr].view("<i4")[...] = wp.sum(axis=1, dtype=np.int32).reshape(blocks, nr)
+    group = np.dtype({4: np.uint32, 8: np.uint64}[kr])
+    tiles = out[:, 4 * nr:4 * nr + nr * kc].view(group).reshape(blocks, kc // kr, nr)
+    tiles[...] = wp.view(group).reshape(blocks, nr, kc // kr).transpose(0, 2, 1)
+    tail = out[:, 4 * nr + nr * kc:].view("<f4").reshape(blocks, 2, nr)
+    for part, values in enumerate((scales, bias)):
+        padded = np.zeros(blocks * nr, np.float32)
+        padded[:n] = values
+        tail[:, part] = padded.reshape(blocks, nr)
+    return out.reshape(-1)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 1280])
+@pytest.mark.parametrize("k", [0, 1, 7, 8, 9, 24, 320])
+def test_f32_gemm_packing_in_c_is_byte_identical_to_numpy(n, k):
+    rng = np.random.default_rng(n * 7 + k)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    w[::3, ::2] = -0.0  # signed zeros and NaN payloads must move as bits
+    if w.size:
+        w.reshape(-1)[0] = np.frombuffer(struct.pack("<I", 0x7FC01234), np.float32)[0]
+    strided = np.asfortranarray(w)  # a non-contiguous source (a transposed weight view)
+    for bias in (None, rng.standard_normal(n).astype(np.float32), rng.standard_normal(n)):
+        want = _f32_packed_by_numpy(w, bias).tobytes()
+        assert pack_f32_gemm_weights(w, bias).tobytes() == want
+        assert pack_f32_gemm_weights(strided, bias).tobytes() == want
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100])
+@pytest.mark.parametrize("k", [1, 3, 4, 5, 8, 13, 576])
+@pytest.mark.parametrize("kr", [4, 8])
+def test_qd8_gemm_packing_in_c_is_byte_identical_to_numpy(n, k, kr):
+    rng = np.random.default_rng(n * 1000 + k * 10 + kr)
+    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    scales = rng.random(n).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    want = _qd8_packed_by_numpy(w, scales, bias, kr).tobytes()
+    assert qd8.pack_gemm_weights(w, scales, bias, kr).tobytes() == want
+    assert qd8.pack_gemm_weights(np.asfortranarray(w), scales, bias, kr).tobytes() == want
+    # a per-tensor scale broadcasts over the channels, as the numpy code did
+    assert qd8.pack_gemm_weights(w, scales[:1], bias, kr).tobytes() == \
+        _qd8_packed_by_numpy(w, scales[:1], bias, kr).tobytes()
+
+
+def test_packing_refuses_mismatched_sizes():
+    from edgeq.runtime.executor import pack_f32_gemm, pack_qd8_gemm
+
+    w = np.zeros(12, np.float32)
+    with pytest.raises(ValueError, match="12 weights are not 3 x 5"):
+        pack_f32_gemm(w, None, 3, 5, np.empty(16 * 6, np.float32))
+    with pytest.raises(ValueError, match="2 biases for 3 channels"):
+        pack_f32_gemm(w, np.zeros(2, np.float32), 3, 4, np.empty(16 * 5, np.float32))
+    with pytest.raises(ValueError, match="out holds 10 floats"):
+        pack_f32_gemm(w, None, 3, 4, np.empty(10, np.float32))
+    q = np.zeros(12, np.int8)
+    f = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match="kr 5 is not 4 or 8"):
+        pack_qd8_gemm(q, f, f, 3, 4, 5, np.empty(16 * 16, np.uint8))
+    with pytest.raises(ValueError, match="out holds 7 bytes"):
+        pack_qd8_gemm(q, f, f, 3, 4, 4, np.empty(7, np.uint8))
+
+
 # --- the compiled accessor -----------------------------------------------------------------
 
 def _table_bytes(fields: bytes, vtable_slots: list) -> bytes:
@@ -207,3 +295,18 @@ def test_f16_converter_matches_the_dequantize_reference_bit_for_bit(allowed):
         got = np.empty(n, np.float32)
         run_kernel("convert_f16_f32", None, [x[1000:1000 + n]], [got], allowed=allowed)
         np.testing.assert_array_equal(got.view(np.uint32), want[1000:1000 + n].view(np.uint32))
+
+
+@pytest.mark.parametrize("fill", [127, -128, None])
+def test_qd8_weight_sums_over_long_rows(fill):
+    # kernels/core/pack.c sums eight bytes per word in 16-bit lanes, folded every 1024 bytes:
+    # rows longer than that, at the extreme values, must still sum exactly.
+    rng = np.random.default_rng(3)
+    n, k = 17, 2 * 1024 + 13
+    w = (np.full((n, k), fill, np.int8) if fill is not None
+         else rng.integers(-128, 128, (n, k)).astype(np.int8))
+    scales, bias = np.ones(n, np.float32), np.zeros(n, np.float32)
+    got = qd8.pack_gemm_weights(w, scales, bias, 4)
+    assert got.tobytes() == _qd8_packed_by_numpy(w, scales, bias, 4).tobytes()
+    sums = got[:4 * qd8.NR].view("<i4")
+    np.testing.assert_array_equal(sums, w[:qd8.NR].astype(np.int64).sum(axis=1))

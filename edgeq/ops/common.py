@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeq.runtime.executor import pack_f32_gemm
+
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
 # Fused activation codes (schema ActivationFunctionType).
@@ -128,18 +130,11 @@ F32_GEMM_NR = 16
 
 def pack_f32_gemm_weights(weights: np.ndarray, bias) -> np.ndarray:
     """weights [N, K] (output channel major), bias [N] or None -> [ceil(N/NR), K + 1, NR]: per
-    block of NR output channels, their biases then K rows of their weights, zeros past N."""
+    block of NR output channels, their biases then K rows of their weights, zeros past N
+    (written by kernels/core/pack.c in one pass)."""
     n, k = weights.shape
-    full, tail = divmod(n, F32_GEMM_NR)
-    out = np.empty((full + (tail > 0), k + 1, F32_GEMM_NR), np.float32)
-    # Written in one pass through a transposed view (runs at load: no zero-fill, no temporary).
-    by_channel = out.transpose(0, 2, 1)  # [blocks, NR, K + 1]
-    b = None if bias is None else np.asarray(bias, np.float32).reshape(-1)
-    out[:full, 0, :] = 0 if b is None else b[:full * F32_GEMM_NR].reshape(full, F32_GEMM_NR)
-    by_channel[:full, :, 1:] = weights[:full * F32_GEMM_NR].reshape(full, F32_GEMM_NR, k)
-    if tail:
-        out[full] = 0
-        by_channel[full, :tail, 1:] = weights[full * F32_GEMM_NR:]
-        if b is not None:
-            out[full, 0, :tail] = b[full * F32_GEMM_NR:]
+    out = np.empty((-(-n // F32_GEMM_NR), k + 1, F32_GEMM_NR), np.float32)
+    b = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(-1)
+    pack_f32_gemm(np.ascontiguousarray(weights, np.float32).reshape(-1), b, n, k,
+                  out.reshape(-1))
     return out

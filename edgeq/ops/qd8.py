@@ -24,6 +24,7 @@ import numpy as np
 from edgeq.ops import conv
 from edgeq.ops.common import FLT_MAX
 from edgeq.ops.registry import KernelCall
+from edgeq.runtime.executor import pack_qd8_gemm
 
 I8 = np.dtype(np.int8)
 F32 = np.dtype(np.float32)
@@ -158,29 +159,14 @@ def _bias_values(ctx, bias, channels: int) -> np.ndarray:
 def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray,
                       kr: int = KR) -> np.ndarray:
     """[N, K] int8 weights -> the packed blob of params/qd8.h (uint8), kr consecutive k per
-    channel (4: the c4 layout, 8: c8)."""
+    channel (4: the c4 layout, 8: c8); kernels/core/pack.c writes it block by block."""
     n, k = w.shape
     kc, blocks = _round_up(k, kr), -(-n // NR)
-    wp = w
-    if (n, k) != (blocks * NR, kc):
-        wp = np.zeros((blocks * NR, kc), np.int8)
-        wp[:n, :k] = w
-    # Per block: NR int32 weight sums, the NR x kc tiles, NR float32 scales, NR float32 biases;
-    # each part written straight into the blob (this runs at load, for every weight matrix).
-    out = np.empty((blocks, 4 * NR + NR * kc + 8 * NR), np.uint8)
-    out[:, :4 * NR].view("<i4")[...] = wp.sum(axis=1, dtype=np.int32).reshape(blocks, NR)
-    # Each group of kr int8 moves as one kr-byte element: the transpose copies whole groups
-    # (byte by byte it cost most of a QD8 model's load).
-    group = np.dtype({4: np.uint32, 8: np.uint64}.get(kr, f"V{kr}"))
-    tiles = out[:, 4 * NR:4 * NR + NR * kc].view(group).reshape(blocks, kc // kr, NR)
-    groups = np.ascontiguousarray(wp).view(group).reshape(blocks, NR, kc // kr)
-    tiles[...] = groups.transpose(0, 2, 1)
-    tail = out[:, 4 * NR + NR * kc:].view("<f4").reshape(blocks, 2, NR)
-    for part, values in enumerate((scales, bias)):
-        padded = np.zeros(blocks * NR, np.float32)
-        padded[:n] = values
-        tail[:, part] = padded.reshape(blocks, NR)
-    return out.reshape(-1)
+    out = np.empty(blocks * NR * (4 + kc + 8), np.uint8)
+    scales, bias = (np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float32).reshape(-1),
+                                                         (n,))) for v in (scales, bias))
+    pack_qd8_gemm(np.ascontiguousarray(w, np.int8).reshape(-1), scales, bias, n, k, kr, out)
+    return out
 
 
 def _cached_constant(ctx, key, make) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeq.runtime import CompiledPlan, cpu
+from edgeq.runtime.executor import data_address, plan_arena_layout
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
 ALIGN = 64
@@ -33,7 +34,7 @@ class Plan:
 
 
 def _aligned_constant(value: np.ndarray) -> np.ndarray:
-    if value.flags.c_contiguous and value.ctypes.data % 16 == 0:
+    if value.flags.c_contiguous and data_address(value) % 16 == 0:
         return value
     out = np.empty(value.shape, value.dtype)  # numpy aligns fresh allocations to 16+
     out[...] = value
@@ -42,31 +43,20 @@ def _aligned_constant(value: np.ndarray) -> np.ndarray:
 
 
 def plan_arena(sizes: dict, lifetimes: dict) -> tuple[dict, int]:
-    """Greedy lifetime-aware placement. sizes/lifetimes keyed alike; lifetime = (first, last)."""
-    order = sorted(sizes, key=lambda k: (-sizes[k], lifetimes[k][0]))
-    # Placed blocks (offset, end) listed under every step they are alive at, so finding the
-    # ones a lifetime overlaps costs its length, not the number of tensors placed so far.
-    start = min((f for f, _ in lifetimes.values()), default=0)
-    alive: dict = {}
-    offsets = {}
-    total = 0
-    for key in order:
-        size = _align(max(sizes[key], 1))
-        first, last = lifetimes[key]
-        clashes = set()
-        for step in range(max(first, start), last + 1):
-            clashes.update(alive.get(step, ()))
-        offset = 0
-        for o, e in sorted(clashes):
-            if offset + size <= o:
-                break
-            offset = max(offset, e)
-        offsets[key] = offset
-        block = (offset, offset + size)
-        for step in range(max(first, start), last + 1):
-            alive.setdefault(step, []).append(block)
-        total = max(total, offset + size)
-    return offsets, total
+    """Lifetime-aware placement, largest first (kernels/core/arena.c). sizes/lifetimes keyed
+    alike; lifetime = (first, last). Both the lowest offset that fits (TFLite Micro's rule) and
+    the smallest gap that fits are tried; the smaller arena wins, first-fit on a tie."""
+    keys = list(sizes)
+    raw = [sizes[k] for k in keys]
+    aligned = [_align(max(size, 1)) for size in raw]
+    firsts = [lifetimes[k][0] for k in keys]
+    lasts = [lifetimes[k][1] for k in keys]
+    order = sorted(range(len(keys)), key=lambda i: (-raw[i], firsts[i]))
+    offsets, total = plan_arena_layout(aligned, firsts, lasts, order, False)
+    best, best_total = plan_arena_layout(aligned, firsts, lasts, order, True)
+    if best_total < total:
+        offsets, total = best, best_total
+    return dict(zip(keys, offsets)), total
 
 
 def _alias_dying_copies(graph, prepared: list, lifetimes: dict) -> dict:
@@ -127,8 +117,8 @@ def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan
     offsets, arena_bytes = plan_arena(sizes, lifetimes)
 
     arena = np.zeros(arena_bytes + ALIGN, np.uint8)
-    base = (-arena.ctypes.data) % ALIGN  # first aligned byte
-    address0 = arena.ctypes.data + base
+    base = (-data_address(arena)) % ALIGN  # first aligned byte
+    address0 = data_address(arena) + base
 
     slot: dict = {}
     c_tensors = []
@@ -142,7 +132,7 @@ def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan
         if info.value is not None:
             value = _aligned_constant(info.value)
             constants.append(value)
-            address = value.ctypes.data
+            address = data_address(value)
             views[t] = value
         else:
             offset = offsets[alias.get(t, t)]

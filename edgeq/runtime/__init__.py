@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.runtime import cpu
-from edgeq.runtime.executor import (CompiledPlan, KernelFailure, find_kernel, kernel_address,
-                                    kernel_table)
+from edgeq.runtime.executor import (CompiledPlan, KernelFailure, data_address, find_kernel,
+                                    kernel_address, kernel_table)
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
 __all__ = ["CompiledPlan", "KernelFailure", "cpu", "find_kernel", "kernel_address",
@@ -36,10 +36,12 @@ def run_kernel(kernel: str, params: bytes | None, inputs, outputs, scratch_bytes
 
     def add(arr):
         arr = np.ascontiguousarray(arr)
-        if arr.ctypes.data % 16:  # kernels may assume aligned element access
+        address = data_address(arr)
+        if address % 16:  # kernels may assume aligned element access
             arr = arr.copy()
+            address = data_address(arr)
         keep.append(arr)
-        tensors.append((arr.ctypes.data, TENSOR_TYPE_OF[arr.dtype], arr.shape))
+        tensors.append((address, TENSOR_TYPE_OF[arr.dtype], arr.shape))
         return len(tensors) - 1
 
     in_ids = [add(a) if a is not None else -1 for a in inputs]
@@ -49,7 +51,7 @@ def run_kernel(kernel: str, params: bytes | None, inputs, outputs, scratch_bytes
             raise ValueError("outputs must be C-contiguous and writable")
         out_ids.append(add(o))
     scratch = np.zeros(max(scratch_bytes, 1) + 64, np.uint8)
-    scratch_at = (scratch.ctypes.data + 63) & ~63
+    scratch_at = (data_address(scratch) + 63) & ~63
     plan = CompiledPlan(tensors, [(kernel, params, in_ids, out_ids, scratch_at if scratch_bytes
                                    else 0, scratch_bytes, -1)],
                         cpu.allowed() if allowed is None else allowed)

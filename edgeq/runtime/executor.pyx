@@ -5,13 +5,17 @@ Python (edgeq.plan) decides everything once: which kernel each node runs, its pa
 where every tensor lives. CompiledPlan copies that into C arrays of eq_tensor / eq_node, and
 invoke() hands the array to eq_run_plan with the GIL released: no Python per op, no allocation.
 """
+from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
-from libc.stdint cimport int32_t, int64_t, uint32_t, uintptr_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.string cimport memcpy, memset
 
 from edgeq.runtime.kernels cimport (
-    EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel, eq_kernel_at, eq_kernel_info, eq_node,
-    eq_parallel_for, eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan, eq_tensor,
+    EQ_ARENA_BEST_FIT, EQ_ARENA_FIRST_FIT, EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel,
+    eq_kernel_at, eq_kernel_info, eq_node,
+    eq_pack_f32_gemm, eq_pack_f32_gemm_size, eq_pack_qd8_gemm, eq_pack_qd8_gemm_size,
+    eq_parallel_for, eq_plan_arena, eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan,
+    eq_tensor,
 )
 
 MAX_DIMS = EQ_MAX_DIMS
@@ -59,6 +63,86 @@ def kernel_table():
         i += 1
         info = eq_kernel_at(i)
     return rows
+
+
+def data_address(obj):
+    """Address of the first byte of a contiguous buffer (a numpy array): what arr.ctypes.data
+    gives, without building a ctypes object each time."""
+    cdef Py_buffer view
+    PyObject_GetBuffer(obj, &view, PyBUF_ANY_CONTIGUOUS)
+    cdef uintptr_t address = <uintptr_t>view.buf
+    PyBuffer_Release(&view)
+    return address
+
+
+def plan_arena_layout(list sizes, list firsts, list lasts, list order, bint best_fit):
+    """(offsets, total) of blocks placed in `order` (kernels/core/arena.c): sizes in aligned
+    bytes, lifetimes [first, last] in steps; best_fit picks the smallest gap that fits, else
+    the lowest offset."""
+    cdef Py_ssize_t n = len(sizes)
+    if not (len(firsts) == len(lasts) == len(order) == n):
+        raise ValueError("plan_arena_layout: sizes, lifetimes and order differ in length")
+    cdef int64_t *c_sizes = <int64_t *>PyMem_Calloc(max(n, 1), 2 * sizeof(int64_t))
+    cdef int32_t *c_ints = <int32_t *>PyMem_Calloc(max(n, 1), 4 * sizeof(int32_t))
+    if c_sizes == NULL or c_ints == NULL:
+        PyMem_Free(c_sizes)
+        PyMem_Free(c_ints)
+        raise MemoryError()
+    cdef int64_t *c_offsets = c_sizes + n
+    cdef int64_t total
+    cdef Py_ssize_t i
+    try:
+        for i in range(n):
+            c_sizes[i] = sizes[i]
+            c_ints[i] = firsts[i]
+            c_ints[n + i] = lasts[i]
+            c_ints[2 * n + i] = order[i]
+            if not 0 <= order[i] < n:
+                raise ValueError(f"plan_arena_layout: order names block {order[i]} of {n}")
+        total = eq_plan_arena(<int32_t>n, c_sizes, c_ints, c_ints + n, c_ints + 2 * n,
+                              EQ_ARENA_BEST_FIT if best_fit else EQ_ARENA_FIRST_FIT,
+                              c_offsets, c_ints + 3 * n)
+        return [c_offsets[i] for i in range(n)], total
+    finally:
+        PyMem_Free(c_sizes)
+        PyMem_Free(c_ints)
+
+
+def pack_f32_gemm(const float[::1] w, bias, int64_t n, int64_t k, float[::1] out):
+    """Packs flat float32 weights [n * k] and bias ([n] float32, or None) into `out` in the
+    layout of edgeq/f32_gemm.h (kernels/core/pack.c)."""
+    cdef const float[::1] b
+    cdef const float *b_ptr = NULL
+    if n < 0 or k < 0 or w.shape[0] != n * k:
+        raise ValueError(f"pack_f32_gemm: {w.shape[0]} weights are not {n} x {k}")
+    if out.shape[0] != <Py_ssize_t>eq_pack_f32_gemm_size(n, k):
+        raise ValueError(f"pack_f32_gemm: out holds {out.shape[0]} floats, the layout needs "
+                         f"{eq_pack_f32_gemm_size(n, k)}")
+    if bias is not None:
+        b = bias
+        if b.shape[0] < n:
+            raise ValueError(f"pack_f32_gemm: {b.shape[0]} biases for {n} channels")
+        b_ptr = &b[0] if n else NULL
+    if n:
+        eq_pack_f32_gemm(&w[0] if n * k else NULL, b_ptr, n, k, &out[0])
+
+
+def pack_qd8_gemm(const int8_t[::1] w, const float[::1] scales, const float[::1] bias,
+                  int64_t n, int64_t k, int32_t kr, uint8_t[::1] out):
+    """Packs flat int8 weights [n * k] with per-channel scales and biases ([n] float32 each)
+    into `out`, the blob of edgeq/params/qd8.h with kr consecutive k (kernels/core/pack.c)."""
+    if n < 0 or k < 0 or w.shape[0] != n * k:
+        raise ValueError(f"pack_qd8_gemm: {w.shape[0]} weights are not {n} x {k}")
+    if kr not in (4, 8):
+        raise ValueError(f"pack_qd8_gemm: kr {kr} is not 4 or 8")
+    if scales.shape[0] < n or bias.shape[0] < n:
+        raise ValueError(f"pack_qd8_gemm: {scales.shape[0]} scales and {bias.shape[0]} biases "
+                         f"for {n} channels")
+    if out.shape[0] != <Py_ssize_t>eq_pack_qd8_gemm_size(n, k, kr):
+        raise ValueError(f"pack_qd8_gemm: out holds {out.shape[0]} bytes, the layout needs "
+                         f"{eq_pack_qd8_gemm_size(n, k, kr)}")
+    if n:
+        eq_pack_qd8_gemm(&w[0] if n * k else NULL, &scales[0], &bias[0], n, k, kr, &out[0])
 
 
 cdef int _fill_tensor(eq_tensor *t, uintptr_t address, int dtype, shape) except -1:
@@ -144,6 +228,11 @@ def pool_stress(int threads, list jobs, int rounds):
     return bad, started
 
 
+# (kernel name, allowed ISA bits) -> address of its eq_kernel_info: the tables are static, and a
+# lookup walks all of them comparing names (plans are built per allocate and per constant node).
+cdef dict _KERNEL_INFO = {}
+
+
 cdef class CompiledPlan:
     """C arrays for one plan. Built from plain Python descriptions:
 
@@ -191,10 +280,15 @@ cdef class CompiledPlan:
         cdef bytes pbytes
         cdef bytes key
         for i, (name, pbytes, ins, outs, scratch, scratch_bytes, op_index) in enumerate(nodes):
-            key = name.encode()
-            info = eq_find_kernel(key, allowed_isa)
-            if info == NULL:
-                raise KeyError(f"no kernel named {name!r} for the allowed ISA features")
+            found = _KERNEL_INFO.get((name, allowed_isa))
+            if found is None:
+                key = name.encode()
+                info = eq_find_kernel(key, allowed_isa)
+                if info == NULL:
+                    raise KeyError(f"no kernel named {name!r} for the allowed ISA features")
+                _KERNEL_INFO[(name, allowed_isa)] = <uintptr_t>info
+            else:
+                info = <const eq_kernel_info *><uintptr_t>found
             size = len(pbytes) if pbytes else 0
             if size != info.params_size:
                 raise ValueError(f"kernel {name!r} reads {info.params_size} bytes of params, "

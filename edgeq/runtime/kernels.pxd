@@ -1,5 +1,5 @@
 # C declarations of the kernel contract (kernels/include/edgeq/*.h), for the Cython bridge.
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
 
 cdef extern from "edgeq/kernel.h" nogil:
     enum: EQ_MAX_DIMS
@@ -54,3 +54,17 @@ cdef extern from "edgeq/threadpool.h" nogil:
     eq_pool *eq_pool_create(int32_t workers)
     void eq_pool_destroy(eq_pool *pool)
     void eq_parallel_for(eq_ctx *ctx, int64_t n, int64_t grain, eq_task_fn fn, void *arg)
+
+cdef extern from "edgeq/pack.h" nogil:
+    size_t eq_pack_f32_gemm_size(int64_t n, int64_t k)
+    void eq_pack_f32_gemm(const float *w, const float *bias, int64_t n, int64_t k, float *out)
+    size_t eq_pack_qd8_gemm_size(int64_t n, int64_t k, int32_t kr)
+    void eq_pack_qd8_gemm(const int8_t *w, const float *scales, const float *bias, int64_t n,
+                          int64_t k, int32_t kr, uint8_t *out)
+
+cdef extern from "edgeq/arena.h" nogil:
+    enum: EQ_ARENA_FIRST_FIT
+    enum: EQ_ARENA_BEST_FIT
+    int64_t eq_plan_arena(int32_t n, const int64_t *sizes, const int32_t *first,
+                          const int32_t *last, const int32_t *order, int32_t fit,
+                          int64_t *offsets, int32_t *placed)
