@@ -157,25 +157,27 @@ static inline __attribute__((always_inline)) void image_run(
     const int full, const eq_conv_params *p, const float *in, int32_t oy, int64_t ix0,
     __m256i m, const float *weights, const float *bias, __m256 vlo, __m256 vhi, float *o,
     const int hs) {
-  const int64_t c = p->in_c;
+  const int64_t c = p->in_c, in_w = p->in_w, in_h = p->in_h, k_h = p->k_h;
+  const int64_t row = in_w * c, w_row = (int64_t)k_w * c;
+  const int64_t dy = p->dilation_h;
+  int64_t iy = (int64_t)oy * p->stride_h - p->pad_top;
   __m256 acc[8];
   const __m256 start = load8(bias, m, full);
 #pragma GCC unroll 8
   for (int32_t i = 0; i < pixels; ++i) acc[i] = start;
-  for (int32_t ky = 0; ky < p->k_h; ++ky) {
-    const int64_t iy = (int64_t)oy * p->stride_h - p->pad_top + (int64_t)ky * p->dilation_h;
-    if (iy < 0 || iy >= p->in_h) continue;
-    const float *r = in + iy * p->in_w * c;
-    const float *wr = weights + (int64_t)ky * k_w * c;
+  const float *r = in + iy * row + ix0 * c, *wr = weights;
+  for (int64_t ky = 0; ky < k_h; ++ky, iy += dy, r += dy * row, wr += w_row) {
+    if ((uint64_t)iy >= (uint64_t)in_h) continue;  /* a padding row adds nothing */
     __m256 w[5];
 #pragma GCC unroll 5
     for (int32_t kx = 0; kx < k_w; ++kx) w[kx] = load8(wr + kx * c, m, full);
     /* Input column j feeds output i through tap kx when j = i * stride + kx. */
+    const float *x = r;
 #pragma GCC unroll 20
-    for (int32_t j = 0; j < (pixels - 1) * stride + k_w; ++j) {
-      const int64_t ix = ix0 + j;
-      if (!inside && (ix < 0 || ix >= p->in_w)) continue;  /* a padding column adds nothing */
-      const __m256 v = load8(r + ix * c, m, full);
+    for (int32_t j = 0; j < (pixels - 1) * stride + k_w; ++j, x += c) {
+      /* a padding column adds nothing (one unsigned compare for both sides) */
+      if (!inside && (uint64_t)(ix0 + j) >= (uint64_t)in_w) continue;
+      const __m256 v = load8(x, m, full);
 #pragma GCC unroll 5
       for (int32_t kx = 0; kx < k_w; ++kx) {
         const int32_t d = j - kx;
