@@ -95,6 +95,24 @@ def test_gemm_large_and_clamped(allowed):
     fc(allowed, 9, 1300, 100, seed=5)
 
 
+@pytest.mark.parametrize("m", range(1, 14))
+def test_gemm_walking_tiles_every_width(allowed, m):
+    """Every N to 80 (a walking microkernel's 16-column blocks, its 24-column tails as two
+    3x24 tiles, 8-column ends, one row over up to four blocks), K odd and even, each row count
+    of one to two tiles and a bit."""
+    for n, k in itertools.product(range(1, 81), [5, 8]):
+        fc(allowed, m, k, n, seed=m * 1000 + n * 10 + k)
+
+
+def test_gemm_walking_tails_across_slices(allowed):
+    # 24-column tails (N = 24, 40, 72, 120) behind wide and deep weights: blocks of 5 to 83 KB,
+    # a call's span cut to what stays in L1, a task's slice of W to what stays in L2.
+    for m, k, n in [(13, 300, 40), (7, 1300, 72), (19, 96, 120), (6, 16, 1000), (1, 1300, 40),
+                    (25, 144, 24), (8, 640, 200)]:
+        fc(allowed, m, k, n, seed=m + k + n)
+        fc(allowed, m, k, n, seed=m + k + n + 1, epilogue="both")
+
+
 @pytest.mark.parametrize("epilogue", list(EPILOGUES))
 @pytest.mark.parametrize("m", [1, 2, 6, 7, 9, 17])
 def test_gemm_epilogue_tiles_and_tails(allowed, m, epilogue):
@@ -168,7 +186,8 @@ def conv(allowed, kernel, shape, oc, k, stride=(1, 1), dilation=(1, 1), pads=(0,
 
 @pytest.mark.parametrize("shape,oc", [((1, 1, 1, 1), 1), ((1, 5, 7, 3), 17), ((2, 6, 5, 16), 16),
                                       ((1, 14, 14, 96), 576), ((1, 7, 7, 320), 1280),
-                                      ((3, 3, 3, 33), 9)])
+                                      ((3, 3, 3, 33), 9), ((1, 9, 7, 144), 24),
+                                      ((1, 5, 9, 16), 40), ((1, 4, 5, 24), 8)])
 def test_pointwise_conv(allowed, shape, oc):
     conv(allowed, "conv2d_f32_gemm", shape, oc, (1, 1), act=(0.0, 6.0))
 
@@ -188,6 +207,10 @@ IGEMM_CASES = {
     # tiles spanning output rows (width 5) and images (batch 2), every filter row inside
     "valid_rows_and_images": ((2, 6, 7, 20), 33, (3, 3), (1, 1), (1, 1), (0, 0, 0, 0)),
     "valid_strided_rows": ((1, 9, 11, 3), 16, (3, 2), (2, 3), (1, 1), (0, 0, 0, 0)),
+    # MobileNet widths with 24-column tails through the walking kernel's strided entry and taps
+    "first_layer_24": ((1, 15, 17, 3), 24, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)),
+    "same_40": ((1, 8, 9, 6), 40, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),
+    "valid_72_rows": ((1, 7, 20, 4), 72, (3, 3), (1, 1), (1, 1), (0, 0, 0, 0)),
 }
 
 

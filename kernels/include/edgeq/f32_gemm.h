@@ -214,6 +214,13 @@ void eq_f32_dwconv_row__scalar(const struct eq_conv_params *, const float *const
 #if defined(__x86_64__) || defined(_M_X64)
 void eq_f32_gemm_6x16__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
                             const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
+/* Walking over up to EQ_F32_GEMM_AVX2_WALK_NR columns (kernels/x86/f32-gemm-6x16__avx2.c). */
+#define EQ_F32_GEMM_AVX2_WALK_NR (64 * EQ_F32_GEMM_NR)
+void eq_f32_gemm_6xN__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                           const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
+void eq_f32_gemm_rows_6xN__avx2(int32_t, int32_t, int32_t, int32_t, const float *const *,
+                                int64_t, const float *, float *, int64_t,
+                                const eq_f32_gemm_epilogue *);
 void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const float *,
                          const float *, float *, float, float, int32_t);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
