@@ -61,6 +61,22 @@ def layers(rng):
                     [(shape, F32), rng.standard_normal((oc, 3, 3, 3)).astype(F32),
                      rng.standard_normal(oc).astype(F32)], conv_options(2), shape,
                     (1, size // 2, size // 2, oc)))
+    # hand_landmark_lite's depthwise layers (the ones main's list lacks), then its first conv
+    for shape, stride, k in [((1, 112, 112, 24), 1, 3), ((1, 112, 112, 64), 2, 3),
+                             ((1, 56, 56, 96), 1, 3), ((1, 56, 56, 96), 2, 5),
+                             ((1, 28, 28, 144), 1, 5), ((1, 28, 28, 144), 2, 3),
+                             ((1, 14, 14, 288), 1, 3), ((1, 14, 14, 288), 1, 5),
+                             ((1, 14, 14, 384), 2, 5), ((1, 7, 7, 672), 1, 3)]:
+        c = shape[3]
+        o = (1, -(-shape[1] // stride), -(-shape[2] // stride), c)
+        out.append((f"hand depthwise {k}x{k} s{stride} {shape[1:]}",
+                    BuiltinOp.DEPTHWISE_CONV_2D,
+                    [(shape, F32), rng.standard_normal((1, k, k, c)).astype(F32),
+                     rng.standard_normal(c).astype(F32)],
+                    conv_options(stride, depth_multiplier=1), shape, o))
+    out.append(("hand conv 3x3 s2 (224, 224, 3)->24", BuiltinOp.CONV_2D,
+                [(first, F32), rng.standard_normal((24, 3, 3, 3)).astype(F32),
+                 rng.standard_normal(24).astype(F32)], conv_options(2), first, (1, 112, 112, 24)))
     out.append(("fully connected 1280->1000", BuiltinOp.FULLY_CONNECTED,
                 [((1, 1280), F32), rng.standard_normal((1000, 1280)).astype(F32),
                  rng.standard_normal(1000).astype(F32)], {}, (1, 1280), (1, 1000)))

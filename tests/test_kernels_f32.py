@@ -387,6 +387,22 @@ def test_depthwise_every_run_length(allowed, k):
                       hard_swish=True)
 
 
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_image_edge_sizes(allowed, k, stride):
+    # The whole-row kernels (3- and 5-wide filters at stride 1 or 2): widths 1..20 (runs of 8
+    # and every rest), channels 1..40 (full 8-channel blocks and each masked tail), and the
+    # padding on one side at a time (top, left, bottom, right), on all four, and on none.
+    sides = [(k - 1, 0, 0, 0), (0, k - 1, 0, 0), (0, 0, k - 1, 0), (0, 0, 0, k - 1),
+             (k // 2, k // 2, k // 2, k // 2), (0, 0, 0, 0)]
+    for width, pads in itertools.product(range(1, 21), sides):
+        if width + pads[1] + pads[3] < k:
+            continue
+        for c in sorted({1 + (width * 3 + sum(pads)) % 40, 8, 40}):
+            depthwise(allowed, (1, 5, width, c), (k, k), (stride, stride), (1, 1), pads,
+                      bias=width % 3 != 0, act=(-2.0, 2.0), seed=width * 41 + c)
+
+
 def test_depthwise_mobilenet_layers(allowed):
     depthwise(allowed, (1, 112, 112, 32), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), act=(0.0, 6.0))
     depthwise(allowed, (1, 56, 56, 144), (3, 3), (2, 2), (1, 1), (0, 0, 1, 1), act=(0.0, 6.0))

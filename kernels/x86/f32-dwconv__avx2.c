@@ -129,16 +129,7 @@ static inline __attribute__((always_inline)) void dw_row_block(
   } else {
     for (; ox + 8 <= ox1; ox += 8, o += 8 * channels) RUN(8);
   }
-  switch (ox1 - ox) {
-    case 7: RUN(7); break;
-    case 6: RUN(6); break;
-    case 5: RUN(5); break;
-    case 4: RUN(4); break;
-    case 3: RUN(3); break;
-    case 2: RUN(2); break;
-    case 1: RUN(1); break;
-    default: break;
-  }
+  EQ_DW_RUN_REST(ox1 - ox, RUN);
 #undef RUN
 }
 
@@ -153,3 +144,100 @@ static inline __attribute__((always_inline)) void dw_row(
 }
 
 EQ_F32_DWCONV_ENTRIES(avx2)
+
+/* --- Whole rows, padding included ----------------------------------------------------------
+ * A run of `pixels` output pixels (up to 8) of one row for one block of 8 channels: each input
+ * pixel of an input row is loaded once and feeds every tap's output it belongs to (at stride 2
+ * a 5x5 filter loads 19 columns for 8 outputs instead of 40), the bias starts the sums, and
+ * rows over the padding are skipped, columns over it too, so that there is no zero row, no
+ * padded copy and no border pixel through tap pointers. `inside`: every column inside the
+ * width (no checks); `full`: 8 live channels (no masks: masked loads cost more on Zen 3). */
+static inline __attribute__((always_inline)) void image_run(
+    const int32_t pixels, const int32_t k_w, const int32_t stride, const int inside,
+    const int full, const eq_conv_params *p, const float *in, int32_t oy, int64_t ix0,
+    __m256i m, const float *weights, const float *bias, __m256 vlo, __m256 vhi, float *o,
+    const int hs) {
+  const int64_t c = p->in_c, in_w = p->in_w, in_h = p->in_h, k_h = p->k_h;
+  const int64_t row = in_w * c, w_row = (int64_t)k_w * c;
+  const int64_t dy = p->dilation_h;
+  int64_t iy = (int64_t)oy * p->stride_h - p->pad_top;
+  __m256 acc[8];
+  const __m256 start = load8(bias, m, full);
+#pragma GCC unroll 8
+  for (int32_t i = 0; i < pixels; ++i) acc[i] = start;
+  const float *r = in + iy * row + ix0 * c, *wr = weights;
+  for (int64_t ky = 0; ky < k_h; ++ky, iy += dy, r += dy * row, wr += w_row) {
+    if ((uint64_t)iy >= (uint64_t)in_h) continue;  /* a padding row adds nothing */
+    __m256 w[5];
+#pragma GCC unroll 5
+    for (int32_t kx = 0; kx < k_w; ++kx) w[kx] = load8(wr + kx * c, m, full);
+    /* Input column j feeds output i through tap kx when j = i * stride + kx. */
+    const float *x = r;
+#pragma GCC unroll 20
+    for (int32_t j = 0; j < (pixels - 1) * stride + k_w; ++j, x += c) {
+      /* a padding column adds nothing (one unsigned compare for both sides) */
+      if (!inside && (uint64_t)(ix0 + j) >= (uint64_t)in_w) continue;
+      const __m256 v = load8(x, m, full);
+#pragma GCC unroll 5
+      for (int32_t kx = 0; kx < k_w; ++kx) {
+        const int32_t d = j - kx;
+        if (d >= 0 && d % stride == 0 && d / stride < pixels)
+          acc[d / stride] = _mm256_fmadd_ps(v, w[kx], acc[d / stride]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int32_t i = 0; i < pixels; ++i) store8(o + i * c, m, full, finish8(acc[i], vlo, vhi, hs));
+}
+
+/* One run of `pixels` output pixels across every channel block: the channels inside the run,
+ * so that the input columns of a run (two 8-channel blocks to a cache line) are read from L1
+ * by the next block, where going a block at a time along the whole row would re-read each
+ * line from L2 once per block on rows wider than L1. */
+static inline __attribute__((always_inline)) void image_pixels(
+    const int32_t pixels, const int32_t k_w, const int32_t stride, const int inside,
+    const eq_conv_params *p, const float *in, int32_t oy, int32_t ox, const float *weights,
+    const float *bias, __m256 vlo, __m256 vhi, float *o, const int hs) {
+  const int32_t channels = p->in_c;
+  const int64_t ix0 = (int64_t)ox * stride - p->pad_left;
+  const __m256i all = _mm256_set1_epi32(-1);
+  int32_t ch = 0;
+  for (; ch + 8 <= channels; ch += 8)
+    image_run(pixels, k_w, stride, inside, 1, p, in + ch, oy, ix0, all, weights + ch, bias + ch,
+              vlo, vhi, o + ch, hs);
+  if (ch < channels) {
+    const __m256i m = _mm256_loadu_si256((const __m256i *)(kMaskTable + 8 - (channels - ch)));
+    image_run(pixels, k_w, stride, inside, 0, p, in + ch, oy, ix0, m, weights + ch, bias + ch,
+              vlo, vhi, o + ch, hs);
+  }
+}
+
+static inline __attribute__((always_inline)) void image_rows(
+    const eq_conv_params *p, const float *in, int32_t oy0, int32_t oy1, const float *weights,
+    const float *bias, float *out, const int32_t k_w, const int32_t stride, const int hs) {
+  const int32_t channels = p->in_c, width = p->out_w;
+  const __m256 vlo = _mm256_set1_ps(p->act_min), vhi = _mm256_set1_ps(p->act_max);
+  int32_t lo, hi;  /* the interior columns, where runs load without checks */
+  eq_conv_interior_columns(p, &lo, &hi);
+  for (int32_t oy = oy0; oy < oy1; ++oy) {
+    float *out_row = out + (int64_t)oy * width * channels;
+    /* Runs of 8 pixels: 8 FMA chains (two pipes of four cycles' latency, Zen 3), the weights
+     * of a filter row and the input column in the other registers. */
+    int32_t ox = 0;
+    for (; ox + 8 <= width; ox += 8) {
+      float *o = out_row + (int64_t)ox * channels;
+      if (ox >= lo && ox + 8 <= hi) {
+        image_pixels(8, k_w, stride, 1, p, in, oy, ox, weights, bias, vlo, vhi, o, hs);
+      } else {
+        image_pixels(8, k_w, stride, 0, p, in, oy, ox, weights, bias, vlo, vhi, o, hs);
+      }
+    }
+    float *o = out_row + (int64_t)ox * channels;
+#define RUN(pixels) \
+  image_pixels(pixels, k_w, stride, 0, p, in, oy, ox, weights, bias, vlo, vhi, o, hs)
+    EQ_DW_RUN_REST(width - ox, RUN);
+#undef RUN
+  }
+}
+
+EQ_F32_DWCONV_IMAGE_ENTRY(avx2)

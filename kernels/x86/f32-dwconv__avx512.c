@@ -301,28 +301,4 @@ static inline __attribute__((always_inline)) void image_rows(
   }
 }
 
-static inline __attribute__((always_inline)) void image_sizes(
-    const eq_conv_params *p, const float *in, int32_t oy0, int32_t oy1, const float *weights,
-    const float *bias, float *out, const int hs) {
-  if (p->k_w == 3) {
-    if (p->stride_w == 1) {
-      image_rows(p, in, oy0, oy1, weights, bias, out, 3, 1, hs);
-    } else {
-      image_rows(p, in, oy0, oy1, weights, bias, out, 3, 2, hs);
-    }
-  } else if (p->stride_w == 1) {
-    image_rows(p, in, oy0, oy1, weights, bias, out, 5, 1, hs);
-  } else {
-    image_rows(p, in, oy0, oy1, weights, bias, out, 5, 2, hs);
-  }
-}
-
-void eq_f32_dwconv_image__avx512(const eq_conv_params *p, const float *in, int32_t oy0,
-                                 int32_t oy1, const float *weights, const float *bias,
-                                 float *out) {
-  if (p->hard_swish) {
-    image_sizes(p, in, oy0, oy1, weights, bias, out, 1);
-  } else {
-    image_sizes(p, in, oy0, oy1, weights, bias, out, 0);
-  }
-}
+EQ_F32_DWCONV_IMAGE_ENTRY(avx512)

@@ -32,7 +32,8 @@ int eq_qd8_transpose_conv_grid__avx2(const eq_node *node, eq_ctx *ctx);
 int eq_qd8_transpose_conv__avx2(const eq_node *node, eq_ctx *ctx);
 
 EQ_F32_GEMM_KERNELS_TILE(avx2, eq_f32_gemm_6xN__avx2, eq_f32_gemm_rows_6xN__avx2, 6,
-                         EQ_F32_GEMM_AVX2_WALK_NR, eq_f32_dwconv__avx2, eq_f32_dwconv_row__avx2)
+                         EQ_F32_GEMM_AVX2_WALK_NR, eq_f32_dwconv__avx2, eq_f32_dwconv_row__avx2,
+                         eq_f32_dwconv_image__avx2)
 
 const eq_kernel_info eq_x86_avx2_kernels[] = {
     EQ_F32_GEMM_ENTRIES(avx2, EQ_ISA_AVX2),

@@ -225,6 +225,8 @@ void eq_f32_dwconv__avx2(int32_t, int32_t, int32_t, const float *const *, const 
                          const float *, float *, float, float, int32_t);
 void eq_f32_dwconv_row__avx2(const struct eq_conv_params *, const float *const *, int32_t,
                              int32_t, const float *, const float *, float *);
+void eq_f32_dwconv_image__avx2(const struct eq_conv_params *, const float *, int32_t, int32_t,
+                               const float *, const float *, float *);
 void eq_f32_gemm_7x16__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
                               const float *, float *, int64_t, const eq_f32_gemm_epilogue *);
 void eq_f32_gemm_7x32__avx512(int32_t, int32_t, int32_t, int32_t, const float *const *,
