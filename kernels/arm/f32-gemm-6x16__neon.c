@@ -20,7 +20,8 @@
  * The epilogue (residual, clamp, then PRELU slopes or HARD_SWISH) is applied to the
  * accumulators before the store, by one instance of each tile per epilogue kind: storing the
  * raw sums and passing over the tile again cost more guest instructions than the separate
- * PRELU / ADD / HARD_SWISH kernels, so the conv epilogue fusion paid on ARM only done so. */
+ * PRELU / ADD / HARD_SWISH kernels; in registers, fusing them pays (benchmarks/README.md,
+ * "Conv epilogue fusion on ARM"). */
 #include <arm_neon.h>
 
 #include "edgeq/f32_gemm.h"
