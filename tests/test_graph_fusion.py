@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import edgeq
-from edgeq.graph.graph import epilogue_fusion_pays
+from types import SimpleNamespace
+
+from edgeq.graph.graph import depthwise_fusion_pays, epilogue_fusion_pays
 from edgeq.tflite.schema import BuiltinOp
 from edgeq.tflite.writer import ModelBuilder
 from harness import assert_close_to_range, run_edgeq, run_litert
@@ -16,9 +18,13 @@ from harness import assert_close_to_range, run_edgeq, run_litert
 RNG = np.random.default_rng(7)
 F32 = np.float32
 VALID, SAME = 1, 0
-# Conv epilogues fold on x86 only (edgeq/graph/graph.py epilogue_fusion_pays); elsewhere the
-# same models must run unfused, with the same results.
+# Conv epilogues fold on x86 and ARM, but not on ARM under precision fp16; HARD_SWISH folds into
+# depthwise convolutions on x86 only (edgeq/graph/graph.py epilogue_fusion_pays,
+# depthwise_fusion_pays). Where they do not, the same models must run unfused, with the same
+# results.
 FUSES = epilogue_fusion_pays()
+FUSES_FP16 = epilogue_fusion_pays(SimpleNamespace(precision="fp16"))
+DW_FUSES = depthwise_fusion_pays()
 
 
 def pad_conv_model(x_shape, paddings, conv="conv", k=3, stride=1, conv_padding=VALID,
@@ -285,6 +291,15 @@ def test_epilogues_that_must_stay(kwargs):
     check_epilogue(conv_epilogue_model(**kwargs), False, [(1, 6, 7, 5)])
 
 
+def test_conv_epilogues_fold_on_every_isa_but_arm_fp16():
+    from edgeq.runtime import cpu
+
+    neon = bool(cpu.allowed() & cpu.FEATURES["neon"])
+    assert FUSES
+    assert FUSES_FP16 == (not neon)
+    assert DW_FUSES == (not neon)
+
+
 def test_edgeq_isa_scalar_keeps_the_reference_ops(monkeypatch):
     monkeypatch.setenv("EDGEQ_ISA", "scalar")
     check_epilogue(conv_epilogue_model(chain=("add", "prelu")), False, [(1, 6, 7, 5)])
@@ -303,7 +318,7 @@ def test_fused_epilogue_under_fp16_precision():
     got = it.get_tensor(it.get_output_details()[0]["index"])
     assert_close_to_range(got, run_litert(model, [x])[0], rel=0.02)
     kernels = set(it._get_plan().compiled.kernel_of_node)
-    if FUSES:  # (unfused, the PRELU may run as a prelu_f16 kernel or as an f16_twin)
+    if FUSES_FP16:  # (unfused, the PRELU may run as a prelu_f16 kernel or as an f16_twin)
         assert not any(k.startswith("prelu") for k in kernels), kernels
     assert not any(k.endswith("_residual") for k in kernels), kernels
     it = edgeq.Interpreter(model_content=hswish, num_threads=1, precision="fp16")
@@ -338,8 +353,8 @@ def check_depthwise_hswish(model, x_shape, fused, kernel="depthwise_conv2d_f32_d
     for a, e in zip(run_edgeq(model, [x]), run_litert(model, [x])):
         assert_close_to_range(a, e)
     kernels = plan_kernels(model)
-    assert ("hard_swish_f32" not in kernels) == (fused and FUSES), kernels
-    assert (kernel in kernels) == (fused and FUSES), kernels
+    assert ("hard_swish_f32" not in kernels) == (fused and DW_FUSES), kernels
+    assert (kernel in kernels) == (fused and DW_FUSES), kernels
     return kernels
 
 

@@ -39,8 +39,15 @@ def epilogue_inputs(rng, out_shape, epilogue):
     output), a residual shaped as the output."""
     if epilogue is None:
         return [], lambda v, lo, hi: v
+    def hswish(v):
+        return (v * np.clip(v + F32(3), F32(0), F32(6)) / F32(6)).astype(F32)
+
     if epilogue == "hswish":  # by the kernel's name (conv2d_f32_*gemm_hswish), no inputs
-        return [], lambda v, lo, hi: (v * np.clip(v + F32(3), F32(0), F32(6)) / F32(6)).astype(F32)
+        return [], lambda v, lo, hi: hswish(v)
+    if epilogue == "residual_hswish":  # no graph pass makes it; the kernels take it
+        residual = rand(rng, *out_shape)
+        return [None, residual], lambda v, lo, hi: hswish(np.clip(v + residual, F32(lo),
+                                                                  F32(hi)))
     with_slope, with_residual = EPILOGUES[epilogue]
     n = out_shape[-1]
     slopes = np.full(-(-n // 16) * 16, np.nan, F32)
@@ -273,6 +280,25 @@ def test_conv_epilogues(allowed, epilogue):
         conv(allowed, name, shape, oc, k, stride, dilation, pads, seed=seed, epilogue=epilogue)
     conv(allowed, name, (1, 16, 16, 3), 64, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1),
          seed=3, padded_copy=True, epilogue=epilogue)
+
+
+# Every epilogue kind (each has its own instance of every tile, kernels/arm/f32-gemm-6x16__neon.c),
+# as the conv kernel name that takes it: None = the clamp alone.
+EPILOGUE_KERNELS = {None: "conv2d_f32_gemm", "slope": "conv2d_f32_gemm",
+                    "residual": "conv2d_f32_gemm_residual", "both": "conv2d_f32_gemm_residual",
+                    "hswish": "conv2d_f32_gemm_hswish",
+                    "residual_hswish": "conv2d_f32_gemm_hswish"}
+
+
+@pytest.mark.parametrize("epilogue", list(EPILOGUE_KERNELS))
+def test_gemm_epilogue_every_row_and_column_tail(allowed, epilogue):
+    """Each epilogue over rows 1..7 (the whole 6-row tile and its tails), columns 1..33 (16-column
+    blocks, their 4-column groups and lanes), depths around the 4-step loop; a 1x1 convolution
+    of one image row of m pixels, clamped on odd column counts."""
+    for m, n, k in itertools.product(range(1, 8), range(1, 34), (1, 3, 4, 6)):
+        act = (-0.5, 1.5) if n % 2 else (-FLT_MAX, FLT_MAX)
+        conv(allowed, EPILOGUE_KERNELS[epilogue], (1, 1, m, k), n, (1, 1), act=act,
+             seed=m * 1000 + n * 10 + k, epilogue=epilogue)
 
 
 def test_hard_swish_epilogue_is_the_op_bit_for_bit(allowed):

@@ -162,13 +162,25 @@ _FUSED_HARD_SWISH = "edgeq_fused_hard_swish"
 _MAX_GEMM_TAPS = 4096 // 8  # edgeq/ops/conv.py IGEMM_MAX_POINTERS / GEMM_MAX_MR
 
 
-def epilogue_fusion_pays() -> bool:
-    """Whether fuse_conv_epilogues folds anything on this CPU. Not on ARM: the NEON GEMM
-    (kernels/arm/f32-gemm-6x16__neon.c) stores its raw sums and applies a fused epilogue in a
-    second pass over the tile, which measured more guest instructions than the separate NEON
-    PRELU / ADD / HARD_SWISH kernels (cortex-a72: iris_landmark 0.93 -> 0.98 of LiteRT's,
-    mobilenet_v3_small 0.97 -> 1.02, face_landmark 0.85 -> 0.89). The x86 GEMMs apply it in
-    registers."""
+def epilogue_fusion_pays(graph: Graph | None = None) -> bool:
+    """Whether fuse_conv_epilogues folds anything on this CPU, for `graph` (its precision; None:
+    fp32). The x86 and NEON GEMMs apply the epilogue to their accumulators before the store
+    (kernels/arm/f32-gemm-6x16__neon.c: one instance per epilogue kind); with the NEON one
+    storing raw sums and passing over the tile again, fusion had cost more guest instructions
+    than the separate PRELU / ADD / HARD_SWISH kernels (cortex-a72: mobilenet_v3_small 0.97 ->
+    1.02 of LiteRT's). Not on ARM under precision fp16: there only PRELU would fold (ADD and
+    HARD_SWISH stay, see fuse_conv_epilogues), and a conv with slopes loses the fp16 GEMM
+    (edgeq/plan/precision.py F16_GEMMS) for the float32 twin."""
+    from edgeq.runtime import cpu
+
+    if not cpu.allowed() & cpu.FEATURES["neon"]:
+        return True
+    return getattr(graph, "precision", "fp32") != "fp16"
+
+
+def depthwise_fusion_pays() -> bool:
+    """Whether fuse_depthwise_hard_swish folds anything on this CPU: not on ARM, whose NEON
+    depthwise kernels apply HARD_SWISH after the store."""
     from edgeq.runtime import cpu
 
     return not cpu.allowed() & cpu.FEATURES["neon"]
@@ -183,7 +195,7 @@ def _gemm_conv(graph: Graph, node: Node) -> bool:
     if node.op != BuiltinOp.CONV_2D or len(node.outputs) != 1 or not 2 <= len(node.inputs) <= 3 \
             or int(node.options.get("fused_activation_function", 0)) != 0 \
             or cpu.reference_only() or getattr(graph, "quantize", None) \
-            or not epilogue_fusion_pays():
+            or not epilogue_fusion_pays(graph):
         return False
     x, w = graph.tensors[node.inputs[0]], graph.tensors[node.inputs[1]]
     bias = node.inputs[2] if len(node.inputs) == 3 else -1
@@ -289,13 +301,13 @@ def fuse_depthwise_hard_swish(graph: Graph) -> int:
     """Fold a HARD_SWISH into the float32 DEPTHWISE_CONV_2D whose output it alone reads (no
     graph output): the depthwise kernels apply it in registers after the clamp
     (`depthwise_conv2d_f32*_hswish`, kernels/include/edgeq/params/conv.h), bit for bit the op.
-    As fuse_conv_epilogues: off ARM only (epilogue_fusion_pays; the NEON kernel applies it in
-    a second pass), not under precision fp16 (the `_hswish` kernels have no fp16 twin), not
+    Off on ARM (depthwise_fusion_pays: the NEON depthwise kernels apply it in a second pass
+    over their output), not under precision fp16 (the `_hswish` kernels have no fp16 twin), not
     for QD8 (graph.quantize) or dynamic-range weights, nor on the reference kernels alone. The
     depthwise node keeps its place (its inputs are those it had). Returns the count folded."""
     from edgeq.runtime import cpu
 
-    if cpu.reference_only() or getattr(graph, "quantize", None) or not epilogue_fusion_pays() \
+    if cpu.reference_only() or getattr(graph, "quantize", None) or not depthwise_fusion_pays() \
             or getattr(graph, "precision", "fp32") == "fp16":
         return 0
     visible = set(graph.outputs)
