@@ -159,6 +159,19 @@ class Graph:
         for t in node.outputs:
             writer.setdefault(t, node)
 
+    def absorb_reader(self, node: Node, reader: Node):
+        """A fusion: `node` takes over `reader`, which reads node's output, and writes reader's
+        (first) output instead; reader leaves the index (the caller drops it from `nodes`)."""
+        self.unindex(reader)
+        self.unindex(node)
+        node.outputs = [reader.outputs[0]]
+        self.reindex(node)
+
+    def drop_nodes(self, ids: set):
+        """Remove the nodes whose id() is in `ids`, keeping the order of the rest."""
+        if ids:
+            self.nodes = [n for n in self._nodes if id(n) not in ids]
+
     def consumers(self) -> dict:
         """tensor -> the nodes reading it (a node reading it twice is listed twice). The cached
         index itself, not a copy: read it, never edit it."""
@@ -199,13 +212,9 @@ def fuse_activations(graph: Graph) -> int:
         if graph.tensors[src].dtype != np.float32:
             continue
         prod.options["fused_activation_function"] = code
-        graph.unindex(act)
-        graph.unindex(prod)
-        prod.outputs = [act.outputs[0]]
-        graph.reindex(prod)
+        graph.absorb_reader(prod, act)
         removed.add(id(act))
-    if removed:
-        graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    graph.drop_nodes(removed)
     return len(removed) + fuse_conv_epilogues(graph) + fuse_depthwise_hard_swish(graph)
 
 
@@ -325,10 +334,7 @@ def fuse_conv_epilogues(graph: Graph) -> int:
                 last = True  # nothing follows HARD_SWISH in the epilogue
             else:
                 break
-            graph.unindex(nxt)
-            graph.unindex(conv)
-            conv.outputs = [nxt.outputs[0]]
-            graph.reindex(conv)
+            graph.absorb_reader(conv, nxt)
             absorbed.append(nxt)
             if last:
                 break
@@ -381,13 +387,9 @@ def fuse_depthwise_hard_swish(graph: Graph) -> int:
             continue
         hard_swish = readers[0]
         dw.options[_FUSED_HARD_SWISH] = True
-        graph.unindex(hard_swish)
-        graph.unindex(dw)
-        dw.outputs = [hard_swish.outputs[0]]
-        graph.reindex(dw)
+        graph.absorb_reader(dw, hard_swish)
         removed.add(id(hard_swish))
-    if removed:
-        graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    graph.drop_nodes(removed)
     return len(removed)
 
 
@@ -452,8 +454,7 @@ def fold_padding(graph: Graph) -> int:
         conv.inputs[0] = pad.inputs[0]
         graph.reindex(conv)
         removed.add(id(pad))
-    if removed:
-        graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    graph.drop_nodes(removed)
     return len(removed)
 
 
