@@ -354,3 +354,34 @@ cpdef tuple tensor_header(Table t, str where, tuple slots):
     return (where, name, shape, count, signature, t.scalar(s_type, I8, 0, "type"),
             t.scalar(s_buffer, U32, 0, "buffer"), t.scalar(s_ext, U32, 0, "external_buffer"),
             t.boolean(s_var, False, "is_variable"))
+
+
+cpdef list buffer_views(Table root, int slot, tuple slots):
+    """The model's Buffer tables (the vector at `slot` of `root`) as views into the file, None
+    for an empty buffer; `slots` holds the Buffer field slots (data, offset, size). Models over
+    2 GB keep buffer data after the flatbuffer: offset (from the file start) and size; offset 0
+    or 1 means "not used" (1 is the converter's placeholder)."""
+    cdef int s_data, s_offset, s_size
+    s_data, s_offset, s_size = slots
+    cdef Buf buf = root.buf
+    cdef Table t
+    cdef unsigned long long offset, nbytes
+    cdef Py_ssize_t i = 0
+    out = []
+    for t in root.tables(slot, "buffers", "buffer"):
+        data = t.raw(s_data, "data", False)
+        offset = t.scalar(s_offset, U64, 0, "offset")
+        if offset > 1:
+            if data is not None and len(data):
+                raise ModelError(f"buffer {i}: has both inline data and an outside offset")
+            nbytes = t.scalar(s_size, U64, 0, "size")
+            # Written as a subtraction so the check itself cannot overflow.
+            if offset > <unsigned long long>buf.size or \
+                    nbytes > <unsigned long long>buf.size - offset:
+                raise ModelError(f"buffer {i}: data stored outside the flatbuffer at offset "
+                                 f"{offset} with size {nbytes} runs past the end of the "
+                                 f"{buf.size}-byte file")
+            data = buf.mv[offset:offset + nbytes]
+        out.append(data if data is not None and len(data) else None)
+        i += 1
+    return out

@@ -29,7 +29,7 @@ import numpy as np
 from edgeq.errors import ModelError
 from edgeq.tflite.flatbuffer import (BOOL, F32, FLOAT32S, I8, I16, I32, I64, INT32S,
                                      MAX_ELEMENTS, STRING, U8, U32, U64, Buf, Table,
-                                     tensor_header)
+                                     buffer_views, tensor_header)
 from edgeq.tflite.flatbuffer import fmt_shape as _fmt_shape
 from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP,
                                  PACKED_NBYTES, SCHEMA_VERSION, BuiltinOp, BuiltinOptions2Type,
@@ -226,24 +226,8 @@ def _parse_model(buf: Buf, keep) -> Model:
 
 
 def _parse_buffers(buf: Buf, root: Table) -> list:
-    out = []
-    for i, t in enumerate(root.tables(Slot.MODEL_BUFFERS, "buffers", "buffer")):
-        data = t.raw(Slot.BUFFER_DATA, "data", copied=False)
-        # Models over 2 GB keep buffer data after the flatbuffer: offset (from the file start)
-        # and size; offset 0 or 1 means "not used" (1 is the converter's placeholder).
-        offset = t.scalar(Slot.BUFFER_OFFSET, U64, 0, "offset")
-        if offset > 1:
-            if data is not None and len(data):
-                raise ModelError(f"buffer {i}: has both inline data and an outside offset")
-            nbytes = t.scalar(Slot.BUFFER_SIZE, U64, 0, "size")
-            # Written as a subtraction so the check itself cannot overflow in a C port.
-            if offset > buf.size or nbytes > buf.size - offset:
-                raise ModelError(f"buffer {i}: data stored outside the flatbuffer at offset "
-                                 f"{offset} with size {nbytes} runs past the end of the "
-                                 f"{buf.size}-byte file")
-            data = buf.mv[offset:offset + nbytes]
-        out.append(data if data is not None and len(data) else None)
-    return out
+    return buffer_views(root, Slot.MODEL_BUFFERS,
+                        (Slot.BUFFER_DATA, Slot.BUFFER_OFFSET, Slot.BUFFER_SIZE))
 
 
 def _parse_opcodes(root: Table) -> list:
@@ -332,11 +316,12 @@ def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
                 raise ModelError(f"{where}: buffer {buffer} holds {nbytes} bytes, shape "
                                  f"{_fmt_shape(shape)} {_type_name(type_code)} needs "
                                  f"{expected}")
-            data = np.frombuffer(view, _LE_DTYPE[type_code], count).reshape(shape)
+            # (one call, where frombuffer + reshape took two: init reads hundreds)
+            data = np.ndarray(shape, _LE_DTYPE[type_code], view)
 
-    return Tensor(index=index, name=name, shape=shape, shape_signature=signature,
-                  type=type_code, dtype=dtype, buffer=buffer, data=data, quantization=quant,
-                  is_variable=is_variable, sparsity=sparsity)
+    # Positional: keyword arguments cost a dataclass __init__ three times as much.
+    return Tensor(index, name, shape, signature, type_code, dtype, buffer, data, quant,
+                  is_variable, sparsity)
 
 
 def _parse_quantization(q: Table, shape: tuple, type_code: int, where: str):
@@ -520,10 +505,8 @@ def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
         o.buf.charge(large_size, where)  # copied, like inline custom options
         custom_options = bytes(o.buf.mv[large_offset:large_offset + large_size])
 
-    return Operator(index=j, opcode_index=opcode_index, builtin_code=code,
-                    custom_code=oc.custom_code, version=oc.version, inputs=inputs,
-                    outputs=outputs, options_type=options_type, options=options,
-                    custom_options=custom_options, intermediates=intermediates)
+    return Operator(j, opcode_index, code, oc.custom_code, oc.version, inputs, outputs,
+                    options_type, options, custom_options, intermediates)
 
 
 _FIELD_KIND = {"int8": I8, "uint8": U8, "int16": I16, "int32": I32, "uint32": U32,
@@ -537,7 +520,10 @@ def _option_specs(spec) -> tuple:
     if got is None:
         specs = tuple((f.name, f.slot, _FIELD_KIND[f.kind], f.default) for f in spec.fields)
         defaults = {f.name: f.default for f in spec.fields}
-        checked = tuple(f for f in spec.fields if f.check is not None)
+        # (field, the values an enum field allows or None): enums, most of the checks, pass by
+        # set membership alone; the rest, and every failure, go through _check_option.
+        checked = tuple((f, _enum_values(f.check) if isinstance(f.check, type) else None)
+                        for f in spec.fields if f.check is not None)
         got = _OPTION_SPECS[spec.type_id] = (specs, defaults, checked)
     return got
 
@@ -545,8 +531,10 @@ def _option_specs(spec) -> tuple:
 def _read_options(table: Optional[Table], spec, where: str, n_subgraphs: int) -> dict:
     specs, defaults, checked = _option_specs(spec)
     out = dict(defaults) if table is None else table.fields(specs)
-    for f in checked:
-        _check_option(f, out[f.name], where, n_subgraphs)
+    for f, allowed in checked:
+        value = out[f.name]
+        if allowed is None or value not in allowed:
+            _check_option(f, value, where, n_subgraphs)
     return out
 
 
