@@ -73,12 +73,41 @@ class Graph:
         self.model_tensors = len(self.tensors)  # beyond: constants added by prepare
         self.inputs = list(sub.inputs)
         self.outputs = list(sub.outputs)
-        self.nodes: list[Node] = []
-        for op in sub.operators:
-            key = op.custom_code if op.builtin_code == BuiltinOp.CUSTOM else op.builtin_code
-            self.nodes.append(Node(op.index, key, list(op.inputs), list(op.outputs),
-                                   dict(op.options), op.version, op.custom_options))
+        custom = BuiltinOp.CUSTOM
+        self.nodes = [Node(op.index, op.custom_code if op.builtin_code == custom
+                           else op.builtin_code, list(op.inputs), list(op.outputs),
+                           dict(op.options), op.version, op.custom_options)
+                      for op in sub.operators]
         self._check_supported()
+
+    # The port index: which nodes read each tensor, which node writes it. Built on first use
+    # and dropped whenever `nodes` is assigned; a pass that edits a node's inputs or outputs in
+    # place, and keeps querying, must call ports_changed() (or assign `nodes`) after the edit.
+    @property
+    def nodes(self) -> list:
+        return self._nodes
+
+    @nodes.setter
+    def nodes(self, value: list):
+        self._nodes = value
+        self._ports = None
+
+    def ports_changed(self):
+        """Forget the port index after an in-place edit of some node's inputs or outputs."""
+        self._ports = None
+
+    def _port_index(self) -> tuple:
+        if self._ports is None:
+            readers: dict[int, list] = {}
+            writer: dict[int, Node] = {}
+            for n in self._nodes:
+                for t in n.inputs:
+                    if t >= 0:
+                        readers.setdefault(t, []).append(n)
+                for t in n.outputs:
+                    writer.setdefault(t, n)  # the first, should a bad graph have two
+            self._ports = (readers, writer)
+        return self._ports
 
     def _check_supported(self):
         unsupported = [n for n in self.nodes if registry.lookup(n.op) is None]
@@ -105,13 +134,52 @@ class Graph:
                                       TENSOR_TYPE_OF[value.dtype], value))
         return index
 
+    def unindex(self, node: Node):
+        """Take node's reads and writes out of the port index: before a pass edits the node's
+        ports in place (then reindex(node)) or drops it from `nodes`, so that the index stays
+        true mid-pass without a rebuild."""
+        readers, writer = self._port_index()
+        for t in set(node.inputs):
+            if t >= 0:
+                left = [n for n in readers.get(t, ()) if n is not node]
+                if left:
+                    readers[t] = left
+                else:
+                    readers.pop(t, None)
+        for t in node.outputs:
+            if writer.get(t) is node:
+                del writer[t]
+
+    def reindex(self, node: Node):
+        """Put node's (edited, or new) reads and writes into the port index."""
+        readers, writer = self._port_index()
+        for t in node.inputs:
+            if t >= 0:
+                readers.setdefault(t, []).append(node)
+        for t in node.outputs:
+            writer.setdefault(t, node)
+
+    def absorb_reader(self, node: Node, reader: Node):
+        """A fusion: `node` takes over `reader`, which reads node's output, and writes reader's
+        (first) output instead; reader leaves the index (the caller drops it from `nodes`)."""
+        self.unindex(reader)
+        self.unindex(node)
+        node.outputs = [reader.outputs[0]]
+        self.reindex(node)
+
+    def drop_nodes(self, ids: set):
+        """Remove the nodes whose id() is in `ids`, keeping the order of the rest."""
+        if ids:
+            self.nodes = [n for n in self._nodes if id(n) not in ids]
+
     def consumers(self) -> dict:
-        uses: dict[int, list] = {}
-        for n in self.nodes:
-            for t in n.inputs:
-                if t >= 0:
-                    uses.setdefault(t, []).append(n)
-        return uses
+        """tensor -> the nodes reading it (a node reading it twice is listed twice). The cached
+        index itself, not a copy: read it, never edit it."""
+        return self._port_index()[0]
+
+    def producer(self, t: int) -> Optional[Node]:
+        """The node writing tensor t, or None for graph inputs and constants."""
+        return self._port_index()[1].get(t)
 
 
 def _type_name(code: int) -> str:
@@ -128,31 +196,26 @@ _FUSABLE = {BuiltinOp.RELU: 1, BuiltinOp.RELU_N1_TO_1: 2, BuiltinOp.RELU6: 3}
 def fuse_activations(graph: Graph) -> int:
     """Fold RELU/RELU6/RELU_N1_TO_1 into the op that produces their input when that op has a
     fused activation slot left empty and nothing else reads the intermediate. Returns the count."""
-    uses = graph.consumers()
-    producer = {t: n for n in graph.nodes for t in n.outputs}
     keep_visible = set(graph.outputs)
-    fused = 0
     removed = set()
     for act in graph.nodes:
         code = _FUSABLE.get(act.op) if isinstance(act.op, int) else None
         if code is None or len(act.inputs) != 1:
             continue
         src = act.inputs[0]
-        prod = producer.get(src)
-        if (prod is None or id(prod) in removed or src in keep_visible
-                or len(uses.get(src, [])) != 1
+        prod = graph.producer(src)
+        if (prod is None or src in keep_visible
+                or len(graph.consumers().get(src, [])) != 1
                 or prod.options.get("fused_activation_function", None) != 0
                 or len(prod.outputs) != 1):
             continue
         if graph.tensors[src].dtype != np.float32:
             continue
         prod.options["fused_activation_function"] = code
-        prod.outputs = [act.outputs[0]]
-        producer[act.outputs[0]] = prod
+        graph.absorb_reader(prod, act)
         removed.add(id(act))
-        fused += 1
-    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-    return fused + fuse_conv_epilogues(graph) + fuse_depthwise_hard_swish(graph)
+    graph.drop_nodes(removed)
+    return len(removed) + fuse_conv_epilogues(graph) + fuse_depthwise_hard_swish(graph)
 
 
 # node.options flags of a CONV_2D with a fused epilogue (edgeq/ops/conv.py FUSED_EPILOGUE,
@@ -247,7 +310,9 @@ def fuse_conv_epilogues(graph: Graph) -> int:
     visible = set(graph.outputs)
     fp32_storage = getattr(graph, "precision", "fp32") != "fp16"
     folded = 0
-    for conv in list(graph.nodes):
+    moved = {}  # id(last node absorbed) -> the conv that takes its place
+    gone = set()  # ids of nodes no longer at their place: absorbed ones, moved convs
+    for conv in graph.nodes:
         if not _gemm_conv(graph, conv):
             continue
         channels = graph.tensors[conv.inputs[1]].shape[0]
@@ -259,6 +324,7 @@ def fuse_conv_epilogues(graph: Graph) -> int:
             if out in visible or len(readers) != 1 or graph.tensors[out].dtype != np.float32:
                 break
             nxt = readers[0]
+            last = False
             if nxt.op == BuiltinOp.ADD and residual < 0 and alpha < 0 and fp32_storage \
                     and len(nxt.inputs) == 2 and nxt.inputs.count(out) == 1 \
                     and len(nxt.outputs) == 1:
@@ -277,23 +343,29 @@ def fuse_conv_epilogues(graph: Graph) -> int:
             elif nxt.op == BuiltinOp.HARD_SWISH and alpha < 0 and residual < 0 and fp32_storage \
                     and nxt.inputs == [out] and len(nxt.outputs) == 1:
                 conv.options[_FUSED_HARD_SWISH] = True
-                conv.outputs = [nxt.outputs[0]]
-                absorbed.append(nxt)
-                break  # nothing follows HARD_SWISH in the epilogue
+                last = True  # nothing follows HARD_SWISH in the epilogue
             else:
                 break
-            conv.outputs = [nxt.outputs[0]]
+            graph.absorb_reader(conv, nxt)
             absorbed.append(nxt)
+            if last:
+                break
         if not absorbed:
             continue
         bias = conv.inputs[2] if len(conv.inputs) == 3 else -1
+        graph.unindex(conv)
         conv.inputs = conv.inputs[:2] + [bias, alpha, residual]
+        graph.reindex(conv)
         conv.options[_FUSED_EPILOGUE] = True
-        nodes = [n for n in graph.nodes if n is not conv]
-        at = nodes.index(absorbed[-1])
-        nodes[at] = conv
-        graph.nodes = [n for n in nodes if all(n is not a for a in absorbed[:-1])]
+        # The conv moves to the place of the last node it absorbed (every input is computed
+        # by then); the others absorbed go.
+        gone.add(id(conv))
+        gone.update(id(n) for n in absorbed)
+        moved[id(absorbed[-1])] = conv
         folded += len(absorbed)
+    if folded:
+        graph.nodes = [moved.get(id(n), n) for n in graph.nodes
+                       if id(n) not in gone or id(n) in moved]
     return folded
 
 
@@ -325,10 +397,11 @@ def fuse_depthwise_hard_swish(graph: Graph) -> int:
                 or x.dtype != np.float32 or graph.tensors[out].dtype != np.float32 \
                 or not _known_at_load(graph, dw.inputs[1]):
             continue
+        hard_swish = readers[0]
         dw.options[_FUSED_HARD_SWISH] = True
-        dw.outputs = [readers[0].outputs[0]]
-        removed.add(id(readers[0]))
-    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+        graph.absorb_reader(dw, hard_swish)
+        removed.add(id(hard_swish))
+    graph.drop_nodes(removed)
     return len(removed)
 
 
@@ -366,36 +439,35 @@ def fold_padding(graph: Graph) -> int:
     the conv reads the unpadded tensor with node.options["explicit_padding"] = (top, bottom,
     left, right) added to its own, and the padded copy is never made. Returns the count."""
     keep_visible = set(graph.outputs)
-    folded = 0
-    changed = True
-    while changed:  # a PAD feeding a PAD feeding a conv folds both, one per pass
-        changed = False
-        uses = graph.consumers()
-        for pad in graph.nodes:
-            amounts = _spatial_zero_padding(graph, pad)
-            if amounts is None:
-                continue
-            out = pad.outputs[0]
-            readers = uses.get(out, [])
-            if out in keep_visible or len(readers) != 1:
-                continue
-            conv = readers[0]
-            if conv.op not in _PADDABLE or conv.inputs.count(out) != 1 or \
-                    conv.inputs[0] != out or \
-                    int(conv.options.get("padding", -1)) != _PADDING_VALID:
-                continue
-            # A 1x1 filter over a padded input is a pointwise FC under QD8 (quantized per
-            # pixel) but a convolution (per image) once folded: it stays as written.
-            if tuple(graph.tensors[conv.inputs[1]].shape[1:3]) == (1, 1):
-                continue
-            before = conv.options.get("explicit_padding", (0, 0, 0, 0))
-            conv.options["explicit_padding"] = tuple(a + b for a, b in zip(before, amounts))
-            conv.inputs[0] = pad.inputs[0]
-            graph.nodes = [n for n in graph.nodes if n is not pad]
-            folded += 1
-            changed = True
-            break
-    return folded
+    removed = set()
+    # From the last node back, so that in a PAD feeding a PAD feeding a conv the second folds
+    # first and the conv is then the first one's only reader.
+    for pad in reversed(graph.nodes):
+        amounts = _spatial_zero_padding(graph, pad)
+        if amounts is None:
+            continue
+        out = pad.outputs[0]
+        readers = graph.consumers().get(out, [])
+        if out in keep_visible or len(readers) != 1:
+            continue
+        conv = readers[0]
+        if conv.op not in _PADDABLE or conv.inputs.count(out) != 1 or \
+                conv.inputs[0] != out or \
+                int(conv.options.get("padding", -1)) != _PADDING_VALID:
+            continue
+        # A 1x1 filter over a padded input is a pointwise FC under QD8 (quantized per
+        # pixel) but a convolution (per image) once folded: it stays as written.
+        if tuple(graph.tensors[conv.inputs[1]].shape[1:3]) == (1, 1):
+            continue
+        before = conv.options.get("explicit_padding", (0, 0, 0, 0))
+        conv.options["explicit_padding"] = tuple(a + b for a, b in zip(before, amounts))
+        graph.unindex(pad)
+        graph.unindex(conv)
+        conv.inputs[0] = pad.inputs[0]
+        graph.reindex(conv)
+        removed.add(id(pad))
+    graph.drop_nodes(removed)
+    return len(removed)
 
 
 # --- layer normalization ---------------------------------------------------------------------
@@ -418,7 +490,7 @@ def _float_constant(graph: Graph, t: int):
 
 def _fp16_source(graph: Graph, t: int):
     """The FLOAT16 constant that a DEQUANTIZE widens into tensor t, or None."""
-    producer = next((n for n in graph.nodes if t in n.outputs), None)
+    producer = graph.producer(t)
     if producer is None or producer.op != BuiltinOp.DEQUANTIZE or len(producer.inputs) != 1:
         return None
     src = graph.tensors[producer.inputs[0]]
@@ -456,24 +528,32 @@ def fuse_layer_norm(graph: Graph) -> int:
     (gamma optional, and an ADD of a constant beta after y folded too), by one LAYER_NORM node
     computing the same operations in one pass over each row. Every intermediate must be read
     only inside the chain and be no graph output. Returns the count."""
-    fused = 0
-    while True:
-        uses = graph.consumers()
-        visible = set(graph.outputs)
-        match = None
-        for m1 in graph.nodes:
-            match = _match_layer_norm(graph, m1, uses, visible)
-            if match is not None:
-                break
+    visible = set(graph.outputs)
+    gone = set()  # by identity: Node equality compares every field
+    after = {}  # id(last node of a chain) -> the LAYER_NORM node that follows it
+    position = {id(n): i for i, n in enumerate(graph.nodes)}
+    for m1 in graph.nodes:
+        if id(m1) in gone:
+            continue
+        match = _match_layer_norm(graph, m1, graph.consumers(), visible)
         if match is None:
-            return fused
+            continue
         chain, x, gamma, beta, eps, out = match
-        ids = {id(n) for n in chain}  # by identity: Node equality compares every field
-        last = max(i for i, n in enumerate(graph.nodes) if id(n) in ids)
         node = Node(chain[0].index, LAYER_NORM, [x, gamma, beta], [out], {"epsilon": eps})
-        graph.nodes.insert(last + 1, node)
-        graph.nodes = [n for n in graph.nodes if id(n) not in ids]
-        fused += 1
+        for n in chain:
+            graph.unindex(n)
+        graph.reindex(node)
+        gone.update(id(n) for n in chain)
+        after[id(max(chain, key=lambda n: position[id(n)]))] = node
+    if gone:
+        nodes = []
+        for n in graph.nodes:
+            if id(n) not in gone:
+                nodes.append(n)
+            if id(n) in after:
+                nodes.append(after[id(n)])
+        graph.nodes = nodes
+    return len(after)
 
 
 def _match_layer_norm(graph: Graph, m1: Node, uses: dict, visible: set):

@@ -6,7 +6,6 @@ from edgeq.tflite.schema import (NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP, TENSOR_TY
                                  DimensionType, FullyConnectedWeightsFormat, LSHProjectionType,
                                  LSTMKernelType, MirrorPadMode, Padding, QuantizationDetailsType,
                                  SparseIndexVectorType, TensorType)
-from edgeq.tflite.writer import ModelBuilder
 
 __all__ = [
     "read_model", "ModelBuilder", "Model", "Subgraph", "Tensor", "Operator", "OperatorCode",
@@ -16,3 +15,13 @@ __all__ = [
     "CombinerType", "DimensionType", "QuantizationDetailsType", "SparseIndexVectorType",
     "NUMPY_DTYPE", "TENSOR_TYPE_OF", "OPTIONS", "OPTIONS_FOR_OP",
 ]
+
+
+def __getattr__(name):
+    # The writer (and the flatbuffers package it builds with) only on first use: loading and
+    # running a model never writes one, and the import is a sizeable part of startup.
+    if name == "ModelBuilder":
+        from edgeq.tflite.writer import ModelBuilder
+
+        return ModelBuilder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

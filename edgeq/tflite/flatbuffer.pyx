@@ -213,6 +213,24 @@ cdef class Table:
             out[i] = <int32_t>_u32(q + 4 * i)
         return tuple(out)
 
+    cpdef tuple indices(self, int slot, name, long long low, long long n, what):
+        """A vector of tensor indices (int32; () when absent), each checked to lie in
+        [low, n): low -1 where -1 means "left out"."""
+        cdef long long count = 0, i, v
+        cdef long long start = self._vector(slot, 4, name, True, &count)
+        cdef const uint8_t* q
+        if not start:
+            return ()
+        q = self.buf.data + start
+        out = [None] * count
+        for i in range(count):
+            v = <int32_t>_u32(q + 4 * i)
+            if v < low or v >= n:
+                raise ModelError(f"{self.where}: {what} tensor index {v} is out of range (the "
+                                 f"subgraph has {n} tensors)")
+            out[i] = v
+        return tuple(out)
+
     cpdef array(self, int slot, dtype, name):
         """A numeric vector as a read-only numpy view (dtype given little-endian, e.g. '<f4')."""
         dt = _DTYPES.get(dtype)
@@ -283,3 +301,87 @@ cdef class Table:
                 raise ValueError(f"unknown field kind {kind}")
             out[name] = default if value is None else value
         return out
+
+
+# A tensor may hold at most this many elements (edgeq.tflite.reader.MAX_ELEMENTS): far beyond
+# any edge model, and it keeps every later size computation (bytes, strides) inside int64.
+MAX_ELEMENTS = 1 << 31
+cdef long long _MAX_ELEMENTS = MAX_ELEMENTS
+
+
+def fmt_shape(shape) -> str:
+    """[3,3,8,16]; a corrupt rank-100000 shape is cut short rather than printed whole."""
+    if len(shape) > 12:
+        return "[" + ",".join(str(d) for d in shape[:12]) + f",...] (rank {len(shape)})"
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+cpdef tuple tensor_header(Table t, str where, tuple slots):
+    """The plain fields of a Tensor table, read and checked in one call (a model has hundreds
+    of tensors; per-field calls from Python were most of the read phase). `slots` holds the
+    field slots (shape, type, buffer, name, is_variable, shape_signature, external_buffer).
+    Returns (where, name, shape, element count, shape_signature or None, type, buffer,
+    external_buffer, is_variable), where = `where` plus the tensor's name, which the table's
+    messages use from then on. Shapes are checked here: no negative dimension, at most
+    MAX_ELEMENTS elements (also counting 0 dims as 1: large dims next to a 0 are absurd too), a
+    signature of the same rank that differs only by -1."""
+    cdef int s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext
+    s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext = slots
+    cdef long long count = 1, bound = 1, d, s
+    cdef Py_ssize_t i
+    t.where = where
+    name = t.string(s_name, "name") or ""
+    where = t.where = f"{where} '{name}'"
+    shape = t.int32s(s_shape, "shape") or ()
+    for d in shape:
+        if d < 0:
+            raise ModelError(f"{where}: shape {fmt_shape(shape)} has a negative dimension")
+        count *= d
+        bound *= d if d else 1
+        if bound > _MAX_ELEMENTS:  # stop before the product grows without limit
+            raise ModelError(f"{where}: shape {fmt_shape(shape)} has more than 2**31 "
+                             f"elements")
+    signature = t.int32s(s_sig, "shape_signature")
+    if signature is not None:
+        if len(signature) != len(shape):
+            raise ModelError(f"{where}: shape_signature {fmt_shape(signature)} and shape "
+                             f"{fmt_shape(shape)} differ in rank")
+        for i in range(len(shape)):
+            s = signature[i]
+            if s != -1 and s != shape[i]:
+                raise ModelError(f"{where}: shape_signature {fmt_shape(signature)} does not "
+                                 f"match shape {fmt_shape(shape)} (only -1 may differ)")
+    return (where, name, shape, count, signature, t.scalar(s_type, I8, 0, "type"),
+            t.scalar(s_buffer, U32, 0, "buffer"), t.scalar(s_ext, U32, 0, "external_buffer"),
+            t.boolean(s_var, False, "is_variable"))
+
+
+cpdef list buffer_views(Table root, int slot, tuple slots):
+    """The model's Buffer tables (the vector at `slot` of `root`) as views into the file, None
+    for an empty buffer; `slots` holds the Buffer field slots (data, offset, size). Models over
+    2 GB keep buffer data after the flatbuffer: offset (from the file start) and size; offset 0
+    or 1 means "not used" (1 is the converter's placeholder)."""
+    cdef int s_data, s_offset, s_size
+    s_data, s_offset, s_size = slots
+    cdef Buf buf = root.buf
+    cdef Table t
+    cdef unsigned long long offset, nbytes
+    cdef Py_ssize_t i = 0
+    out = []
+    for t in root.tables(slot, "buffers", "buffer"):
+        data = t.raw(s_data, "data", False)
+        offset = t.scalar(s_offset, U64, 0, "offset")
+        if offset > 1:
+            if data is not None and len(data):
+                raise ModelError(f"buffer {i}: has both inline data and an outside offset")
+            nbytes = t.scalar(s_size, U64, 0, "size")
+            # Written as a subtraction so the check itself cannot overflow.
+            if offset > <unsigned long long>buf.size or \
+                    nbytes > <unsigned long long>buf.size - offset:
+                raise ModelError(f"buffer {i}: data stored outside the flatbuffer at offset "
+                                 f"{offset} with size {nbytes} runs past the end of the "
+                                 f"{buf.size}-byte file")
+            data = buf.mv[offset:offset + nbytes]
+        out.append(data if data is not None and len(data) else None)
+        i += 1
+    return out

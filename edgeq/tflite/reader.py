@@ -27,8 +27,10 @@ from typing import Optional, Union
 import numpy as np
 
 from edgeq.errors import ModelError
-from edgeq.tflite.flatbuffer import (BOOL, F32, FLOAT32S, I8, I16, I32, I64, INT32S, STRING, U8,
-                                     U32, U64, Buf, Table)
+from edgeq.tflite.flatbuffer import (BOOL, F32, FLOAT32S, I8, I16, I32, I64, INT32S,
+                                     MAX_ELEMENTS, STRING, U8, U32, U64, Buf, Table,
+                                     buffer_views, tensor_header)
+from edgeq.tflite.flatbuffer import fmt_shape as _fmt_shape
 from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP,
                                  PACKED_NBYTES, SCHEMA_VERSION, BuiltinOp, BuiltinOptions2Type,
                                  BuiltinOptionsType, DimensionType, QuantizationDetailsType,
@@ -37,9 +39,6 @@ from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_
 # Python 3.9 (still supported by the package) has no dataclass(slots=True).
 _dataclass = dataclass(slots=True) if sys.version_info >= (3, 10) else dataclass
 
-# A tensor may hold at most this many elements. Far beyond any edge model, and it keeps every
-# later size computation (bytes, strides) well inside int64.
-MAX_ELEMENTS = 1 << 31
 
 
 # --- the data model ----------------------------------------------------------------------------
@@ -227,24 +226,8 @@ def _parse_model(buf: Buf, keep) -> Model:
 
 
 def _parse_buffers(buf: Buf, root: Table) -> list:
-    out = []
-    for i, t in enumerate(root.tables(Slot.MODEL_BUFFERS, "buffers", "buffer")):
-        data = t.raw(Slot.BUFFER_DATA, "data", copied=False)
-        # Models over 2 GB keep buffer data after the flatbuffer: offset (from the file start)
-        # and size; offset 0 or 1 means "not used" (1 is the converter's placeholder).
-        offset = t.scalar(Slot.BUFFER_OFFSET, U64, 0, "offset")
-        if offset > 1:
-            if data is not None and len(data):
-                raise ModelError(f"buffer {i}: has both inline data and an outside offset")
-            nbytes = t.scalar(Slot.BUFFER_SIZE, U64, 0, "size")
-            # Written as a subtraction so the check itself cannot overflow in a C port.
-            if offset > buf.size or nbytes > buf.size - offset:
-                raise ModelError(f"buffer {i}: data stored outside the flatbuffer at offset "
-                                 f"{offset} with size {nbytes} runs past the end of the "
-                                 f"{buf.size}-byte file")
-            data = buf.mv[offset:offset + nbytes]
-        out.append(data if data is not None and len(data) else None)
-    return out
+    return buffer_views(root, Slot.MODEL_BUFFERS,
+                        (Slot.BUFFER_DATA, Slot.BUFFER_OFFSET, Slot.BUFFER_SIZE))
 
 
 def _parse_opcodes(root: Table) -> list:
@@ -270,13 +253,6 @@ def _parse_opcodes(root: Table) -> list:
     return out
 
 
-def _fmt_shape(shape) -> str:
-    """[3,3,8,16]; a corrupt rank-100000 shape is cut short rather than printed whole."""
-    if len(shape) > 12:
-        return "[" + ",".join(str(d) for d in shape[:12]) + f",...] (rank {len(shape)})"
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
 def _type_name(code: int) -> str:
     try:
         return TensorType(code).name.lower()
@@ -293,45 +269,22 @@ _ZP_RANGE = {TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255),
              TensorType.UINT4: (0, 15)}
 
 
+_TENSOR_SLOTS = (Slot.TENSOR_SHAPE, Slot.TENSOR_TYPE, Slot.TENSOR_BUFFER, Slot.TENSOR_NAME,
+                 Slot.TENSOR_IS_VARIABLE, Slot.TENSOR_SHAPE_SIGNATURE,
+                 Slot.TENSOR_EXTERNAL_BUFFER)
+
+
 def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
-    where = f"subgraph {sg} tensor {index}"
-    t.where = where
-    name = t.string(Slot.TENSOR_NAME, "name") or ""
-    where = t.where = f"{where} '{name}'"
-
-    shape = t.int32s(Slot.TENSOR_SHAPE, "shape") or ()
-    count = 1
-    bound = 1  # product of max(d, 1): large dims next to a 0 are absurd too
-    for d in shape:
-        if d < 0:
-            raise ModelError(f"{where}: shape {_fmt_shape(shape)} has a negative dimension")
-        count *= d
-        bound *= d or 1
-        if bound > MAX_ELEMENTS:  # stop before the product grows without limit
-            raise ModelError(f"{where}: shape {_fmt_shape(shape)} has more than 2**31 "
-                             f"elements")
-
-    signature = t.int32s(Slot.TENSOR_SHAPE_SIGNATURE, "shape_signature")
-    if signature is not None:
-        if len(signature) != len(shape):
-            raise ModelError(f"{where}: shape_signature {_fmt_shape(signature)} and shape "
-                             f"{_fmt_shape(shape)} differ in rank")
-        for s, d in zip(signature, shape):
-            if s != -1 and s != d:
-                raise ModelError(f"{where}: shape_signature {_fmt_shape(signature)} does not "
-                                 f"match shape {_fmt_shape(shape)} (only -1 may differ)")
-
-    type_code = t.scalar(Slot.TENSOR_TYPE, I8, 0, "type")
+    (where, name, shape, count, signature, type_code, buffer, external,
+     is_variable) = tensor_header(t, f"subgraph {sg} tensor {index}", _TENSOR_SLOTS)
     if type_code not in _KNOWN_TYPES:
         raise ModelError(f"{where}: unknown tensor type {type_code}")
     dtype = NUMPY_DTYPE.get(type_code)
 
-    buffer = t.scalar(Slot.TENSOR_BUFFER, U32, 0, "buffer")
     if buffer >= len(buffers) and buffer != 0:  # a model without buffers may still use 0
         raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
                          f"{len(buffers)} buffers)")
     view = buffers[buffer] if buffer < len(buffers) else None
-    external = t.scalar(Slot.TENSOR_EXTERNAL_BUFFER, U32, 0, "external_buffer")
     if external:
         raise ModelError(f"{where}: its data lives in an external file (external_buffer "
                          f"{external}), which edgeq does not load")
@@ -340,8 +293,6 @@ def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
     quant = _parse_quantization(qt, shape, type_code, where) if qt is not None else None
     st = t.subtable(Slot.TENSOR_SPARSITY, "sparsity", f"{where} sparsity")
     sparsity = _parse_sparsity(st, len(shape), where) if st is not None else None
-    is_variable = t.boolean(Slot.TENSOR_IS_VARIABLE, False, "is_variable")
-
     data = None
     if view is not None:
         nbytes = len(view)
@@ -365,12 +316,12 @@ def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
                 raise ModelError(f"{where}: buffer {buffer} holds {nbytes} bytes, shape "
                                  f"{_fmt_shape(shape)} {_type_name(type_code)} needs "
                                  f"{expected}")
-            data = np.frombuffer(view, _LE_DTYPE[type_code], count).reshape(shape)
+            # (one call, where frombuffer + reshape took two: init reads hundreds)
+            data = np.ndarray(shape, _LE_DTYPE[type_code], view)
 
-    return Tensor(index=index, name=name, shape=tuple(shape),
-                  shape_signature=tuple(signature) if signature is not None else None,
-                  type=type_code, dtype=dtype, buffer=buffer, data=data, quantization=quant,
-                  is_variable=is_variable, sparsity=sparsity)
+    # Positional: keyword arguments cost a dataclass __init__ three times as much.
+    return Tensor(index, name, shape, signature, type_code, dtype, buffer, data, quant,
+                  is_variable, sparsity)
 
 
 def _parse_quantization(q: Table, shape: tuple, type_code: int, where: str):
@@ -484,16 +435,9 @@ def _parse_subgraph(buf: Buf, st: Table, sg: int, buffers: list, opcodes: list,
                for i, t in enumerate(st.tables(Slot.SUBGRAPH_TENSORS, "tensors",
                                                where + " tensor"))]
     nt = len(tensors)
-
-    def check_indices(indices, what):
-        for i in indices:
-            if not 0 <= i < nt:
-                raise ModelError(f"{where}: {what} tensor index {i} is out of range (the "
-                                 f"subgraph has {nt} tensors)")
-        return tuple(indices)
-
-    inputs = check_indices(st.int32s(Slot.SUBGRAPH_INPUTS, "inputs") or (), "input")
-    outputs = check_indices(st.int32s(Slot.SUBGRAPH_OUTPUTS, "outputs") or (), "output")
+    st.where = where
+    inputs = st.indices(Slot.SUBGRAPH_INPUTS, "inputs", 0, nt, "input")
+    outputs = st.indices(Slot.SUBGRAPH_OUTPUTS, "outputs", 0, nt, "output")
     operators = [_parse_operator(o, j, sg, tensors, opcodes, n_subgraphs)
                  for j, o in enumerate(st.tables(Slot.SUBGRAPH_OPERATORS, "operators",
                                                  where + " operator"))]
@@ -518,20 +462,9 @@ def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
     where = o.where = f"{where} ({_cached_op_name(code, oc.custom_code)})"
 
     nt = len(tensors)
-    inputs = o.int32s(Slot.OP_INPUTS, "inputs") or ()
-    for i in inputs:
-        if not -1 <= i < nt:  # -1: an optional input left out
-            raise ModelError(f"{where}: input tensor index {i} is out of range (the subgraph "
-                             f"has {nt} tensors)")
-    outputs = o.int32s(Slot.OP_OUTPUTS, "outputs") or ()
-    for i in outputs:
-        if not 0 <= i < nt:
-            raise ModelError(f"{where}: output tensor index {i} is out of range (the subgraph "
-                             f"has {nt} tensors)")
-    intermediates = o.int32s(Slot.OP_INTERMEDIATES, "intermediates") or ()
-    for i in intermediates:
-        if not -1 <= i < nt:
-            raise ModelError(f"{where}: intermediate tensor index {i} is out of range")
+    inputs = o.indices(Slot.OP_INPUTS, "inputs", -1, nt, "input")  # -1: optional input left out
+    outputs = o.indices(Slot.OP_OUTPUTS, "outputs", 0, nt, "output")
+    intermediates = o.indices(Slot.OP_INTERMEDIATES, "intermediates", -1, nt, "intermediate")
 
     # builtin options: the tag must name the table TFLite pairs with this op.
     options_type = o.scalar(Slot.OP_OPTIONS_TYPE, U8, 0, "builtin_options_type")
@@ -572,10 +505,8 @@ def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
         o.buf.charge(large_size, where)  # copied, like inline custom options
         custom_options = bytes(o.buf.mv[large_offset:large_offset + large_size])
 
-    return Operator(index=j, opcode_index=opcode_index, builtin_code=code,
-                    custom_code=oc.custom_code, version=oc.version, inputs=tuple(inputs),
-                    outputs=tuple(outputs), options_type=options_type, options=options,
-                    custom_options=custom_options, intermediates=tuple(intermediates))
+    return Operator(j, opcode_index, code, oc.custom_code, oc.version, inputs, outputs,
+                    options_type, options, custom_options, intermediates)
 
 
 _FIELD_KIND = {"int8": I8, "uint8": U8, "int16": I16, "int32": I32, "uint32": U32,
@@ -589,7 +520,10 @@ def _option_specs(spec) -> tuple:
     if got is None:
         specs = tuple((f.name, f.slot, _FIELD_KIND[f.kind], f.default) for f in spec.fields)
         defaults = {f.name: f.default for f in spec.fields}
-        checked = tuple(f for f in spec.fields if f.check is not None)
+        # (field, the values an enum field allows or None): enums, most of the checks, pass by
+        # set membership alone; the rest, and every failure, go through _check_option.
+        checked = tuple((f, _enum_values(f.check) if isinstance(f.check, type) else None)
+                        for f in spec.fields if f.check is not None)
         got = _OPTION_SPECS[spec.type_id] = (specs, defaults, checked)
     return got
 
@@ -597,8 +531,10 @@ def _option_specs(spec) -> tuple:
 def _read_options(table: Optional[Table], spec, where: str, n_subgraphs: int) -> dict:
     specs, defaults, checked = _option_specs(spec)
     out = dict(defaults) if table is None else table.fields(specs)
-    for f in checked:
-        _check_option(f, out[f.name], where, n_subgraphs)
+    for f, allowed in checked:
+        value = out[f.name]
+        if allowed is None or value not in allowed:
+            _check_option(f, value, where, n_subgraphs)
     return out
 
 
