@@ -71,14 +71,18 @@ def _qd8_packed_by_definition(w, scales, bias, kr):
     return np.frombuffer(bytes(out), np.uint8)
 
 
+def _qd8_weights(n, k, seed):
+    """Random int8 weights [n, k], per-channel scales and biases: a QD8 GEMM's inputs."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    return w, rng.random(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+
+
 @pytest.mark.parametrize("n", [1, 7, qd8.NR, qd8.NR + 1, 40])
 @pytest.mark.parametrize("k", [1, 3, 4, 8, 9, 67])
 @pytest.mark.parametrize("kr", [4, 8])
 def test_qd8_gemm_packing_matches_its_definition(n, k, kr):
-    rng = np.random.default_rng(n * 100 + k * 10 + kr)
-    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
-    scales = rng.random(n).astype(np.float32)
-    bias = rng.standard_normal(n).astype(np.float32)
+    w, scales, bias = _qd8_weights(n, k, seed=n * 100 + k * 10 + kr)
     got = qd8.pack_gemm_weights(w, scales, bias, kr)
     assert got.dtype == np.uint8 and got.ndim == 1 and got.flags.c_contiguous
     np.testing.assert_array_equal(got, _qd8_packed_by_definition(w, scales, bias, kr))
@@ -142,10 +146,7 @@ def test_f32_gemm_packing_in_c_is_byte_identical_to_numpy(n, k):
 @pytest.mark.parametrize("k", [1, 3, 4, 5, 8, 13, 576])
 @pytest.mark.parametrize("kr", [4, 8])
 def test_qd8_gemm_packing_in_c_is_byte_identical_to_numpy(n, k, kr):
-    rng = np.random.default_rng(n * 1000 + k * 10 + kr)
-    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
-    scales = rng.random(n).astype(np.float32)
-    bias = rng.standard_normal(n).astype(np.float32)
+    w, scales, bias = _qd8_weights(n, k, seed=n * 1000 + k * 10 + kr)
     want = _qd8_packed_by_numpy(w, scales, bias, kr).tobytes()
     assert qd8.pack_gemm_weights(w, scales, bias, kr).tobytes() == want
     assert qd8.pack_gemm_weights(np.asfortranarray(w), scales, bias, kr).tobytes() == want
