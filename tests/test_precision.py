@@ -164,6 +164,39 @@ def test_fp16_halves_activation_memory():
     assert fp16._get_plan().arena_bytes < 0.7 * fp32._get_plan().arena_bytes
 
 
+@pytest.mark.parametrize("name", ["ds_cnn_kws.fp32.tflite", "mobilenet_v3_small.fp32.tflite",
+                                  "iris_landmark.tflite", "tiny_bert.fp32.tflite"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fp16_arena_is_never_larger_than_fp32(name, threads):
+    """Small models too: a twin's scratch is one band's (the depthwise kernel's padded copy of
+    the band, not of the whole input) and one slot when its node runs on one thread."""
+    sizes = {}
+    for prec in ("fp32", "fp16"):
+        it = edgeq.Interpreter(model_path=str(shared_model(name)), num_threads=threads,
+                               precision=prec)
+        run(it, name, seed=0)
+        sizes[prec] = it._get_plan().arena_bytes
+    assert sizes["fp16"] < sizes["fp32"], sizes
+
+
+def test_small_twins_take_one_slot():
+    """A node below the threads' work threshold runs on one thread: its twin keeps one slot of
+    scratch even in a two-thread plan, while the large ones take a slot per thread."""
+    name = "ds_cnn_kws.fp32.tflite"
+    it = edgeq.Interpreter(model_path=str(shared_model(name)), num_threads=2, precision="fp16")
+    run(it, name, seed=0)
+    twins = [(p.call.twin_of, p.call.params.slots) for p in it._get_plan().nodes
+             if p.call.kernel == "f16_twin"]
+    assert twins
+    # 25x5x64 depthwise 3x3: 72k multiply-adds; the 1x1 convolutions: 512k (where the CPU has
+    # no fp16 GEMM of its own, they are twins too).
+    for inner, slots in twins:
+        if inner.startswith("depthwise"):
+            assert slots == 1, twins
+        if inner == "conv2d_f32_gemm":
+            assert slots == 2, twins
+
+
 def test_get_tensor_of_an_fp16_intermediate():
     """get_tensor gives the model's dtype (float32) holding the stored fp16 values; tensor(i)
     is the fp16 memory itself."""

@@ -46,6 +46,9 @@ MIN_SLICE_BYTES = 16 * 1024
 INNER_PARAMS_MAX = 256
 MAX_INPUTS = 8
 QD8_MAX_F16_DW_CHANNELS = 2048  # EQ_QD8_MAX_F16_DW_CHANNELS
+# Mirror of EQ_PARALLEL_MIN_WORK (kernels/include/edgeq/threadpool.h): a node with less work runs
+# on the calling thread, so its twin needs one slot of scratch, not one per thread.
+PARALLEL_MIN_WORK = 128 * 1024
 
 
 class TwinParams(ctypes.Structure):
@@ -378,10 +381,12 @@ def make_twin(call, infos, mask: int, out_f16: bool, allowed: int,
     slice_, buffers = _slicing(kind, call, infos, mask)
     if out_f16:
         buffers += _round16(_slice_out_count(kind, call, infos, slice_))
-    slot_bytes = _align64(_align64(call.scratch_bytes) + 4 * buffers)
+    inner_scratch = _band_scratch(call, kind, slice_)
+    slot_bytes = _align64(_align64(inner_scratch) + 4 * buffers)
     slices = _slice_count(kind, call, infos, slice_)
-    slots = threads if threads > 1 and slices >= 2 * threads else 1
-    params = TwinParams(inner=inner, inner_scratch=call.scratch_bytes, kind=kind, slice=slice_,
+    slots = (threads if threads > 1 and slices >= 2 * threads
+             and _twin_work(kind, call, infos) >= PARALLEL_MIN_WORK else 1)
+    params = TwinParams(inner=inner, inner_scratch=inner_scratch, kind=kind, slice=slice_,
                         f16_inputs=mask, inner_params_size=len(raw), slots=slots,
                         slot_bytes=slot_bytes)
     ctypes.memmove(params.inner_params, raw, len(raw))
@@ -389,6 +394,38 @@ def make_twin(call, infos, mask: int, out_f16: bool, allowed: int,
                       slots * slot_bytes)
     twin.twin_of = call.kernel  # what runs inside, for the op profile and tests
     return twin
+
+
+def _band_scratch(call, kind, slice_) -> int:
+    """The inner kernel's scratch for one band of `slice_` output rows (what the twin hands it),
+    not for the whole tensor: the depthwise kernel's zero-padded input copy (edgeq/ops/conv.py)
+    shrinks to the band's. The kernel checks the size it gets and, given less, reads the border
+    through tap pointers instead, so this is only ever a size, never a correctness, question."""
+    if kind != KIND_CONV or call.kernel != "depthwise_conv2d_f32_dw" or not call.scratch_bytes:
+        return call.scratch_bytes
+    q = call.params
+    zero_row = max(q.in_w, 1) * q.in_c * 4
+    if call.scratch_bytes <= zero_row:
+        return call.scratch_bytes
+    rows = max(1, min(slice_, q.out_h))
+    padded_h = (rows - 1) * q.stride_h + (q.k_h - 1) * q.dilation_h + 1
+    padded_w = (q.out_w - 1) * q.stride_w + (q.k_w - 1) * q.dilation_w + 1
+    return zero_row + padded_h * padded_w * q.in_c * 4
+
+
+def _twin_work(kind, call, infos) -> int:
+    """Multiply-adds (or elements touched) of the twin's float32 kernel, as its driver counts
+    them when it decides whether to split a node among threads."""
+    q = call.params
+    out = infos[call.outputs[0]].size
+    if kind == KIND_CONV:
+        per_output = q.k_h * q.k_w * (1 if "depthwise" in call.kernel else q.in_c)
+        return out * per_output
+    if kind == KIND_POOL:
+        return out * q.filter_h * q.filter_w
+    if kind == KIND_ROWS:
+        return out * q.depth
+    return out
 
 
 def _slice_count(kind, call, infos, slice_) -> int:
