@@ -124,7 +124,9 @@ def test_pool_visits_every_item_once_from_two_threads_at_once():
     def hammer(name, threads):
         results[name, threads] = pool_stress(threads, STRESS_JOBS, 150)
 
-    for threads in (1, 2, 3, 4):
+    # 5 threads: more ranges than chunks in the smallest jobs (empty ranges, every chunk taken
+    # from another thread's range)
+    for threads in (1, 2, 3, 4, 5):
         workers = [threading.Thread(target=hammer, args=(k, threads)) for k in range(2)]
         for w in workers:
             w.start()
