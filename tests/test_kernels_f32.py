@@ -120,6 +120,19 @@ def test_gemm_walking_tails_across_slices(allowed):
         fc(allowed, m, k, n, seed=m + k + n + 1, epilogue="both")
 
 
+@pytest.mark.parametrize("k", [47, 48, 255, 256])
+def test_gemm_depths_at_the_two_pass_bounds(allowed, k):
+    """Depths on both sides of the range where the AVX-512 7x32 tile runs as two 16-column
+    passes on Zen 4 (taps * kc in [48, 256)): two blocks, the second one full, partial or a
+    ymm-wide tail, behind every epilogue; and convolutions reaching it by filter rows and taps."""
+    for m, n in itertools.product([6, 7, 15], [17, 24, 32, 40, 64]):
+        fc(allowed, m, k, n, seed=m * 1000 + n * 10 + k, epilogue="both")
+    fc(allowed, 14, k, 31, act=(-0.5, 0.5), seed=k)
+    c = k // 9 + 1  # 3x3 taps of c channels: depth 9c, filter rows 3c wide
+    conv(allowed, "conv2d_f32_igemm", (1, 7, 9, c), 29, (3, 3), pads=(1, 1, 1, 1), seed=k)
+    conv(allowed, "conv2d_f32_igemm", (1, 6, 8, c), 48, (3, 3), seed=k + 1, epilogue="both")
+
+
 @pytest.mark.parametrize("epilogue", list(EPILOGUES))
 @pytest.mark.parametrize("m", [1, 2, 6, 7, 9, 17])
 def test_gemm_epilogue_tiles_and_tails(allowed, m, epilogue):

@@ -2,6 +2,8 @@
  * state) on x86-64, getauxval(AT_HWCAP/AT_HWCAP2) on aarch64 Linux and Android. */
 #include "edgeq/cpu.h"
 
+#include <stdatomic.h>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 
@@ -35,6 +37,23 @@ uint32_t eq_cpu_features(void) {
   return f;
 }
 
+int eq_cpu_avx512_halves(void) {
+  static _Atomic int cached = -1;
+  int halves = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (halves >= 0) return halves;
+  unsigned a, b, c, d;
+  halves = 0;
+  /* vendor "AuthenticAMD" (ebx, edx, ecx) and family 0x19 (base 0xF + extended 0x0A): Zen 3
+   * and Zen 4, of which only Zen 4 has AVX-512 */
+  if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u &&
+      c == 0x444d4163u && __get_cpuid(1, &a, &b, &c, &d)) {
+    const unsigned family = ((a >> 8) & 0xf) == 0xf ? 0xf + ((a >> 20) & 0xff) : (a >> 8) & 0xf;
+    halves = family == 0x19;
+  }
+  atomic_store_explicit(&cached, halves, memory_order_relaxed);
+  return halves;
+}
+
 #elif defined(__aarch64__)
 #if defined(__linux__) || defined(__ANDROID__)
 #include <sys/auxv.h>
@@ -64,4 +83,8 @@ uint32_t eq_cpu_features(void) {
 
 #else
 uint32_t eq_cpu_features(void) { return 0; }
+#endif
+
+#if !defined(__x86_64__) && !defined(_M_X64)
+int eq_cpu_avx512_halves(void) { return 0; }
 #endif

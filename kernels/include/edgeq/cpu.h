@@ -24,6 +24,11 @@ enum eq_isa_feature {
 /* Features of the CPU this process runs on (and that the OS has enabled). */
 uint32_t eq_cpu_features(void);
 
+/* Not a feature but a tuning fact, for kernels that already run: whether this CPU issues a
+ * 512-bit FMA as two 256-bit halves, one zmm FMA per cycle (AMD Zen 4), so that fewer
+ * accumulators keep it busy than on CPUs with full-width units (Zen 5). Asked once, cached. */
+int eq_cpu_avx512_halves(void);
+
 #ifdef __cplusplus
 }
 #endif
