@@ -17,7 +17,7 @@ import pytest
 import edgeq
 from edgeq.ops import qd8
 from edgeq.ops.common import F32_GEMM_NR, pack_f32_gemm_weights
-from edgeq.runtime import ConstantMemory, page_zeros
+from edgeq.runtime import ConstantMemory, page_array
 from edgeq.runtime.executor import HUGE_PAGE, PageBlock, data_address, pages_live
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -68,7 +68,7 @@ def test_carved_arrays_take_any_shape_and_dtype():
 
 def test_page_blocks_are_zeroed_and_given_back():
     live = pages_live()
-    z = page_zeros(HUGE_PAGE + 12345)
+    z = page_array(HUGE_PAGE + 12345, np.uint8)
     assert z.dtype == np.uint8 and z.size == HUGE_PAGE + 12345 and not z.any()
     if sys.platform.startswith("linux"):  # mmap'd, huge-page aligned from HUGE_PAGE up
         assert data_address(z) % HUGE_PAGE == 0
@@ -80,8 +80,11 @@ def test_page_blocks_are_zeroed_and_given_back():
     del view
     gc.collect()
     assert pages_live() == live
-    small = page_zeros(100)
+    small = page_array(100, np.uint8)
     assert small.size == 100 and not small.any()
+    f = page_array((3, HUGE_PAGE // 4), np.float32, zeroed=False)
+    assert f.shape == (3, HUGE_PAGE // 4) and f.dtype == np.float32 and f.flags.writeable
+    assert _block_of(f) is not None
 
 
 def test_a_page_block_refuses_what_it_cannot_map():

@@ -9,16 +9,21 @@ from edgeq.runtime.executor import (HUGE_PAGE, CompiledPlan, KernelFailure, Page
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
 __all__ = ["CompiledPlan", "ConstantMemory", "KernelFailure", "cpu", "find_kernel",
-           "kernel_address", "kernel_available", "kernel_names", "page_zeros", "run_kernel"]
+           "kernel_address", "kernel_available", "kernel_names", "page_array", "run_kernel"]
 
 
-def page_zeros(nbytes: int) -> np.ndarray:
-    """nbytes zero bytes (uint8) for memory a plan fills and keeps (its arena): from HUGE_PAGE
-    up in huge pages where the system has them, so the first invoke faults once per 2 MiB
-    instead of once per 4 KiB; smaller, the C heap (np.zeros)."""
+def page_array(shape, dtype, zeroed: bool = True) -> np.ndarray:
+    """A C-contiguous array for memory filled once and then read (the plan's arena, weights
+    prepare computes): from HUGE_PAGE bytes up a PageBlock of its own, in huge pages where the
+    system has them, so that filling it faults once per 2 MiB instead of once per 4 KiB (and it
+    is zero, as fresh pages are); smaller, the C heap (np.zeros, or np.empty when not
+    `zeroed`)."""
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
     if nbytes < HUGE_PAGE:
-        return np.zeros(nbytes, np.uint8)
-    return np.frombuffer(PageBlock(nbytes), np.uint8)
+        return (np.zeros if zeroed else np.empty)(shape, dtype)
+    return np.frombuffer(PageBlock(nbytes), dtype).reshape(shape)
 
 
 class ConstantMemory:
