@@ -125,6 +125,17 @@ class Graph:
         """Forget the constants the last prepare added (packed weights): a new prepare, after a
         resize, makes its own, and the old ones live on only as long as the old plan."""
         del self.tensors[self.model_tensors:]
+        self._constant_memory = None
+
+    def constant_memory(self):
+        """Where this prepare's constants go (edgeq.runtime.ConstantMemory): a new prepare
+        starts a new one; the old one's blocks live on as long as the old plan's arrays."""
+        memory = self.__dict__.get("_constant_memory")
+        if memory is None:
+            from edgeq.runtime import ConstantMemory
+
+            memory = self._constant_memory = ConstantMemory()
+        return memory
 
     def add_constant(self, value: np.ndarray, name: str) -> int:
         from edgeq.tflite.schema import TENSOR_TYPE_OF

@@ -14,7 +14,7 @@ import numpy as np
 from edgeq.errors import ModelError
 from edgeq.ops import registry
 from edgeq.ops.registry import PrepareContext, TensorInfo
-from edgeq.runtime import run_kernel
+from edgeq.runtime import page_array, run_kernel
 from edgeq.tflite.schema import BuiltinOp
 
 MAX_ELEMENTS = 1 << 31  # refuse absurd intermediate tensors before allocating anything
@@ -120,7 +120,7 @@ def _check_not_vanishing(node, ins, outs, consumed):
 def _evaluate(node, call, infos):
     """Run one node now, on constants, and store its outputs as constants."""
     inputs = [infos[i].value if i >= 0 else None for i in call.inputs]
-    outputs = [np.empty(infos[i].shape, infos[i].dtype) for i in call.outputs]
+    outputs = [page_array(infos[i].shape, infos[i].dtype, False) for i in call.outputs]
     try:
         run_kernel(call.kernel, call.params_bytes(), inputs, outputs, call.scratch_bytes)
     except RuntimeError as e:

@@ -128,12 +128,13 @@ def int_array(ctypes_type, values):
 F32_GEMM_NR = 16
 
 
-def pack_f32_gemm_weights(weights: np.ndarray, bias) -> np.ndarray:
+def pack_f32_gemm_weights(weights: np.ndarray, bias, empty=np.empty) -> np.ndarray:
     """weights [N, K] (output channel major), bias [N] or None -> [ceil(N/NR), K + 1, NR]: per
     block of NR output channels, their biases then K rows of their weights, zeros past N
-    (written by kernels/core/pack.c in one pass)."""
+    (written by kernels/core/pack.c in one pass), into empty(shape, dtype) (prepare passes
+    ctx.empty_constant)."""
     n, k = weights.shape
-    out = np.empty((-(-n // F32_GEMM_NR), k + 1, F32_GEMM_NR), np.float32)
+    out = empty((-(-n // F32_GEMM_NR), k + 1, F32_GEMM_NR), np.float32)
     b = None if bias is None else np.ascontiguousarray(bias, np.float32).reshape(-1)
     pack_f32_gemm(np.ascontiguousarray(weights, np.float32).reshape(-1), b, n, k,
                   out.reshape(-1))

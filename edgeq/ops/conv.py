@@ -299,8 +299,8 @@ def _conv2d_f32_gemm_call(ctx, p, x, w_value, bias_value):
     m = p.batch * p.out_h * p.out_w
     if depth == 0 or m == 0 or p.out_c == 0 or p.k_h * p.k_w * GEMM_MAX_MR > IGEMM_MAX_POINTERS:
         return None
-    packed = ctx.add_constant(pack_f32_gemm_weights(w_value.reshape(p.out_c, depth), bias_value),
-                              "packed_weights")
+    packed = ctx.add_constant(pack_f32_gemm_weights(w_value.reshape(p.out_c, depth), bias_value,
+                                                    ctx.empty_constant), "packed_weights")
     epilogue = _epilogue_inputs(ctx, (p.batch, p.out_h, p.out_w, p.out_c))
     # A residual input is an activation: fp16 twins (edgeq/plan/precision.py) would not slice
     # it, so those calls go by names of their own, which have no twin; HARD_SWISH is told by
@@ -542,7 +542,7 @@ def prepare_fully_connected(ctx):
     if not cpu.reference_only() and w.value is not None and _constant_or_absent(bias) and \
             rows > 0 and units > 0:
         packed = ctx.add_constant(pack_f32_gemm_weights(
-            w.value, None if bias is None else bias.value), "packed_weights")
+            w.value, None if bias is None else bias.value, ctx.empty_constant), "packed_weights")
         return KernelCall("fully_connected_f32_gemm", params, inputs=[x.index, packed])
     return KernelCall("fully_connected_f32", params, inputs=[x.index, w.index, _index(bias)])
 

@@ -157,12 +157,13 @@ def _bias_values(ctx, bias, channels: int) -> np.ndarray:
 
 
 def pack_gemm_weights(w: np.ndarray, scales: np.ndarray, bias: np.ndarray,
-                      kr: int = KR) -> np.ndarray:
+                      kr: int = KR, empty=np.empty) -> np.ndarray:
     """[N, K] int8 weights -> the packed blob of params/qd8.h (uint8), kr consecutive k per
-    channel (4: the c4 layout, 8: c8); kernels/core/pack.c writes it block by block."""
+    channel (4: the c4 layout, 8: c8); kernels/core/pack.c writes it block by block, into
+    empty(shape, dtype) (prepare passes ctx.empty_constant)."""
     n, k = w.shape
     kc, blocks = _round_up(k, kr), -(-n // NR)
-    out = np.empty(blocks * NR * (4 + kc + 8), np.uint8)
+    out = empty((blocks * NR * (4 + kc + 8),), np.uint8)
     scales, bias = (np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float32).reshape(-1),
                                                          (n,))) for v in (scales, bias))
     pack_qd8_gemm(np.ascontiguousarray(w, np.int8).reshape(-1), scales, bias, n, k, kr, out)
@@ -202,7 +203,8 @@ def _cached_constant_value(ctx, key, make) -> np.ndarray:
 
 def _packed(ctx, w, w2d, scales, bias_values, kind: str, kr: int) -> int:
     key = (kind, ctx.node.index, w.index, kr)
-    return _cached_constant(ctx, key, lambda: pack_gemm_weights(w2d, scales, bias_values, kr))
+    return _cached_constant(ctx, key, lambda: pack_gemm_weights(w2d, scales, bias_values, kr,
+                                                                ctx.empty_constant))
 
 
 def _fc_call(ctx, x_index: int, rows: int, depth: int, units: int, packed_fn, lo, hi):

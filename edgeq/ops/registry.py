@@ -182,6 +182,11 @@ class PrepareContext:
             value = np.ascontiguousarray(np.asarray(value, dtype=out.dtype).reshape(shape))
         out.value = value
 
+    def empty_constant(self, shape, dtype) -> np.ndarray:
+        """Uninitialised memory for a constant this prepare makes (packed weights), from the
+        graph's ConstantMemory: few large allocations, not one per constant."""
+        return self.graph.constant_memory().empty(shape, dtype)
+
     def add_constant(self, value: np.ndarray, name: str = "") -> int:
         """Add a constant tensor made at prepare time (packed weights, tables); returns its index."""
         return self.graph.add_constant(np.ascontiguousarray(value), f"{self.name}/{name}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeq.runtime import CompiledPlan, cpu
+from edgeq.runtime import CompiledPlan, cpu, page_array
 from edgeq.runtime.executor import data_address, plan_arena_layout
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
@@ -116,7 +116,7 @@ def build_plan(graph, infos: list, prepared: list, num_threads: int = 1) -> Plan
             lifetimes[key] = (step, step)
     offsets, arena_bytes = plan_arena(sizes, lifetimes)
 
-    arena = np.zeros(arena_bytes + ALIGN, np.uint8)
+    arena = page_array(arena_bytes + ALIGN, np.uint8)
     base = (-data_address(arena)) % ALIGN  # first aligned byte
     address0 = data_address(arena) + base
 

@@ -4,13 +4,64 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.runtime import cpu
-from edgeq.runtime.executor import (CompiledPlan, KernelFailure, data_address, find_kernel,
-                                    kernel_address, kernel_table)
+from edgeq.runtime.executor import (HUGE_PAGE, CompiledPlan, KernelFailure, PageBlock,
+                                    data_address, find_kernel, kernel_address, kernel_table)
 from edgeq.tflite.schema import TENSOR_TYPE_OF
 
-__all__ = ["CompiledPlan", "KernelFailure", "cpu", "find_kernel", "kernel_address",
-           "kernel_available",
-           "kernel_names", "run_kernel"]
+__all__ = ["CompiledPlan", "ConstantMemory", "KernelFailure", "cpu", "find_kernel",
+           "kernel_address", "kernel_available", "kernel_names", "page_array", "run_kernel"]
+
+
+def page_array(shape, dtype, zeroed: bool = True) -> np.ndarray:
+    """A C-contiguous array for memory filled once and then read (the plan's arena, weights
+    prepare computes): from HUGE_PAGE bytes up a PageBlock of its own, in huge pages where the
+    system has them, so that filling it faults once per 2 MiB instead of once per 4 KiB (and it
+    is zero, as fresh pages are); smaller, the C heap (np.zeros, or np.empty when not
+    `zeroed`)."""
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    if nbytes < HUGE_PAGE:
+        return (np.zeros if zeroed else np.empty)(shape, dtype)
+    return np.frombuffer(PageBlock(nbytes), dtype).reshape(shape)
+
+
+class ConstantMemory:
+    """Where prepare puts the constants it makes (packed weights): carved one after another,
+    64-byte aligned, from a few large PageBlocks instead of one heap allocation per constant,
+    so that filling them faults per huge page where the system has them. Blocks grow from
+    FIRST (small models keep a small footprint) by GROWTH up to LARGEST; a constant larger than
+    the next block gets a block of its own. A block lives while any array carved from it does:
+    the plan that keeps the constants frees it."""
+
+    ALIGN = 64
+    FIRST = 256 << 10
+    GROWTH = 4
+    LARGEST = 16 << 20
+
+    def __init__(self):
+        self._block = None
+        self._used = 0
+        self._next = self.FIRST
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of `shape` and `dtype` (writable)."""
+        dtype = np.dtype(dtype)
+        shape = tuple(int(d) for d in shape)
+        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if nbytes == 0:
+            return np.empty(shape, dtype)
+        at = -(-self._used // self.ALIGN) * self.ALIGN
+        if self._block is not None and at + nbytes <= self._block.size:
+            block = self._block
+            self._used = at + nbytes
+        elif nbytes > self._next:
+            block, at = PageBlock(nbytes), 0  # its own block; the current one keeps its room
+        else:
+            block, at = PageBlock(self._next), 0
+            self._block, self._used = block, nbytes
+            self._next = min(max(self._next * self.GROWTH, HUGE_PAGE), self.LARGEST)
+        return np.frombuffer(block, np.uint8, nbytes, at).view(dtype).reshape(shape)
 
 
 def kernel_names() -> list:

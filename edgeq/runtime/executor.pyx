@@ -5,7 +5,8 @@ Python (edgeq.plan) decides everything once: which kernel each node runs, its pa
 where every tensor lives. CompiledPlan copies that into C arrays of eq_tensor / eq_node, and
 invoke() hands the array to eq_run_plan with the GIL released: no Python per op, no allocation.
 """
-from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (PyBUF_ANY_CONTIGUOUS, PyBuffer_FillInfo, PyBuffer_Release,
+                             PyObject_GetBuffer)
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uintptr_t
 from libc.string cimport memcpy, memset
@@ -14,11 +15,12 @@ from edgeq.runtime.kernels cimport (
     EQ_ARENA_BEST_FIT, EQ_ARENA_FIRST_FIT, EQ_MAX_DIMS, eq_cpu_features, eq_ctx, eq_find_kernel,
     eq_kernel_at, eq_kernel_info, eq_node,
     eq_pack_f32_gemm, eq_pack_f32_gemm_size, eq_pack_qd8_gemm, eq_pack_qd8_gemm_size,
-    eq_parallel_for, eq_plan_arena, eq_pool, eq_pool_create, eq_pool_destroy, eq_run_plan,
-    eq_tensor,
+    eq_pages_alloc, eq_pages_free, eq_pages_live, eq_parallel_for, eq_plan_arena, eq_pool,
+    eq_pool_create, eq_pool_destroy, eq_run_plan, eq_tensor, EQ_HUGE_PAGE,
 )
 
 MAX_DIMS = EQ_MAX_DIMS
+HUGE_PAGE = EQ_HUGE_PAGE
 
 
 class KernelFailure(RuntimeError):
@@ -106,6 +108,35 @@ def plan_arena_layout(list sizes, list firsts, list lasts, list order, bint best
     finally:
         PyMem_Free(c_sizes)
         PyMem_Free(c_ints)
+
+
+cdef class PageBlock:
+    """`size` zero bytes from eq_pages_alloc (kernels/core/arena.c): whole pages, huge-page
+    aligned and advised from HUGE_PAGE bytes up where the system has THP. A writable buffer:
+    numpy arrays over it (np.frombuffer) hold it alive, and it goes back to the system when
+    the last of them goes."""
+    cdef char *data
+    cdef readonly size_t size
+
+    def __cinit__(self, size_t size):
+        self.data = <char *>eq_pages_alloc(size)
+        if self.data == NULL:
+            raise MemoryError(f"cannot map {size} bytes")
+        self.size = size
+
+    def __dealloc__(self):
+        eq_pages_free(self.data, self.size)
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        PyBuffer_FillInfo(view, self, self.data, <Py_ssize_t>self.size, 0, flags)
+
+    def __len__(self):
+        return self.size
+
+
+def pages_live():
+    """Bytes held in PageBlocks (and any other eq_pages_alloc block) not yet given back."""
+    return eq_pages_live()
 
 
 def pack_f32_gemm(const float[::1] w, bias, int64_t n, int64_t k, float[::1] out):

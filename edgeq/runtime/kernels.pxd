@@ -68,3 +68,7 @@ cdef extern from "edgeq/arena.h" nogil:
     int64_t eq_plan_arena(int32_t n, const int64_t *sizes, const int32_t *first,
                           const int32_t *last, const int32_t *order, int32_t fit,
                           int64_t *offsets, int32_t *placed)
+    enum: EQ_HUGE_PAGE
+    void *eq_pages_alloc(size_t bytes)
+    void eq_pages_free(void *block, size_t bytes)
+    int64_t eq_pages_live()

@@ -3,6 +3,7 @@
  * step share a byte. */
 #ifndef EDGEQ_ARENA_H
 #define EDGEQ_ARENA_H
+#include <stddef.h>
 #include <stdint.h>
 
 enum eq_arena_fit {
@@ -16,5 +17,18 @@ enum eq_arena_fit {
 int64_t eq_plan_arena(int32_t n, const int64_t *sizes, const int32_t *first,
                       const int32_t *last, const int32_t *order, int32_t fit, int64_t *offsets,
                       int32_t *placed);
+
+/* Memory that a plan keeps for as long as it lives (its packed constants, its arena), taken
+ * from the system in whole pages: zero-filled, 64-byte aligned at least. Where the system has
+ * transparent huge pages (Linux) a block of EQ_HUGE_PAGE bytes or more starts on a huge-page
+ * boundary and is advised as huge, so that filling it faults once per 2 MiB instead of once
+ * per 4 KiB; elsewhere (no THP, other systems) it is plain pages or the C heap. NULL when the
+ * memory is not there. Called with the GIL held (the live count is a plain counter). */
+enum { EQ_HUGE_PAGE = 2 << 20 };
+void *eq_pages_alloc(size_t bytes);
+/* Gives back a block of eq_pages_alloc(bytes); NULL is ignored. */
+void eq_pages_free(void *block, size_t bytes);
+/* Bytes held in blocks not yet given back (the tests' leak check). */
+int64_t eq_pages_live(void);
 
 #endif
