@@ -172,8 +172,8 @@ class PrepareContext:
 
     def set_output(self, i: int, shape, dtype, value: Optional[np.ndarray] = None):
         """Declare output i's shape and dtype; with value, the output is a prepare-time constant."""
-        shape = tuple(int(d) for d in shape)
-        if any(d < 0 for d in shape):
+        shape = tuple(map(int, shape))
+        if shape and min(shape) < 0:
             raise self.fail(f"output {i} would have a negative dimension {list(shape)}")
         out = self.outputs[i]
         out.shape = shape
