@@ -316,18 +316,21 @@ def fmt_shape(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-cpdef tuple tensor_header(Table t, str where, tuple slots):
+cpdef tuple tensor_header(Table t, str where, tuple slots, list buffers, known_types):
     """The plain fields of a Tensor table, read and checked in one call (a model has hundreds
     of tensors; per-field calls from Python were most of the read phase). `slots` holds the
-    field slots (shape, type, buffer, name, is_variable, shape_signature, external_buffer).
-    Returns (where, name, shape, element count, shape_signature or None, type, buffer,
-    external_buffer, is_variable), where = `where` plus the tensor's name, which the table's
-    messages use from then on. Shapes are checked here: no negative dimension, at most
-    MAX_ELEMENTS elements (also counting 0 dims as 1: large dims next to a 0 are absurd too), a
-    signature of the same rank that differs only by -1."""
-    cdef int s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext
-    s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext = slots
+    field slots (shape, type, buffer, name, is_variable, shape_signature, external_buffer,
+    quantization); `buffers` the model's buffer views, `known_types` the TensorType codes.
+    Returns (where, name, shape, element count, shape_signature or None, type, buffer, the
+    buffer's view or None, is_variable, quantization table or None), where = `where` plus the
+    tensor's name, which the table's messages use from then on. Shapes are checked here: no
+    negative dimension, at most MAX_ELEMENTS elements (also counting 0 dims as 1: large dims
+    next to a 0 are absurd too), a signature of the same rank that differs only by -1; then a
+    known type, a buffer index in range, no external buffer."""
+    cdef int s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext, s_quant
+    s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext, s_quant = slots
     cdef long long count = 1, bound = 1, d, s
+    cdef long long n_buffers = len(buffers)
     cdef Py_ssize_t i
     t.where = where
     name = t.string(s_name, "name") or ""
@@ -351,9 +354,22 @@ cpdef tuple tensor_header(Table t, str where, tuple slots):
             if s != -1 and s != shape[i]:
                 raise ModelError(f"{where}: shape_signature {fmt_shape(signature)} does not "
                                  f"match shape {fmt_shape(shape)} (only -1 may differ)")
-    return (where, name, shape, count, signature, t.scalar(s_type, I8, 0, "type"),
-            t.scalar(s_buffer, U32, 0, "buffer"), t.scalar(s_ext, U32, 0, "external_buffer"),
-            t.boolean(s_var, False, "is_variable"))
+    type_code = t.scalar(s_type, I8, 0, "type")
+    cdef long long buffer = t.scalar(s_buffer, U32, 0, "buffer")
+    external = t.scalar(s_ext, U32, 0, "external_buffer")
+    is_variable = t.boolean(s_var, False, "is_variable")
+    if type_code not in known_types:
+        raise ModelError(f"{where}: unknown tensor type {type_code}")
+    if buffer >= n_buffers and buffer != 0:  # a model without buffers may still use 0
+        raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
+                         f"{n_buffers} buffers)")
+    view = buffers[buffer] if buffer < n_buffers else None
+    if external:
+        raise ModelError(f"{where}: its data lives in an external file (external_buffer "
+                         f"{external}), which edgeq does not load")
+    quantization = t.subtable(s_quant, "quantization", f"{where} quantization")
+    return (where, name, shape, count, signature, type_code, buffer, view, is_variable,
+            quantization)
 
 
 cpdef list buffer_views(Table root, int slot, tuple slots):

@@ -272,25 +272,15 @@ _ZP_RANGE = {TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255),
 
 _TENSOR_SLOTS = (Slot.TENSOR_SHAPE, Slot.TENSOR_TYPE, Slot.TENSOR_BUFFER, Slot.TENSOR_NAME,
                  Slot.TENSOR_IS_VARIABLE, Slot.TENSOR_SHAPE_SIGNATURE,
-                 Slot.TENSOR_EXTERNAL_BUFFER)
+                 Slot.TENSOR_EXTERNAL_BUFFER, Slot.TENSOR_QUANTIZATION)
 
 
 def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
-    (where, name, shape, count, signature, type_code, buffer, external,
-     is_variable) = tensor_header(t, f"subgraph {sg} tensor {index}", _TENSOR_SLOTS)
-    if type_code not in _KNOWN_TYPES:
-        raise ModelError(f"{where}: unknown tensor type {type_code}")
+    # (shape, signature, type, buffer index and external buffer checked there)
+    (where, name, shape, count, signature, type_code, buffer, view, is_variable,
+     qt) = tensor_header(t, f"subgraph {sg} tensor {index}", _TENSOR_SLOTS, buffers,
+                         _KNOWN_TYPES)
     dtype = NUMPY_DTYPE.get(type_code)
-
-    if buffer >= len(buffers) and buffer != 0:  # a model without buffers may still use 0
-        raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
-                         f"{len(buffers)} buffers)")
-    view = buffers[buffer] if buffer < len(buffers) else None
-    if external:
-        raise ModelError(f"{where}: its data lives in an external file (external_buffer "
-                         f"{external}), which edgeq does not load")
-
-    qt = t.subtable(Slot.TENSOR_QUANTIZATION, "quantization", f"{where} quantization")
     quant = _parse_quantization(qt, shape, type_code, where) if qt is not None else None
     st = t.subtable(Slot.TENSOR_SPARSITY, "sparsity", f"{where} sparsity")
     sparsity = _parse_sparsity(st, len(shape), where) if st is not None else None
