@@ -16,7 +16,6 @@ from edgeq.errors import InvokeError
 from edgeq.graph.graph import Graph, fold_padding, fuse_activations, fuse_layer_norm
 from edgeq.graph.prepare import prepare_graph
 from edgeq.plan.planner import build_plan
-from edgeq.plan.precision import apply_fp16, resolve as resolve_precision
 from edgeq.runtime import KernelFailure
 from edgeq.tflite.reader import read_model
 
@@ -82,6 +81,8 @@ class _Session:
     def allocate(self):
         infos, prepared = prepare_graph(self.graph, self.input_shapes)
         if self.precision == "fp16":
+            from edgeq.plan.precision import apply_fp16
+
             prepared = apply_fp16(self.graph, infos, prepared, threads=self.num_threads)
         self.plan = build_plan(self.graph, infos, prepared, self.num_threads)
         self.infos = infos
@@ -204,7 +205,12 @@ class Interpreter:
         if quantize not in (None, "qd8"):
             raise ValueError(f"quantize={quantize!r}: the only mode is 'qd8' (or None)")
         self._quantize = quantize
-        self._precision = resolve_precision(precision)  # ValueError naming a bad value
+        # edgeq.plan.precision (a sizeable import) only when fp32 is not what was asked for.
+        if precision != "fp32":
+            from edgeq.plan.precision import resolve as resolve_precision
+
+            precision = resolve_precision(precision)  # ValueError naming a bad value
+        self._precision = precision
         self._num_threads = default_num_threads() if num_threads in (None, -1) else num_threads
         source = os.fspath(model_path) if model_path is not None else model_content
         self._model = read_model(source)

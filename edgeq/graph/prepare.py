@@ -43,53 +43,71 @@ def prepare_graph(graph, input_shapes: dict) -> tuple[list, list]:
     input_shapes maps graph input tensor index -> shape in use (after resize_tensor_input).
     """
     graph.drop_prepared_constants()
-    produced = {t for node in graph.nodes for t in node.outputs}
-    infos: list = []
-    for t in graph.tensors:
-        value = None
-        if t.data is not None:
-            value = densify(t) if t.sparsity is not None else t.data
-        elif (0 in t.shape and t.index not in produced and t.index not in graph.inputs
-              and not t.is_variable):
-            value = np.zeros(t.shape, t.dtype)  # an empty constant has no buffer to point at
-        shape = input_shapes.get(t.index, t.shape)
-        infos.append(TensorInfo(t.index, t.name, tuple(shape), t.dtype, value, t.quantization))
-
-    consumed = {t for node in graph.nodes for t in node.inputs}
+    nodes = graph.nodes
+    tensors = graph.tensors
+    # One pass over the nodes: what they write, and the last step that reads each tensor.
     # Constants computed here (weights dequantized from fp16 or int8, ...) are dropped once no
     # later node reads them and no kernel uses them: the packed copy made from them is what the
     # plan keeps, and holding both would raise peak memory by the size of the weights.
+    produced = set()
     last_read = {}
-    for step, node in enumerate(graph.nodes):
+    for step, node in enumerate(nodes):
+        produced.update(node.outputs)
         for t in node.inputs:
             last_read[t] = step
+    consumed = last_read  # (keys: every tensor some node reads)
+
+    infos: list = []
+    shape_of = input_shapes.get
+    for t in tensors:
+        value = t.data
+        if value is not None:
+            if t.sparsity is not None:
+                value = densify(t)
+        elif (0 in t.shape and t.index not in produced and t.index not in graph.inputs
+              and not t.is_variable):
+            value = np.zeros(t.shape, t.dtype)  # an empty constant has no buffer to point at
+        infos.append(TensorInfo(t.index, t.name, tuple(shape_of(t.index, t.shape)), t.dtype,
+                                value, t.quantization))
+
     keep = set(graph.outputs)
     prepared = []
-    for step, node in enumerate(graph.nodes):
+    for step, node in enumerate(nodes):
         ins = [infos[i] if i >= 0 else None for i in node.inputs]
         outs = [infos[i] for i in node.outputs]
         for o in outs:
             o.value = None
-        ctx = PrepareContext(graph, node, ins, outs)
         prepare = registry.lookup(node.op)
-        call = prepare(ctx)
+        call = prepare(PrepareContext(graph, node, ins, outs))
         # prepare may have added constants (packed weights): make infos for them.
-        for t in graph.tensors[len(infos):]:
-            infos.append(TensorInfo(t.index, t.name, t.shape, t.dtype, t.data))
+        if len(tensors) > len(infos):
+            for t in tensors[len(infos):]:
+                infos.append(TensorInfo(t.index, t.name, t.shape, t.dtype, t.data))
+        computed = True
         for o in outs:
             if o.size > MAX_ELEMENTS:
                 raise ModelError(f"{node.describe()}: output '{o.name}' would have "
                                  f"{o.size} elements (shape {list(o.shape)})")
-        _check_not_vanishing(node, ins, outs, consumed)
-        if all(o.value is not None for o in outs):
+            if o.value is None:
+                computed = False
+        if node.op in _WINDOWED:
+            _check_not_vanishing(node, ins, outs, consumed)
+        if computed:
             continue  # prepare computed the outputs itself (SHAPE, ...)
         if call is None:
             raise ModelError(f"{node.describe()}: prepare produced no kernel")
-        call.inputs = list(node.inputs) if call.inputs is None else call.inputs
-        call.outputs = list(node.outputs) if call.outputs is None else call.outputs
-        kernel_inputs = [infos[i] for i in call.inputs if i >= 0]
-        if kernel_inputs and all(t.value is not None for t in kernel_inputs) \
-                and not any(graph.tensors[i].is_variable for i in call.inputs if i >= 0):
+        if call.inputs is None:
+            call.inputs = list(node.inputs)
+        if call.outputs is None:
+            call.outputs = list(node.outputs)
+        # Run now when every input the kernel reads is a constant (and none is a variable).
+        constant = None
+        for i in call.inputs:
+            if i >= 0:
+                constant = infos[i].value is not None and not tensors[i].is_variable
+                if not constant:
+                    break
+        if constant:
             _evaluate(node, call, infos)
         else:
             prepared.append(PreparedNode(node, call))

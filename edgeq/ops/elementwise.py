@@ -111,7 +111,8 @@ def prepare_binary(ctx, kernel_base: str, out_dtype=None, has_activation=True, d
     """
     ctx.expect_inputs(2)
     a, b = ctx.input(0), ctx.input(1)
-    ctx.require(a.dtype == b.dtype, f"input dtypes differ ({a.dtype} and {b.dtype})")
+    if a.dtype != b.dtype:  # (a test, not ctx.require: the message would be formatted per op)
+        raise ctx.fail(f"input dtypes differ ({a.dtype} and {b.dtype})")
     suffix = check_dtype(ctx, a.dtype, dtypes)
     out_shape = broadcast_shape(ctx, a.shape, b.shape)
     ctx.set_output(0, out_shape, out_dtype or a.dtype)
@@ -178,10 +179,12 @@ SELECT_DTYPES = (F32, F16, I64, I32, I16, I8, U8, BOOL)
 def _prepare_select(ctx, version):
     ctx.expect_inputs(3)
     cond, x, y = ctx.input(0), ctx.input(1), ctx.input(2)
-    ctx.require(cond.dtype == BOOL, f"condition dtype is {cond.dtype}, must be bool")
-    ctx.require(x.dtype == y.dtype, f"x and y dtypes differ ({x.dtype} and {y.dtype})")
-    ctx.require(x.dtype in SELECT_DTYPES,
-                f"dtype {x.dtype} is not supported (expected {_names(SELECT_DTYPES)})")
+    if cond.dtype != BOOL:
+        raise ctx.fail(f"condition dtype is {cond.dtype}, must be bool")
+    if x.dtype != y.dtype:
+        raise ctx.fail(f"x and y dtypes differ ({x.dtype} and {y.dtype})")
+    if x.dtype not in SELECT_DTYPES:
+        raise ctx.fail(f"dtype {x.dtype} is not supported (expected {_names(SELECT_DTYPES)})")
     declared = ctx.outputs[0].shape
     sizes = [int(np.prod(s, dtype=np.int64)) for s in (cond.shape, x.shape, y.shape, declared)]
     cond_shape = cond.shape
@@ -302,8 +305,10 @@ def prepare_cast(ctx):
     to = ctx.outputs[0].dtype
     src = DTYPE_SUFFIX[x.dtype] if x.dtype in CAST_DTYPES else None
     dst = DTYPE_SUFFIX[to] if to is not None and np.dtype(to) in CAST_DTYPES else None
-    ctx.require(src is not None, f"cannot cast from {x.dtype} (supported: {_names(CAST_DTYPES)})")
-    ctx.require(dst is not None, f"cannot cast to {to} (supported: {_names(CAST_DTYPES)})")
+    if src is None:
+        raise ctx.fail(f"cannot cast from {x.dtype} (supported: {_names(CAST_DTYPES)})")
+    if dst is None:
+        raise ctx.fail(f"cannot cast to {to} (supported: {_names(CAST_DTYPES)})")
     ctx.set_output(0, x.shape, to)
     return KernelCall(f"cast_{src}_{dst}")
 

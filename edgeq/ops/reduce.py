@@ -252,7 +252,8 @@ def prepare_layer_norm(ctx):
     """Inputs: x, gamma or -1, beta or -1 (constants of x's last-axis size, checked when fused;
     the last axis cannot be resized away from them without the model failing anyway)."""
     x = ctx.input(0)
-    ctx.require(x.dtype == np.float32, f"input dtype {x.dtype} is not float32")
+    if x.dtype != np.float32:
+        raise ctx.fail(f"input dtype {x.dtype} is not float32")
     ctx.require(len(x.shape) >= 1, "input must have at least one axis")
     depth = int(x.shape[-1])
     rows = x.size // depth if depth else 0

@@ -10,6 +10,7 @@ model asks for something invalid or unsupported. Kernels then never re-check any
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -49,6 +50,7 @@ def supported_ops() -> list[str]:
     return sorted(op_name(k) for k in _OPS if not (isinstance(k, str) and k.startswith("edgeq:")))
 
 
+@functools.lru_cache(maxsize=1024)  # (node.describe() asks per message and constant name)
 def op_name(key) -> str:
     if isinstance(key, str):
         return key
@@ -172,8 +174,8 @@ class PrepareContext:
 
     def set_output(self, i: int, shape, dtype, value: Optional[np.ndarray] = None):
         """Declare output i's shape and dtype; with value, the output is a prepare-time constant."""
-        shape = tuple(int(d) for d in shape)
-        if any(d < 0 for d in shape):
+        shape = tuple(map(int, shape))
+        if shape and min(shape) < 0:
             raise self.fail(f"output {i} would have a negative dimension {list(shape)}")
         out = self.outputs[i]
         out.shape = shape

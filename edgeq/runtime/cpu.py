@@ -44,6 +44,25 @@ def detected() -> int:
     return cpu_features()
 
 
+# os.environ's own dict and the key EDGEQ_ISA has in it, where os.environ is CPython's _Environ.
+try:
+    _ISA_KEY = os.environ.encodekey("EDGEQ_ISA")
+except AttributeError:
+    _ISA_KEY = None
+
+
+def _isa_setting() -> str:
+    """EDGEQ_ISA as set now, normalized. Read on every call (tests and users change it at run
+    time), but from os.environ's own dict where it has one: os.environ.get raises and catches a
+    KeyError when the variable is unset (~2 us), and an init asks a hundred times."""
+    data = getattr(os.environ, "_data", None) if _ISA_KEY is not None else None
+    if data is None:
+        return os.environ.get("EDGEQ_ISA", "").strip().lower()
+    raw = data.get(_ISA_KEY)
+    return os.environ.decodevalue(raw).strip().lower() if raw is not None else ""
+
+
+@functools.lru_cache(maxsize=None)
 def level_mask(level: str) -> int:
     """Feature bits a level allows (itself and every lower level of its family)."""
     order = _ORDER[_family()]
@@ -59,7 +78,7 @@ def level_mask(level: str) -> int:
 def allowed() -> int:
     """Features kernels may use in this process: the CPU's, capped by EDGEQ_ISA if set."""
     mask = detected()
-    level = os.environ.get("EDGEQ_ISA", "").strip().lower()
+    level = _isa_setting()
     if level:
         mask &= level_mask(level)
     return mask
@@ -68,7 +87,7 @@ def allowed() -> int:
 def reference_only() -> bool:
     """EDGEQ_ISA=scalar: prepare picks the reference kernels (the spec), not the packed-weight
     paths whose portable microkernels would otherwise run where no ISA variant exists."""
-    return os.environ.get("EDGEQ_ISA", "").strip().lower() == "scalar"
+    return _isa_setting() == "scalar"
 
 
 def names(mask: int) -> list:

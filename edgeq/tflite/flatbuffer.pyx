@@ -316,18 +316,21 @@ def fmt_shape(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-cpdef tuple tensor_header(Table t, str where, tuple slots):
+cpdef tuple tensor_header(Table t, str where, tuple slots, list buffers, known_types):
     """The plain fields of a Tensor table, read and checked in one call (a model has hundreds
     of tensors; per-field calls from Python were most of the read phase). `slots` holds the
-    field slots (shape, type, buffer, name, is_variable, shape_signature, external_buffer).
-    Returns (where, name, shape, element count, shape_signature or None, type, buffer,
-    external_buffer, is_variable), where = `where` plus the tensor's name, which the table's
-    messages use from then on. Shapes are checked here: no negative dimension, at most
-    MAX_ELEMENTS elements (also counting 0 dims as 1: large dims next to a 0 are absurd too), a
-    signature of the same rank that differs only by -1."""
-    cdef int s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext
-    s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext = slots
+    field slots (shape, type, buffer, name, is_variable, shape_signature, external_buffer,
+    quantization); `buffers` the model's buffer views, `known_types` the TensorType codes.
+    Returns (where, name, shape, element count, shape_signature or None, type, buffer, the
+    buffer's view or None, is_variable, quantization table or None), where = `where` plus the
+    tensor's name, which the table's messages use from then on. Shapes are checked here: no
+    negative dimension, at most MAX_ELEMENTS elements (also counting 0 dims as 1: large dims
+    next to a 0 are absurd too), a signature of the same rank that differs only by -1; then a
+    known type, a buffer index in range, no external buffer."""
+    cdef int s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext, s_quant
+    s_shape, s_type, s_buffer, s_name, s_var, s_sig, s_ext, s_quant = slots
     cdef long long count = 1, bound = 1, d, s
+    cdef long long n_buffers = len(buffers)
     cdef Py_ssize_t i
     t.where = where
     name = t.string(s_name, "name") or ""
@@ -351,9 +354,22 @@ cpdef tuple tensor_header(Table t, str where, tuple slots):
             if s != -1 and s != shape[i]:
                 raise ModelError(f"{where}: shape_signature {fmt_shape(signature)} does not "
                                  f"match shape {fmt_shape(shape)} (only -1 may differ)")
-    return (where, name, shape, count, signature, t.scalar(s_type, I8, 0, "type"),
-            t.scalar(s_buffer, U32, 0, "buffer"), t.scalar(s_ext, U32, 0, "external_buffer"),
-            t.boolean(s_var, False, "is_variable"))
+    type_code = t.scalar(s_type, I8, 0, "type")
+    cdef long long buffer = t.scalar(s_buffer, U32, 0, "buffer")
+    external = t.scalar(s_ext, U32, 0, "external_buffer")
+    is_variable = t.boolean(s_var, False, "is_variable")
+    if type_code not in known_types:
+        raise ModelError(f"{where}: unknown tensor type {type_code}")
+    if buffer >= n_buffers and buffer != 0:  # a model without buffers may still use 0
+        raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
+                         f"{n_buffers} buffers)")
+    view = buffers[buffer] if buffer < n_buffers else None
+    if external:
+        raise ModelError(f"{where}: its data lives in an external file (external_buffer "
+                         f"{external}), which edgeq does not load")
+    quantization = t.subtable(s_quant, "quantization", f"{where} quantization")
+    return (where, name, shape, count, signature, type_code, buffer, view, is_variable,
+            quantization)
 
 
 cpdef list buffer_views(Table root, int slot, tuple slots):
@@ -385,3 +401,75 @@ cpdef list buffer_views(Table root, int slot, tuple slots):
         out.append(data if data is not None and len(data) else None)
         i += 1
     return out
+
+
+cpdef tuple operator_header(Table o, str where, tuple slots, long long n_tensors, list labels,
+                            list expected, list options_names):
+    """The leading fields of an Operator table, read and checked in one call (a model has
+    hundreds of operators). `slots` holds the field slots (opcode_index, inputs, outputs,
+    intermediates, builtin_options_type, builtin_options); per operator code, `labels` holds
+    the name messages use and `expected` the BuiltinOptions tag the op takes (-1: none);
+    `options_names` names each BuiltinOptions tag (its length bounds them). Returns (where,
+    opcode_index, inputs, outputs, intermediates, options_type, options table or None), where =
+    `where` plus the op's name, which the table's messages use from then on; options_type is
+    the expected tag where the file left the options out (their defaults apply), and the
+    options table is bounds-checked whether or not the tag makes it meaningful."""
+    cdef int s_code, s_in, s_out, s_inter, s_type, s_options
+    s_code, s_in, s_out, s_inter, s_type, s_options = slots
+    cdef long long index, options_type, want
+    o.where = where
+    index = o.scalar(s_code, U32, 0, "opcode_index")
+    if index >= len(labels):
+        raise ModelError(f"{where}: opcode_index {index} is out of range (the model has "
+                         f"{len(labels)} operator codes)")
+    where = o.where = f"{where} ({labels[index]})"
+    inputs = o.indices(s_in, "inputs", -1, n_tensors, "input")  # -1: optional input left out
+    outputs = o.indices(s_out, "outputs", 0, n_tensors, "output")
+    intermediates = o.indices(s_inter, "intermediates", -1, n_tensors, "intermediate")
+    # builtin options: the tag must name the table TFLite pairs with this op.
+    options_type = o.scalar(s_type, U8, 0, "builtin_options_type")
+    want = expected[index]
+    if options_type >= len(options_names):
+        raise ModelError(f"{where}: field builtin_options_type has unknown value {options_type}")
+    if options_type and want >= 0 and options_type != want:
+        raise ModelError(f"{where}: field builtin_options_type is "
+                         f"{options_names[options_type]}, but this operator takes "
+                         f"{options_names[want]}")
+    # A union value is meaningful only under a non-NONE tag; verify its bounds either way.
+    table = o.subtable(s_options, "builtin_options", f"{where} builtin_options")
+    if not options_type:
+        table = None
+        if want >= 0:
+            options_type = want  # options left out: the table's defaults apply
+    return (where, index, inputs, outputs, intermediates, options_type, table)
+
+
+cpdef operator_tail(Table o, tuple slots, long long max_options2_type):
+    """The trailing fields of an Operator table (after its builtin options), read and checked:
+    `slots` holds (builtin_options_2_type, builtin_options_2, custom_options,
+    large_custom_options_offset, large_custom_options_size). builtin_options_2 (StableHLO ops)
+    is not decoded, but it must lie inside the file. Returns the custom options as bytes, or
+    None."""
+    cdef int s_type2, s_options2, s_custom, s_offset, s_size
+    s_type2, s_options2, s_custom, s_offset, s_size = slots
+    cdef Buf buf = o.buf
+    cdef unsigned long long large_offset, large_size
+    where = o.where
+    options2_type = o.scalar(s_type2, U8, 0, "builtin_options_2_type")
+    if options2_type > max_options2_type:
+        raise ModelError(f"{where}: field builtin_options_2_type has unknown value "
+                         f"{options2_type}")
+    o.subtable(s_options2, "builtin_options_2", f"{where} builtin_options_2")
+    custom = o.raw(s_custom, "custom_options")
+    custom_options = bytes(custom) if custom is not None else None
+    large_offset = o.scalar(s_offset, U64, 0, "large_custom_options_offset")
+    if large_offset > 1:  # as for buffers: custom options stored after the flatbuffer
+        large_size = o.scalar(s_size, U64, 0, "large_custom_options_size")
+        # Written as a subtraction so the check itself cannot overflow.
+        if large_offset > <unsigned long long>buf.size or \
+                large_size > <unsigned long long>buf.size - large_offset:
+            raise ModelError(f"{where}: custom options at offset {large_offset} with size "
+                             f"{large_size} run past the end of the {buf.size}-byte file")
+        buf.charge(large_size, where)  # copied, like inline custom options
+        custom_options = bytes(buf.mv[large_offset:large_offset + large_size])
+    return custom_options

@@ -28,8 +28,9 @@ import numpy as np
 
 from edgeq.errors import ModelError
 from edgeq.tflite.flatbuffer import (BOOL, F32, FLOAT32S, I8, I16, I32, I64, INT32S,
-                                     MAX_ELEMENTS, STRING, U8, U32, U64, Buf, Table,
-                                     buffer_views, tensor_header)
+                                     MAX_ELEMENTS, STRING, U8, U32, Buf, Table,
+                                     buffer_views, operator_header, operator_tail,
+                                     tensor_header)
 from edgeq.tflite.flatbuffer import fmt_shape as _fmt_shape
 from edgeq.tflite.schema import (FILE_IDENTIFIER, NUMPY_DTYPE, OPTIONS, OPTIONS_FOR_OP,
                                  PACKED_NBYTES, SCHEMA_VERSION, BuiltinOp, BuiltinOptions2Type,
@@ -271,25 +272,15 @@ _ZP_RANGE = {TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255),
 
 _TENSOR_SLOTS = (Slot.TENSOR_SHAPE, Slot.TENSOR_TYPE, Slot.TENSOR_BUFFER, Slot.TENSOR_NAME,
                  Slot.TENSOR_IS_VARIABLE, Slot.TENSOR_SHAPE_SIGNATURE,
-                 Slot.TENSOR_EXTERNAL_BUFFER)
+                 Slot.TENSOR_EXTERNAL_BUFFER, Slot.TENSOR_QUANTIZATION)
 
 
 def _parse_tensor(t: Table, index: int, sg: int, buffers: list) -> Tensor:
-    (where, name, shape, count, signature, type_code, buffer, external,
-     is_variable) = tensor_header(t, f"subgraph {sg} tensor {index}", _TENSOR_SLOTS)
-    if type_code not in _KNOWN_TYPES:
-        raise ModelError(f"{where}: unknown tensor type {type_code}")
+    # (shape, signature, type, buffer index and external buffer checked there)
+    (where, name, shape, count, signature, type_code, buffer, view, is_variable,
+     qt) = tensor_header(t, f"subgraph {sg} tensor {index}", _TENSOR_SLOTS, buffers,
+                         _KNOWN_TYPES)
     dtype = NUMPY_DTYPE.get(type_code)
-
-    if buffer >= len(buffers) and buffer != 0:  # a model without buffers may still use 0
-        raise ModelError(f"{where}: buffer index {buffer} is out of range (the model has "
-                         f"{len(buffers)} buffers)")
-    view = buffers[buffer] if buffer < len(buffers) else None
-    if external:
-        raise ModelError(f"{where}: its data lives in an external file (external_buffer "
-                         f"{external}), which edgeq does not load")
-
-    qt = t.subtable(Slot.TENSOR_QUANTIZATION, "quantization", f"{where} quantization")
     quant = _parse_quantization(qt, shape, type_code, where) if qt is not None else None
     st = t.subtable(Slot.TENSOR_SPARSITY, "sparsity", f"{where} sparsity")
     sparsity = _parse_sparsity(st, len(shape), where) if st is not None else None
@@ -438,7 +429,8 @@ def _parse_subgraph(buf: Buf, st: Table, sg: int, buffers: list, opcodes: list,
     st.where = where
     inputs = st.indices(Slot.SUBGRAPH_INPUTS, "inputs", 0, nt, "input")
     outputs = st.indices(Slot.SUBGRAPH_OUTPUTS, "outputs", 0, nt, "output")
-    operators = [_parse_operator(o, j, sg, tensors, opcodes, n_subgraphs)
+    opcode_tables = _opcode_tables(opcodes)
+    operators = [_parse_operator(o, j, sg, nt, opcodes, opcode_tables, n_subgraphs)
                  for j, o in enumerate(st.tables(Slot.SUBGRAPH_OPERATORS, "operators",
                                                  where + " operator"))]
     _check_graph_order(sg, tensors, inputs, outputs, operators)
@@ -446,67 +438,35 @@ def _parse_subgraph(buf: Buf, st: Table, sg: int, buffers: list, opcodes: list,
                     operators=operators)
 
 
-_MAX_OPTIONS_TYPE = max(BuiltinOptionsType)
 _MAX_OPTIONS2_TYPE = max(BuiltinOptions2Type)
+# BuiltinOptions tag -> its name, for messages (the tags run 0..max without a gap).
+_OPTIONS_NAMES = [BuiltinOptionsType(k).name for k in range(max(BuiltinOptionsType) + 1)]
+_OPERATOR_SLOTS = (Slot.OP_OPCODE_INDEX, Slot.OP_INPUTS, Slot.OP_OUTPUTS, Slot.OP_INTERMEDIATES,
+                   Slot.OP_OPTIONS_TYPE, Slot.OP_OPTIONS)
+_OPERATOR_TAIL_SLOTS = (Slot.OP_OPTIONS2_TYPE, Slot.OP_OPTIONS2, Slot.OP_CUSTOM_OPTIONS,
+                        Slot.OP_LARGE_CUSTOM_OPTIONS_OFFSET, Slot.OP_LARGE_CUSTOM_OPTIONS_SIZE)
 
 
-def _parse_operator(o: Table, j: int, sg: int, tensors: list, opcodes: list,
+def _opcode_tables(opcodes: list) -> tuple:
+    """Per operator code: the name messages use, and the BuiltinOptions tag the op takes (-1:
+    none), as operator_header reads them."""
+    labels = [_cached_op_name(oc.builtin_code, oc.custom_code) for oc in opcodes]
+    expected = [-1 if oc.builtin_code == BuiltinOp.CUSTOM
+                else int(OPTIONS_FOR_OP.get(oc.builtin_code, -1)) for oc in opcodes]
+    return labels, expected
+
+
+def _parse_operator(o: Table, j: int, sg: int, nt: int, opcodes: list, opcode_tables: tuple,
                     n_subgraphs: int) -> Operator:
-    where = o.where = f"subgraph {sg} operator {j}"
-    opcode_index = o.scalar(Slot.OP_OPCODE_INDEX, U32, 0, "opcode_index")
-    if opcode_index >= len(opcodes):
-        raise ModelError(f"{where}: opcode_index {opcode_index} is out of range (the model has "
-                         f"{len(opcodes)} operator codes)")
+    (where, opcode_index, inputs, outputs, intermediates, options_type,
+     table) = operator_header(o, f"subgraph {sg} operator {j}", _OPERATOR_SLOTS, nt,
+                              opcode_tables[0], opcode_tables[1], _OPTIONS_NAMES)
     oc = opcodes[opcode_index]
-    code = oc.builtin_code
-    where = o.where = f"{where} ({_cached_op_name(code, oc.custom_code)})"
-
-    nt = len(tensors)
-    inputs = o.indices(Slot.OP_INPUTS, "inputs", -1, nt, "input")  # -1: optional input left out
-    outputs = o.indices(Slot.OP_OUTPUTS, "outputs", 0, nt, "output")
-    intermediates = o.indices(Slot.OP_INTERMEDIATES, "intermediates", -1, nt, "intermediate")
-
-    # builtin options: the tag must name the table TFLite pairs with this op.
-    options_type = o.scalar(Slot.OP_OPTIONS_TYPE, U8, 0, "builtin_options_type")
-    expected = OPTIONS_FOR_OP.get(code) if code != BuiltinOp.CUSTOM else None
-    if options_type > _MAX_OPTIONS_TYPE:
-        raise ModelError(f"{where}: field builtin_options_type has unknown value {options_type}")
-    if options_type and expected is not None and options_type != expected:
-        raise ModelError(f"{where}: field builtin_options_type is "
-                         f"{BuiltinOptionsType(options_type).name}, but this operator takes "
-                         f"{BuiltinOptionsType(expected).name}")
-    # A union value is meaningful only under a non-NONE tag; verify its bounds either way.
-    table = o.subtable(Slot.OP_OPTIONS, "builtin_options", f"{where} builtin_options")
-    if not options_type:
-        table = None
-        if expected is not None:
-            options_type = int(expected)  # options left out: the table's defaults apply
     spec = OPTIONS.get(options_type)
     options = _read_options(table, spec, where, n_subgraphs) if spec else {}
-
-    # builtin_options_2 (StableHLO ops): not decoded, but it must lie inside the file.
-    options2_type = o.scalar(Slot.OP_OPTIONS2_TYPE, U8, 0, "builtin_options_2_type")
-    if options2_type > _MAX_OPTIONS2_TYPE:
-        raise ModelError(f"{where}: field builtin_options_2_type has unknown value "
-                         f"{options2_type}")
-    o.subtable(Slot.OP_OPTIONS2, "builtin_options_2", f"{where} builtin_options_2")
-
-    custom = o.raw(Slot.OP_CUSTOM_OPTIONS, "custom_options")
-    custom_options = bytes(custom) if custom is not None else None
-    large_offset = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_OFFSET, U64, 0,
-                            "large_custom_options_offset")
-    if large_offset > 1:  # as for buffers: custom options stored after the flatbuffer
-        large_size = o.scalar(Slot.OP_LARGE_CUSTOM_OPTIONS_SIZE, U64, 0,
-                              "large_custom_options_size")
-        size = o.buf.size
-        if large_offset > size or large_size > size - large_offset:
-            raise ModelError(f"{where}: custom options at offset {large_offset} with size "
-                             f"{large_size} run past the end of the {size}-byte file")
-        o.buf.charge(large_size, where)  # copied, like inline custom options
-        custom_options = bytes(o.buf.mv[large_offset:large_offset + large_size])
-
-    return Operator(j, opcode_index, code, oc.custom_code, oc.version, inputs, outputs,
-                    options_type, options, custom_options, intermediates)
+    custom_options = operator_tail(o, _OPERATOR_TAIL_SLOTS, _MAX_OPTIONS2_TYPE)
+    return Operator(j, opcode_index, oc.builtin_code, oc.custom_code, oc.version, inputs,
+                    outputs, options_type, options, custom_options, intermediates)
 
 
 _FIELD_KIND = {"int8": I8, "uint8": U8, "int16": I16, "int32": I32, "uint32": U32,
