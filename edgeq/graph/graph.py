@@ -179,9 +179,13 @@ class Graph:
         self.reindex(node)
 
     def drop_nodes(self, ids: set):
-        """Remove the nodes whose id() is in `ids`, keeping the order of the rest."""
+        """Remove the nodes whose id() is in `ids`, keeping the order of the rest. The port
+        index stays (a rebuild per pass was a sizeable part of the graph passes): the dropped
+        nodes must be out of it already (unindex, absorb_reader), as every pass has them."""
         if ids:
+            ports = self._ports
             self.nodes = [n for n in self._nodes if id(n) not in ids]
+            self._ports = ports
 
     def consumers(self) -> dict:
         """tensor -> the nodes reading it (a node reading it twice is listed twice). The cached
