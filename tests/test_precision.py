@@ -633,8 +633,11 @@ def test_threads_never_change_an_fp16_result(name):
     one = run(edgeq.Interpreter(model_path=path, num_threads=1, precision="fp16"), name, 3)
     it = edgeq.Interpreter(model_path=path, num_threads=2, precision="fp16")
     two = run(it, name, 3)
-    assert any(p.call.params.slots == 2 for p in it._get_plan().nodes
-               if p.call.kernel == "f16_twin")
+    # Where the CPU has fp16 GEMMs of its own, tiny_bert's remaining twins are all too small to
+    # split (one slot each); elsewhere every model here has twins split among the threads.
+    if not (name.startswith("tiny_bert") and cpu.allowed() & FP16_ARITH):
+        assert any(p.call.params.slots == 2 for p in it._get_plan().nodes
+                   if p.call.kernel == "f16_twin")
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
 
